@@ -1,0 +1,3 @@
+//! The `eqens` command-line tool.
+
+fn main() {}
