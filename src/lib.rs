@@ -10,6 +10,7 @@
 //! Conventions (see `docs/ARCHITECTURE.md`): left actions, (ρ(g)x)[j] = x[g⁻¹·j], so that
 //! ρ(gh) = ρ(g)ρ(h); element 0 of every group is the identity.
 
+pub mod autodiff;
 pub mod error;
 pub mod scalar;
 

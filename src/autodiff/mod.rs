@@ -1,0 +1,14 @@
+//! A small reverse-mode automatic differentiation engine, written from scratch.
+//!
+//! [`Tensor`] holds row-major data; [`Tape`] is a Wengert list: nodes are pushed in execution
+//! order, each recording an [`Op`](tape::Op) and its inputs, and `backward` is one reverse
+//! scan with one `match` holding every gradient formula. Kernels (convolution, pooling, …)
+//! live in [`kernels`].
+
+pub mod kernels;
+pub mod tape;
+pub mod tensor;
+
+pub use kernels::ConvGeom;
+pub use tape::{Tape, Var};
+pub use tensor::Tensor;
