@@ -105,6 +105,9 @@ pub fn conv2d_forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
                     let (di, dj) = g.offset(t);
                     let (i0, i1) = valid_range(di, g.h);
                     let (j0, j1) = valid_range(dj, g.w);
+                    if i0 == i1 || j0 == j1 {
+                        continue; // the tap never lands inside the grid
+                    }
                     let len = j1 - j0;
                     for i in i0..i1 {
                         let src = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
@@ -133,6 +136,9 @@ pub fn conv2d_backward_input<T: Scalar>(g: &ConvGeom, gy: &[T], w: &[T], gx: &mu
                     let (di, dj) = g.offset(t);
                     let (i0, i1) = valid_range(di, g.h);
                     let (j0, j1) = valid_range(dj, g.w);
+                    if i0 == i1 || j0 == j1 {
+                        continue; // the tap never lands inside the grid
+                    }
                     let len = j1 - j0;
                     for i in i0..i1 {
                         let dst = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
@@ -157,6 +163,9 @@ pub fn conv2d_backward_weight<T: Scalar>(g: &ConvGeom, gy: &[T], x: &[T], gw: &m
                 let (di, dj) = g.offset(t);
                 let (i0, i1) = valid_range(di, g.h);
                 let (j0, j1) = valid_range(dj, g.w);
+                if i0 == i1 || j0 == j1 {
+                    continue; // the tap never lands inside the grid
+                }
                 let len = j1 - j0;
                 let mut acc = T::zero();
                 for n in 0..g.batch {
