@@ -12,6 +12,9 @@
 
 pub mod autodiff;
 pub mod error;
+pub mod group;
+pub mod linalg;
+pub mod rep;
 pub mod scalar;
 
 pub use error::{Error, Result};

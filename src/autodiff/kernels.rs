@@ -1,8 +1,11 @@
 //! Kernels behind the tape's operations: plain slices in, plain slices out.
 //!
-//! Backward kernels *accumulate* into their output gradients.
+//! Forward kernels *overwrite* their outputs; backward kernels *accumulate* into their output
+//! gradients (so a value used twice receives both contributions). Every kernel is a plain
+//! function over slices with a fixed summation order (deterministic, no threads), so it can be
+//! swapped for a faster one and benchmarked in isolation.
 
-use crate::Scalar;
+use crate::{Error, Result, Scalar};
 
 /// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
 /// whose k×k filters are non-zero only on a list of taps.
@@ -32,8 +35,499 @@ pub struct ConvGeom {
     pub pad_left: usize,
 }
 
+impl ConvGeom {
+    /// All k² taps of a k×k filter in row-major order (the full support Ω = k×k).
+    pub fn full_taps(k: usize) -> Vec<(usize, usize)> {
+        (0..k).flat_map(|r| (0..k).map(move |s| (r, s))).collect()
+    }
+
+    /// Entries of the input x: N·C_in·H·W.
+    pub fn x_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+
+    /// Entries of the weights w: C_out·C_in·|taps|.
+    pub fn w_len(&self) -> usize {
+        self.c_out * self.c_in * self.taps.len()
+    }
+
+    /// Entries of the output y: N·C_out·H·W.
+    pub fn y_len(&self) -> usize {
+        self.batch * self.c_out * self.h * self.w
+    }
+
+    /// Checks the geometry: k ≥ 1 and every tap inside the k×k filter.
+    pub fn validate(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(Error::Shape(
+                "convolution filter side k must be at least 1".into(),
+            ));
+        }
+        if let Some(&(r, s)) = self.taps.iter().find(|&&(r, s)| r >= self.k || s >= self.k) {
+            return Err(Error::Shape(format!(
+                "tap ({r}, {s}) lies outside the {k}×{k} filter",
+                k = self.k
+            )));
+        }
+        Ok(())
+    }
+
+    /// Signed offset (row, column) of tap `t` into the unpadded input: (r − pad_top, s − pad_left).
+    fn offset(&self, t: usize) -> (isize, isize) {
+        let (r, s) = self.taps[t];
+        (
+            r as isize - self.pad_top as isize,
+            s as isize - self.pad_left as isize,
+        )
+    }
+}
+
+/// Output indices i ∈ [lo, hi) of a length-`n` axis for which i + d stays in [0, n).
+fn valid_range(d: isize, n: usize) -> (usize, usize) {
+    let n = n as isize;
+    let lo = (-d).clamp(0, n);
+    let hi = (n - d).clamp(lo, n);
+    (lo as usize, hi as usize)
+}
+
 /// y = conv(x, w): x is [N, C_in, H, W], w is [C_out, C_in, taps], y is [N, C_out, H, W].
 pub fn conv2d_forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
-    let _ = (g, x, w, y);
-    todo!()
+    check_conv_lens(g, x.len(), w.len(), y.len());
+    let (hw, nt) = (g.h * g.w, g.taps.len());
+    y.fill(T::zero());
+    for n in 0..g.batch {
+        for o in 0..g.c_out {
+            let yo = &mut y[(n * g.c_out + o) * hw..][..hw];
+            for c in 0..g.c_in {
+                let xc = &x[(n * g.c_in + c) * hw..][..hw];
+                for t in 0..nt {
+                    let wv = w[(o * g.c_in + c) * nt + t];
+                    let (di, dj) = g.offset(t);
+                    let (i0, i1) = valid_range(di, g.h);
+                    let (j0, j1) = valid_range(dj, g.w);
+                    if i0 == i1 || j0 == j1 {
+                        continue; // the tap never lands inside the grid
+                    }
+                    let len = j1 - j0;
+                    for i in i0..i1 {
+                        let src = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
+                        let yr = &mut yo[i * g.w + j0..][..len];
+                        for (yv, &xv) in yr.iter_mut().zip(&xc[src..][..len]) {
+                            *yv += wv * xv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// gx += convᵀ(gy, w): the adjoint of [`conv2d_forward`] in x.
+pub fn conv2d_backward_input<T: Scalar>(g: &ConvGeom, gy: &[T], w: &[T], gx: &mut [T]) {
+    check_conv_lens(g, gx.len(), w.len(), gy.len());
+    let (hw, nt) = (g.h * g.w, g.taps.len());
+    for n in 0..g.batch {
+        for c in 0..g.c_in {
+            let gxc = &mut gx[(n * g.c_in + c) * hw..][..hw];
+            for o in 0..g.c_out {
+                let gyo = &gy[(n * g.c_out + o) * hw..][..hw];
+                for t in 0..nt {
+                    let wv = w[(o * g.c_in + c) * nt + t];
+                    let (di, dj) = g.offset(t);
+                    let (i0, i1) = valid_range(di, g.h);
+                    let (j0, j1) = valid_range(dj, g.w);
+                    if i0 == i1 || j0 == j1 {
+                        continue; // the tap never lands inside the grid
+                    }
+                    let len = j1 - j0;
+                    for i in i0..i1 {
+                        let dst = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
+                        let gr = &gyo[i * g.w + j0..][..len];
+                        for (gxv, &gyv) in gxc[dst..][..len].iter_mut().zip(gr) {
+                            *gxv += wv * gyv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// gw += ∂⟨gy, conv(x, w)⟩/∂w: the adjoint of [`conv2d_forward`] in w.
+pub fn conv2d_backward_weight<T: Scalar>(g: &ConvGeom, gy: &[T], x: &[T], gw: &mut [T]) {
+    check_conv_lens(g, x.len(), gw.len(), gy.len());
+    let (hw, nt) = (g.h * g.w, g.taps.len());
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for t in 0..nt {
+                let (di, dj) = g.offset(t);
+                let (i0, i1) = valid_range(di, g.h);
+                let (j0, j1) = valid_range(dj, g.w);
+                if i0 == i1 || j0 == j1 {
+                    continue; // the tap never lands inside the grid
+                }
+                let len = j1 - j0;
+                let mut acc = T::zero();
+                for n in 0..g.batch {
+                    let gyo = &gy[(n * g.c_out + o) * hw..][..hw];
+                    let xc = &x[(n * g.c_in + c) * hw..][..hw];
+                    for i in i0..i1 {
+                        let src = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
+                        acc += dot(&gyo[i * g.w + j0..][..len], &xc[src..][..len]);
+                    }
+                }
+                gw[(o * g.c_in + c) * nt + t] += acc;
+            }
+        }
+    }
+}
+
+fn check_conv_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {
+    assert!(
+        x == g.x_len() && w == g.w_len() && y == g.y_len(),
+        "conv2d: buffers of lengths x {x}, w {w}, y {y} do not fit geometry {g:?}"
+    );
+    assert!(
+        g.taps.iter().all(|&(r, s)| r < g.k && s < g.k),
+        "conv2d: a tap lies outside the k×k filter in {g:?}"
+    );
+}
+
+/// Σ_i a_i b_i, in index order.
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut s = T::zero();
+    for (&x, &y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
+}
+
+/// k×k average pooling with stride k over `planes` planes of h×w:
+/// y[p, i, j] = k⁻² Σ_{a,b<k} x[p, ik + a, jk + b], y is [planes, ⌊h/k⌋, ⌊w/k⌋].
+pub fn avg_pool2d_forward<T: Scalar>(
+    planes: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    x: &[T],
+    y: &mut [T],
+) {
+    let (ho, wo) = (h / k, w / k);
+    assert!(
+        x.len() == planes * h * w && y.len() == planes * ho * wo,
+        "avg_pool2d: buffers of lengths {} and {} do not fit {planes}×{h}×{w} with k = {k}",
+        x.len(),
+        y.len()
+    );
+    let inv = T::one() / T::of((k * k) as f64);
+    y.fill(T::zero());
+    for p in 0..planes {
+        let xp = &x[p * h * w..][..h * w];
+        let yp = &mut y[p * ho * wo..][..ho * wo];
+        for i in 0..ho {
+            let yr = &mut yp[i * wo..][..wo];
+            for a in 0..k {
+                let xr = &xp[(i * k + a) * w..][..wo * k];
+                for (yv, win) in yr.iter_mut().zip(xr.chunks_exact(k)) {
+                    for &xv in win {
+                        *yv += xv;
+                    }
+                }
+            }
+            for yv in yr.iter_mut() {
+                *yv *= inv;
+            }
+        }
+    }
+}
+
+/// gx += poolᵀ(gy): each window entry receives k⁻² times its window's output gradient;
+/// dropped trailing rows and columns receive nothing.
+pub fn avg_pool2d_backward<T: Scalar>(
+    planes: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    gy: &[T],
+    gx: &mut [T],
+) {
+    let (ho, wo) = (h / k, w / k);
+    assert!(
+        gx.len() == planes * h * w && gy.len() == planes * ho * wo,
+        "avg_pool2d backward: buffers of lengths {} and {} do not fit {planes}×{h}×{w}, k = {k}",
+        gx.len(),
+        gy.len()
+    );
+    let inv = T::one() / T::of((k * k) as f64);
+    for p in 0..planes {
+        let gxp = &mut gx[p * h * w..][..h * w];
+        let gyp = &gy[p * ho * wo..][..ho * wo];
+        for i in 0..ho {
+            let gr = &gyp[i * wo..][..wo];
+            for a in 0..k {
+                let xr = &mut gxp[(i * k + a) * w..][..wo * k];
+                for (&gv, win) in gr.iter().zip(xr.chunks_exact_mut(k)) {
+                    let v = gv * inv;
+                    for xv in win {
+                        *xv += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Layer norm over consecutive groups of `m` entries: y = (x − μ)·s with s = 1/√(σ² + eps),
+/// σ² the biased variance of the group. Writes s of each group into `rstd`.
+pub fn layer_norm_forward<T: Scalar>(x: &[T], m: usize, eps: T, y: &mut [T], rstd: &mut [T]) {
+    assert!(
+        m > 0 && x.len() == y.len() && x.len() == m * rstd.len(),
+        "layer_norm: {} entries, groups of {m}, {} groups, output {}",
+        x.len(),
+        rstd.len(),
+        y.len()
+    );
+    let inv_m = T::one() / T::of(m as f64);
+    for ((xg, yg), s) in x
+        .chunks_exact(m)
+        .zip(y.chunks_exact_mut(m))
+        .zip(rstd.iter_mut())
+    {
+        let mean = xg.iter().copied().sum::<T>() * inv_m;
+        let mut var = T::zero();
+        for &v in xg {
+            var += (v - mean) * (v - mean);
+        }
+        *s = T::one() / (var * inv_m + eps).sqrt();
+        for (yv, &xv) in yg.iter_mut().zip(xg) {
+            *yv = (xv - mean) * *s;
+        }
+    }
+}
+
+/// gx += s·(gy − mean(gy) − y·mean(gy ⊙ y)) per group: the layer-norm backward.
+pub fn layer_norm_backward<T: Scalar>(gy: &[T], y: &[T], rstd: &[T], m: usize, gx: &mut [T]) {
+    assert!(
+        m > 0 && gy.len() == y.len() && gx.len() == y.len() && y.len() == m * rstd.len(),
+        "layer_norm backward: inconsistent buffer lengths"
+    );
+    let inv_m = T::one() / T::of(m as f64);
+    let groups = gy
+        .chunks_exact(m)
+        .zip(y.chunks_exact(m))
+        .zip(gx.chunks_exact_mut(m));
+    for (((gyg, yg), gxg), &s) in groups.zip(rstd) {
+        let mean_g = gyg.iter().copied().sum::<T>() * inv_m;
+        let mean_gy = dot(gyg, yg) * inv_m;
+        for ((gxv, &gv), &yv) in gxg.iter_mut().zip(gyg).zip(yg) {
+            *gxv += s * (gv - mean_g - yv * mean_gy);
+        }
+    }
+}
+
+/// Row-wise softmax over rows of length `k`, shifted by the row maximum (stable).
+pub fn softmax_forward<T: Scalar>(x: &[T], k: usize, y: &mut [T]) {
+    assert!(
+        k > 0 && x.len() == y.len() && x.len() % k == 0,
+        "softmax: bad lengths"
+    );
+    for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(k)) {
+        let max = row_max(xr);
+        let mut z = T::zero();
+        for (yv, &xv) in yr.iter_mut().zip(xr) {
+            *yv = (xv - max).exp();
+            z += *yv;
+        }
+        let inv = T::one() / z;
+        for yv in yr.iter_mut() {
+            *yv *= inv;
+        }
+    }
+}
+
+/// gx += y ⊙ (gy − ⟨gy, y⟩) per row: the softmax backward, y = softmax(x).
+pub fn softmax_backward<T: Scalar>(gy: &[T], y: &[T], k: usize, gx: &mut [T]) {
+    assert!(
+        gy.len() == y.len() && gx.len() == y.len(),
+        "softmax backward: bad lengths"
+    );
+    for ((gr, yr), xr) in gy
+        .chunks_exact(k)
+        .zip(y.chunks_exact(k))
+        .zip(gx.chunks_exact_mut(k))
+    {
+        let d = dot(gr, yr);
+        for ((gxv, &gv), &yv) in xr.iter_mut().zip(gr).zip(yr) {
+            *gxv += yv * (gv - d);
+        }
+    }
+}
+
+/// Row-wise log-softmax x − max − log Σ exp(x − max) (stable).
+pub fn log_softmax_forward<T: Scalar>(x: &[T], k: usize, y: &mut [T]) {
+    assert!(
+        k > 0 && x.len() == y.len() && x.len() % k == 0,
+        "log_softmax: bad lengths"
+    );
+    for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(k)) {
+        let lse = log_sum_exp(xr);
+        for (yv, &xv) in yr.iter_mut().zip(xr) {
+            *yv = xv - lse;
+        }
+    }
+}
+
+/// gx += gy − exp(y)·Σ gy per row: the log-softmax backward, y = log_softmax(x).
+pub fn log_softmax_backward<T: Scalar>(gy: &[T], y: &[T], k: usize, gx: &mut [T]) {
+    assert!(
+        gy.len() == y.len() && gx.len() == y.len(),
+        "log_softmax backward: bad lengths"
+    );
+    for ((gr, yr), xr) in gy
+        .chunks_exact(k)
+        .zip(y.chunks_exact(k))
+        .zip(gx.chunks_exact_mut(k))
+    {
+        let s = gr.iter().copied().sum::<T>();
+        for ((gxv, &gv), &yv) in xr.iter_mut().zip(gr).zip(yr) {
+            *gxv += gv - yv.exp() * s;
+        }
+    }
+}
+
+/// Mean cross-entropy (1/N) Σ_r (logsumexp(x_r) − x_r[label_r]) of logits [N, k]; writes the
+/// row softmax into `probs` (needed by the backward).
+pub fn cross_entropy_forward<T: Scalar>(
+    logits: &[T],
+    k: usize,
+    labels: &[usize],
+    probs: &mut [T],
+) -> T {
+    assert!(
+        k > 0 && logits.len() == k * labels.len() && probs.len() == logits.len(),
+        "cross_entropy: {} logits, {} labels, rows of {k}",
+        logits.len(),
+        labels.len()
+    );
+    let mut total = T::zero();
+    for ((xr, pr), &l) in logits
+        .chunks_exact(k)
+        .zip(probs.chunks_exact_mut(k))
+        .zip(labels)
+    {
+        assert!(
+            l < k,
+            "cross_entropy: label {l} out of range for {k} classes"
+        );
+        let lse = log_sum_exp(xr);
+        total += lse - xr[l];
+        for (pv, &xv) in pr.iter_mut().zip(xr) {
+            *pv = (xv - lse).exp();
+        }
+    }
+    total / T::of(labels.len() as f64)
+}
+
+/// gx += (g/N)·(softmax − onehot(label)) per row: the cross-entropy backward.
+pub fn cross_entropy_backward<T: Scalar>(
+    g: T,
+    probs: &[T],
+    k: usize,
+    labels: &[usize],
+    gx: &mut [T],
+) {
+    assert!(
+        probs.len() == gx.len() && probs.len() == k * labels.len(),
+        "cross_entropy backward: bad lengths"
+    );
+    let c = g / T::of(labels.len() as f64);
+    for ((pr, xr), &l) in probs
+        .chunks_exact(k)
+        .zip(gx.chunks_exact_mut(k))
+        .zip(labels)
+    {
+        for (gxv, &pv) in xr.iter_mut().zip(pr) {
+            *gxv += c * pv;
+        }
+        xr[l] -= c;
+    }
+}
+
+fn row_max<T: Scalar>(r: &[T]) -> T {
+    r.iter().copied().fold(T::neg_infinity(), T::max)
+}
+
+/// log Σ exp(r), shifted by the maximum.
+fn log_sum_exp<T: Scalar>(r: &[T]) -> T {
+    let max = row_max(r);
+    let s: T = r.iter().map(|&v| (v - max).exp()).sum();
+    max + s.ln()
+}
+
+/// c += op(a)·op(b) with op(a) m×k and op(b) k×n; op(a) = a stored m×k, or aᵀ with a stored
+/// k×m when `trans_a`; likewise op(b) = b stored k×n, or bᵀ with b stored n×k.
+///
+/// For every entry of c the products are summed over the inner index in increasing order.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_acc<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    trans_a: bool,
+    b: &[T],
+    trans_b: bool,
+    c: &mut [T],
+) {
+    assert!(
+        a.len() == m * k && b.len() == k * n && c.len() == m * n,
+        "gemm: lengths a {}, b {}, c {} do not fit {m}×{k} · {k}×{n}",
+        a.len(),
+        b.len(),
+        c.len()
+    );
+    match (trans_a, trans_b) {
+        (false, false) => {
+            for i in 0..m {
+                let cr = &mut c[i * n..][..n];
+                for p in 0..k {
+                    let av = a[i * k + p];
+                    for (cv, &bv) in cr.iter_mut().zip(&b[p * n..][..n]) {
+                        *cv += av * bv;
+                    }
+                }
+            }
+        }
+        (true, false) => {
+            for p in 0..k {
+                let ar = &a[p * m..][..m];
+                let br = &b[p * n..][..n];
+                for (i, &av) in ar.iter().enumerate() {
+                    for (cv, &bv) in c[i * n..][..n].iter_mut().zip(br) {
+                        *cv += av * bv;
+                    }
+                }
+            }
+        }
+        (false, true) => {
+            for i in 0..m {
+                let ar = &a[i * k..][..k];
+                for j in 0..n {
+                    c[i * n + j] += dot(ar, &b[j * k..][..k]);
+                }
+            }
+        }
+        (true, true) => {
+            for i in 0..m {
+                for j in 0..n {
+                    let br = &b[j * k..][..k];
+                    let mut s = T::zero();
+                    for (p, &bv) in br.iter().enumerate() {
+                        s += a[p * m + i] * bv;
+                    }
+                    c[i * n + j] += s;
+                }
+            }
+        }
+    }
 }

@@ -10,5 +10,5 @@ pub mod tape;
 pub mod tensor;
 
 pub use kernels::ConvGeom;
-pub use tape::{Tape, Var};
+pub use tape::{Op, Tape, Var};
 pub use tensor::Tensor;

@@ -1,15 +1,187 @@
 //! The tape: an arena of nodes in execution order, one `Op` per node, one backward `match`.
+//!
+//! Storage is built for reuse: every node lives in a slot holding its shape, value, gradient
+//! and auxiliary buffers; [`Tape::reset`] only forgets how many slots are live, so the next
+//! pass with the same op sequence refills the same buffers (cleared and resized within their
+//! capacity) and does not allocate. Convolution geometries and cross-entropy labels live in
+//! reusable pools on the tape and are referenced from [`Op`] by index.
+//!
+//! Shape mismatches inside the tape are internal invariants and panic with a clear message;
+//! user input is validated (returning [`crate::Error`]) by the layers that build the tape.
 
-use super::kernels::ConvGeom;
+use super::kernels::{self, ConvGeom};
 use crate::Scalar;
 
 /// A handle to a node on the tape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Var(pub(crate) usize);
 
+impl Var {
+    /// Position of the node on its tape (execution order).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// The operation that produced a node, with its inputs and small parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op<T> {
+    /// A parameter or input.
+    Leaf,
+    /// op(a)·op(b) for `batch` stacked matrices, op(a) m×k, op(b) k×n.
+    MatMul {
+        /// Left factor.
+        a: Var,
+        /// Right factor.
+        b: Var,
+        /// Whether a enters transposed.
+        trans_a: bool,
+        /// Whether b enters transposed.
+        trans_b: bool,
+        /// Number of stacked products (1 for 2-D).
+        batch: usize,
+        /// Rows of op(a).
+        m: usize,
+        /// Inner dimension.
+        k: usize,
+        /// Columns of op(b).
+        n: usize,
+    },
+    /// a + b, b broadcast over a's leading axes.
+    Add {
+        /// Left operand.
+        a: Var,
+        /// Right operand (shape a suffix of a's).
+        b: Var,
+    },
+    /// a − b, b broadcast over a's leading axes.
+    Sub {
+        /// Left operand.
+        a: Var,
+        /// Right operand (shape a suffix of a's).
+        b: Var,
+    },
+    /// a ⊙ b, b broadcast over a's leading axes.
+    Mul {
+        /// Left operand.
+        a: Var,
+        /// Right operand (shape a suffix of a's).
+        b: Var,
+    },
+    /// c·a.
+    Scale {
+        /// Operand.
+        a: Var,
+        /// Constant factor.
+        c: T,
+    },
+    /// Σ over one axis.
+    SumAxis {
+        /// Operand.
+        a: Var,
+        /// Removed axis.
+        axis: usize,
+    },
+    /// Mean over one axis.
+    MeanAxis {
+        /// Operand.
+        a: Var,
+        /// Removed axis.
+        axis: usize,
+    },
+    /// Σ of all entries.
+    SumAll {
+        /// Operand.
+        a: Var,
+    },
+    /// Same data, another shape.
+    Reshape {
+        /// Operand.
+        a: Var,
+    },
+    /// tanh, elementwise.
+    Tanh {
+        /// Operand.
+        a: Var,
+    },
+    /// max(0, a), elementwise.
+    Relu {
+        /// Operand.
+        a: Var,
+    },
+    /// Support-restricted convolution.
+    Conv2d {
+        /// Input [N, C_in, H, W].
+        x: Var,
+        /// Weights [C_out, C_in, taps].
+        w: Var,
+        /// Index of the geometry in the tape's geometry pool.
+        geom: usize,
+    },
+    /// k×k average pooling with stride k.
+    AvgPool2d {
+        /// Input [N, C, H, W].
+        x: Var,
+        /// Window side.
+        k: usize,
+    },
+    /// Layer norm over the axes from `first_axis` on.
+    LayerNorm {
+        /// Input.
+        x: Var,
+        /// First normalised axis.
+        first_axis: usize,
+    },
+    /// Softmax over the last axis.
+    Softmax {
+        /// Input.
+        x: Var,
+    },
+    /// Log-softmax over the last axis.
+    LogSoftmax {
+        /// Input.
+        x: Var,
+    },
+    /// Mean cross-entropy against integer labels.
+    CrossEntropy {
+        /// Logits [N, K].
+        logits: Var,
+        /// Start of the labels in the tape's label pool.
+        labels_start: usize,
+        /// Number of labels (N).
+        labels_len: usize,
+    },
+    /// Mean squared error.
+    Mse {
+        /// Prediction.
+        pred: Var,
+        /// Target.
+        target: Var,
+    },
+}
+
+/// One slot of the arena: the buffers are kept across [`Tape::reset`].
+struct Node<T> {
+    op: Op<T>,
+    shape: Vec<usize>,
+    value: Vec<T>,
+    grad: Vec<T>,
+    /// Saved forward quantities (layer-norm 1/σ, cross-entropy probabilities).
+    aux: Vec<T>,
+}
+
 /// A Wengert list of tensor operations with reverse-mode gradients.
 pub struct Tape<T> {
-    _marker: std::marker::PhantomData<T>,
+    /// Node slots; the first `live` are the current nodes, the rest are spare buffers.
+    nodes: Vec<Node<T>>,
+    live: usize,
+    /// Convolution geometries; the first `live_geoms` are in use.
+    geoms: Vec<ConvGeom>,
+    live_geoms: usize,
+    /// Cross-entropy labels of the current pass, concatenated.
+    labels: Vec<usize>,
+    /// Reusable buffer for computing output shapes.
+    shape_buf: Vec<usize>,
 }
 
 impl<T: Scalar> Default for Tape<T> {
@@ -18,112 +190,773 @@ impl<T: Scalar> Default for Tape<T> {
     }
 }
 
-#[allow(unused_variables)]
+/// Splits the arena at node `i`: the nodes before it (its possible inputs) and node `i`.
+fn split<T>(nodes: &mut [Node<T>], i: usize) -> (&mut [Node<T>], &mut Node<T>) {
+    let (before, rest) = nodes.split_at_mut(i);
+    (before, &mut rest[0])
+}
+
+/// Runs `f` on the gradient buffer of `target` (taken out of the arena for the duration, so
+/// `f` may read every value, including target's own) and puts it back.
+fn accumulate<T>(before: &mut [Node<T>], target: Var, f: impl FnOnce(&mut [T], &[Node<T>])) {
+    let mut g = std::mem::take(&mut before[target.0].grad);
+    f(&mut g, before);
+    before[target.0].grad = g;
+}
+
+/// Whether `b` is a suffix of `a` (broadcastable over a's leading axes).
+pub fn is_suffix(a: &[usize], b: &[usize]) -> bool {
+    b.len() <= a.len() && a[a.len() - b.len()..] == *b
+}
+
 impl<T: Scalar> Tape<T> {
     /// An empty tape.
     pub fn new() -> Self {
-        todo!()
+        Tape {
+            nodes: Vec::new(),
+            live: 0,
+            geoms: Vec::new(),
+            live_geoms: 0,
+            labels: Vec::new(),
+            shape_buf: Vec::new(),
+        }
     }
+
     /// Forgets every node but keeps the buffers, so the next step does not allocate.
     pub fn reset(&mut self) {
-        todo!()
+        self.live = 0;
+        self.live_geoms = 0;
+        self.labels.clear();
     }
+
+    /// Number of nodes currently on the tape.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the tape holds no node.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// The operation that produced a node.
+    pub fn op(&self, v: Var) -> Op<T> {
+        self.node(v).op
+    }
+
+    fn node(&self, v: Var) -> &Node<T> {
+        assert!(
+            v.0 < self.live,
+            "Var {} is not on this tape ({} nodes): stale after reset, or from another tape",
+            v.0,
+            self.live
+        );
+        &self.nodes[v.0]
+    }
+
+    /// Takes the shape buffer (cleared) to build an output shape in.
+    fn shape_buf(&mut self) -> Vec<usize> {
+        let mut s = std::mem::take(&mut self.shape_buf);
+        s.clear();
+        s
+    }
+
+    /// Takes the shape buffer holding a copy of `v`'s shape.
+    fn shape_of(&mut self, v: Var) -> Vec<usize> {
+        let mut s = std::mem::take(&mut self.shape_buf);
+        s.clear();
+        s.extend_from_slice(self.shape(v));
+        s
+    }
+
+    /// Claims the next slot for `op` with output `shape` and `aux_len` auxiliary entries;
+    /// value, gradient and aux are zero-filled within their existing capacity.
+    fn push(&mut self, op: Op<T>, shape: Vec<usize>, aux_len: usize) -> usize {
+        let n: usize = shape.iter().product();
+        if self.live == self.nodes.len() {
+            self.nodes.push(Node {
+                op,
+                shape: Vec::new(),
+                value: Vec::new(),
+                grad: Vec::new(),
+                aux: Vec::new(),
+            });
+        }
+        let node = &mut self.nodes[self.live];
+        node.op = op;
+        node.shape.clear();
+        node.shape.extend_from_slice(&shape);
+        for buf in [&mut node.value, &mut node.grad] {
+            buf.clear();
+            buf.resize(n, T::zero());
+        }
+        node.aux.clear();
+        node.aux.resize(aux_len, T::zero());
+        self.shape_buf = shape;
+        self.live += 1;
+        self.live - 1
+    }
+
     /// A leaf (parameter or input) with a shape and values; gradients flow to it.
     pub fn leaf(&mut self, shape: &[usize], data: &[T]) -> Var {
-        todo!()
+        let n: usize = shape.iter().product();
+        assert_eq!(
+            n,
+            data.len(),
+            "leaf: shape {shape:?} holds {n} entries but {} were given",
+            data.len()
+        );
+        let mut s = self.shape_buf();
+        s.extend_from_slice(shape);
+        let id = self.push(Op::Leaf, s, 0);
+        self.nodes[id].value.copy_from_slice(data);
+        Var(id)
     }
+
     /// Values of a node.
     pub fn value(&self, v: Var) -> &[T] {
-        todo!()
+        &self.node(v).value
     }
+
     /// Shape of a node.
     pub fn shape(&self, v: Var) -> &[usize] {
-        todo!()
+        &self.node(v).shape
     }
+
     /// Reverse sweep from a node with one entry (seeded with 1).
+    ///
+    /// Every gradient is first reset to zero, so [`Tape::grad`] afterwards is the gradient
+    /// of `out` alone; contributions to a node used several times are summed.
     pub fn backward(&mut self, out: Var) {
-        todo!()
+        let len = self.node(out).value.len();
+        assert_eq!(
+            len, 1,
+            "backward: output {out:?} has {len} entries, not one"
+        );
+        for node in &mut self.nodes[..self.live] {
+            node.grad.fill(T::zero());
+        }
+        self.nodes[out.0].grad[0] = T::one();
+        let Tape {
+            nodes,
+            geoms,
+            labels,
+            ..
+        } = self;
+        for i in (0..=out.0).rev() {
+            let (before, node) = split(nodes, i);
+            let (gy, y) = (&node.grad[..], &node.value[..]);
+            if y.is_empty() {
+                continue; // nothing flows through an empty output
+            }
+            match node.op {
+                Op::Leaf => {}
+                Op::MatMul {
+                    a,
+                    b,
+                    trans_a: ta,
+                    trans_b: tb,
+                    batch,
+                    m,
+                    k,
+                    n,
+                } => {
+                    let (sa, sb, sc) = (m * k, k * n, m * n);
+                    accumulate(before, a, |ga, nd| {
+                        let bv = &nd[b.0].value;
+                        for p in 0..batch {
+                            let (gc, bp, gap) = (
+                                &gy[p * sc..][..sc],
+                                &bv[p * sb..][..sb],
+                                &mut ga[p * sa..][..sa],
+                            );
+                            if ta {
+                                // a stored k×m: ∂a = op(b)·gcᵀ.
+                                kernels::gemm_acc(k, n, m, bp, tb, gc, true, gap);
+                            } else {
+                                // ∂a = gc·op(b)ᵀ.
+                                kernels::gemm_acc(m, n, k, gc, false, bp, !tb, gap);
+                            }
+                        }
+                    });
+                    accumulate(before, b, |gb, nd| {
+                        let av = &nd[a.0].value;
+                        for p in 0..batch {
+                            let (gc, ap, gbp) = (
+                                &gy[p * sc..][..sc],
+                                &av[p * sa..][..sa],
+                                &mut gb[p * sb..][..sb],
+                            );
+                            if tb {
+                                // b stored n×k: ∂b = gcᵀ·op(a).
+                                kernels::gemm_acc(n, m, k, gc, true, ap, ta, gbp);
+                            } else {
+                                // ∂b = op(a)ᵀ·gc.
+                                kernels::gemm_acc(k, m, n, ap, !ta, gc, false, gbp);
+                            }
+                        }
+                    });
+                }
+                Op::Add { a, b } | Op::Sub { a, b } => {
+                    let sign = if matches!(node.op, Op::Add { .. }) {
+                        T::one()
+                    } else {
+                        -T::one()
+                    };
+                    accumulate(before, a, |ga, _| add_into(ga, gy));
+                    accumulate(before, b, |gb, _| {
+                        for gr in gy.chunks_exact(gb.len()) {
+                            for (g, &v) in gb.iter_mut().zip(gr) {
+                                *g += sign * v;
+                            }
+                        }
+                    });
+                }
+                Op::Mul { a, b } => {
+                    accumulate(before, a, |ga, nd| {
+                        let bv = &nd[b.0].value;
+                        for (gar, gr) in
+                            ga.chunks_exact_mut(bv.len()).zip(gy.chunks_exact(bv.len()))
+                        {
+                            for ((g, &v), &w) in gar.iter_mut().zip(gr).zip(bv) {
+                                *g += v * w;
+                            }
+                        }
+                    });
+                    accumulate(before, b, |gb, nd| {
+                        let av = &nd[a.0].value;
+                        for (ar, gr) in av.chunks_exact(gb.len()).zip(gy.chunks_exact(gb.len())) {
+                            for ((g, &v), &w) in gb.iter_mut().zip(gr).zip(ar) {
+                                *g += v * w;
+                            }
+                        }
+                    });
+                }
+                Op::Scale { a, c } => accumulate(before, a, |ga, _| {
+                    for (g, &v) in ga.iter_mut().zip(gy) {
+                        *g += c * v;
+                    }
+                }),
+                Op::SumAxis { a, axis } | Op::MeanAxis { a, axis } => {
+                    accumulate(before, a, |ga, nd| {
+                        let (_, len, inner) = axis_split(&nd[a.0].shape, axis);
+                        if len * inner == 0 {
+                            return;
+                        }
+                        let c = match node.op {
+                            Op::MeanAxis { .. } => T::one() / T::of(len as f64),
+                            _ => T::one(),
+                        };
+                        for (gab, gyb) in
+                            ga.chunks_exact_mut(len * inner).zip(gy.chunks_exact(inner))
+                        {
+                            for gar in gab.chunks_exact_mut(inner) {
+                                for (g, &v) in gar.iter_mut().zip(gyb) {
+                                    *g += c * v;
+                                }
+                            }
+                        }
+                    })
+                }
+                Op::SumAll { a } => accumulate(before, a, |ga, _| {
+                    for g in ga.iter_mut() {
+                        *g += gy[0];
+                    }
+                }),
+                Op::Reshape { a } => accumulate(before, a, |ga, _| add_into(ga, gy)),
+                Op::Tanh { a } => accumulate(before, a, |ga, _| {
+                    for ((g, &v), &t) in ga.iter_mut().zip(gy).zip(y) {
+                        *g += v * (T::one() - t * t);
+                    }
+                }),
+                Op::Relu { a } => accumulate(before, a, |ga, _| {
+                    for ((g, &v), &r) in ga.iter_mut().zip(gy).zip(y) {
+                        if r > T::zero() {
+                            *g += v;
+                        }
+                    }
+                }),
+                Op::Conv2d { x, w, geom } => {
+                    let geom = &geoms[geom];
+                    accumulate(before, x, |gx, nd| {
+                        kernels::conv2d_backward_input(geom, gy, &nd[w.0].value, gx)
+                    });
+                    accumulate(before, w, |gw, nd| {
+                        kernels::conv2d_backward_weight(geom, gy, &nd[x.0].value, gw)
+                    });
+                }
+                Op::AvgPool2d { x, k } => accumulate(before, x, |gx, nd| {
+                    let (planes, h, w) = planes_hw(&nd[x.0].shape);
+                    kernels::avg_pool2d_backward(planes, h, w, k, gy, gx);
+                }),
+                Op::LayerNorm { x, first_axis } => accumulate(before, x, |gx, nd| {
+                    let m = nd[x.0].shape[first_axis..].iter().product();
+                    kernels::layer_norm_backward(gy, y, &node.aux, m, gx);
+                }),
+                Op::Softmax { x } => accumulate(before, x, |gx, _| {
+                    kernels::softmax_backward(gy, y, last_dim(&node.shape), gx)
+                }),
+                Op::LogSoftmax { x } => accumulate(before, x, |gx, _| {
+                    kernels::log_softmax_backward(gy, y, last_dim(&node.shape), gx)
+                }),
+                Op::CrossEntropy {
+                    logits,
+                    labels_start,
+                    labels_len,
+                } => {
+                    let lab = &labels[labels_start..][..labels_len];
+                    accumulate(before, logits, |gx, nd| {
+                        let k = last_dim(&nd[logits.0].shape);
+                        kernels::cross_entropy_backward(gy[0], &node.aux, k, lab, gx);
+                    });
+                }
+                Op::Mse { pred, target } => {
+                    // ∂/∂p mean((p − t)²) = 2(p − t)/n, and the negative for t.
+                    for (var, sign) in [(pred, T::one()), (target, -T::one())] {
+                        accumulate(before, var, |g, nd| {
+                            let (p, t) = (&nd[pred.0].value, &nd[target.0].value);
+                            let c = sign * T::of(2.0) * gy[0] / T::of(p.len() as f64);
+                            for ((gv, &pv), &tv) in g.iter_mut().zip(p).zip(t) {
+                                *gv += c * (pv - tv);
+                            }
+                        });
+                    }
+                }
+            }
+        }
     }
+
     /// Gradient of the last `backward` output with respect to a node (zeros if unreached).
     pub fn grad(&self, v: Var) -> &[T] {
-        todo!()
+        &self.node(v).grad
     }
+
     /// Matrix product of 2-D nodes, op(a)·op(b) with optional transposes.
     pub fn matmul(&mut self, a: Var, b: Var, trans_a: bool, trans_b: bool) -> Var {
-        todo!()
+        assert!(
+            self.shape(a).len() == 2 && self.shape(b).len() == 2,
+            "matmul: needs 2-D operands, got {:?} and {:?}",
+            self.shape(a),
+            self.shape(b)
+        );
+        self.matmul_stack(a, b, trans_a, trans_b)
     }
+
+    /// Batched matrix product of 3-D nodes [B, ·, ·]: op(a_p)·op(b_p) for each p < B.
+    pub fn batch_matmul(&mut self, a: Var, b: Var, trans_a: bool, trans_b: bool) -> Var {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        assert!(
+            sa.len() == 3 && sb.len() == 3 && sa[0] == sb[0],
+            "batch_matmul: needs 3-D operands with one batch size, got {sa:?} and {sb:?}"
+        );
+        self.matmul_stack(a, b, trans_a, trans_b)
+    }
+
+    /// Stacked product over the leading axis (absent for 2-D operands).
+    fn matmul_stack(&mut self, a: Var, b: Var, ta: bool, tb: bool) -> Var {
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let r = sa.len();
+        let batch = if r == 3 { sa[0] } else { 1 };
+        let (m, k) = if ta {
+            (sa[r - 1], sa[r - 2])
+        } else {
+            (sa[r - 2], sa[r - 1])
+        };
+        let (k2, n) = if tb {
+            (sb[r - 1], sb[r - 2])
+        } else {
+            (sb[r - 2], sb[r - 1])
+        };
+        assert_eq!(
+            k,
+            k2,
+            "matmul: inner dimensions differ for {sa:?}{} · {sb:?}{}",
+            t(ta),
+            t(tb)
+        );
+        let mut s = self.shape_buf();
+        if r == 3 {
+            s.push(batch);
+        }
+        s.extend_from_slice(&[m, n]);
+        let op = Op::MatMul {
+            a,
+            b,
+            trans_a: ta,
+            trans_b: tb,
+            batch,
+            m,
+            k,
+            n,
+        };
+        let id = self.push(op, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        let (av, bv) = (&before[a.0].value, &before[b.0].value);
+        for p in 0..batch {
+            let c = &mut node.value[p * m * n..][..m * n];
+            kernels::gemm_acc(
+                m,
+                k,
+                n,
+                &av[p * m * k..][..m * k],
+                ta,
+                &bv[p * k * n..][..k * n],
+                tb,
+                c,
+            );
+        }
+        Var(id)
+    }
+
+    /// Pushes a broadcasting binary op and computes out = f(a, b) entrywise.
+    fn broadcast(&mut self, a: Var, b: Var, op: Op<T>, f: impl Fn(T, T) -> T) -> Var {
+        assert!(
+            is_suffix(self.shape(a), self.shape(b)),
+            "{op:?}: shape {:?} is not a suffix of {:?}",
+            self.shape(b),
+            self.shape(a)
+        );
+        let s = self.shape_of(a);
+        let id = self.push(op, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        let (av, bv) = (&before[a.0].value, &before[b.0].value);
+        if bv.is_empty() {
+            return Var(id);
+        }
+        for (orow, arow) in node
+            .value
+            .chunks_exact_mut(bv.len())
+            .zip(av.chunks_exact(bv.len()))
+        {
+            for ((o, &x), &z) in orow.iter_mut().zip(arow).zip(bv) {
+                *o = f(x, z);
+            }
+        }
+        Var(id)
+    }
+
     /// a + b; b has a's shape or a suffix of it (broadcast over leading axes).
     pub fn add(&mut self, a: Var, b: Var) -> Var {
-        todo!()
+        self.broadcast(a, b, Op::Add { a, b }, |x, z| x + z)
     }
+
     /// a − b; broadcasting as in [`Tape::add`].
     pub fn sub(&mut self, a: Var, b: Var) -> Var {
-        todo!()
+        self.broadcast(a, b, Op::Sub { a, b }, |x, z| x - z)
     }
+
     /// a ⊙ b; broadcasting as in [`Tape::add`].
     pub fn mul(&mut self, a: Var, b: Var) -> Var {
-        todo!()
+        self.broadcast(a, b, Op::Mul { a, b }, |x, z| x * z)
     }
+
+    /// Pushes an elementwise unary op with out = f(a).
+    fn unary(&mut self, a: Var, op: Op<T>, f: impl Fn(T) -> T) -> Var {
+        let s = self.shape_of(a);
+        let id = self.push(op, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        for (o, &x) in node.value.iter_mut().zip(&before[a.0].value) {
+            *o = f(x);
+        }
+        Var(id)
+    }
+
     /// c·a.
     pub fn scale(&mut self, a: Var, c: T) -> Var {
-        todo!()
+        self.unary(a, Op::Scale { a, c }, |x| c * x)
     }
-    /// Sum over one axis (the axis is removed).
+
+    /// Sum over one axis (the axis is removed; a 1-D input gives shape `[]`, one entry).
     pub fn sum_axis(&mut self, a: Var, axis: usize) -> Var {
-        todo!()
+        self.reduce_axis(a, axis, Op::SumAxis { a, axis }, T::one())
     }
-    /// Mean over one axis (the axis is removed).
+
+    /// Mean over one axis (the axis is removed, as in [`Tape::sum_axis`]).
     pub fn mean_axis(&mut self, a: Var, axis: usize) -> Var {
-        todo!()
+        let len = self.shape(a).get(axis).copied().unwrap_or(1);
+        self.reduce_axis(
+            a,
+            axis,
+            Op::MeanAxis { a, axis },
+            T::one() / T::of(len as f64),
+        )
     }
+
+    fn reduce_axis(&mut self, a: Var, axis: usize, op: Op<T>, c: T) -> Var {
+        let rank = self.shape(a).len();
+        assert!(
+            axis < rank,
+            "{op:?}: axis {axis} out of range for rank {rank}"
+        );
+        let mut s = self.shape_of(a);
+        let (_, len, inner) = axis_split(&s, axis);
+        s.remove(axis);
+        let id = self.push(op, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        let av = &before[a.0].value;
+        if len * inner == 0 {
+            return Var(id);
+        }
+        for (ob, ab) in node
+            .value
+            .chunks_exact_mut(inner)
+            .zip(av.chunks_exact(len * inner))
+        {
+            for ar in ab.chunks_exact(inner) {
+                add_into(ob, ar);
+            }
+            for o in ob.iter_mut() {
+                *o *= c;
+            }
+        }
+        Var(id)
+    }
+
     /// Sum of all entries (shape `[1]`).
     pub fn sum_all(&mut self, a: Var) -> Var {
-        todo!()
+        let mut s = self.shape_buf();
+        s.push(1);
+        let id = self.push(Op::SumAll { a }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        node.value[0] = before[a.0].value.iter().copied().sum();
+        Var(id)
     }
+
     /// The same data under another shape.
     pub fn reshape(&mut self, a: Var, shape: &[usize]) -> Var {
-        todo!()
+        let n: usize = shape.iter().product();
+        let have = self.value(a).len();
+        assert_eq!(
+            n,
+            have,
+            "reshape: {:?} has {have} entries, {shape:?} needs {n}",
+            self.shape(a)
+        );
+        let mut s = self.shape_buf();
+        s.extend_from_slice(shape);
+        let id = self.push(Op::Reshape { a }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        node.value.copy_from_slice(&before[a.0].value);
+        Var(id)
     }
+
     /// tanh, elementwise.
     pub fn tanh(&mut self, a: Var) -> Var {
-        todo!()
+        self.unary(a, Op::Tanh { a }, |x| x.tanh())
     }
-    /// max(0, a), elementwise; ReLU′(0) = 0.
+
+    /// max(0, a), elementwise; ReLU′(0) = 0 (the gradient passes only where a > 0).
     pub fn relu(&mut self, a: Var) -> Var {
-        todo!()
+        self.unary(
+            a,
+            Op::Relu { a },
+            |x| if x > T::zero() { x } else { T::zero() },
+        )
     }
+
     /// Support-restricted convolution: x [N,C_in,H,W], w [C_out,C_in,taps] → [N,C_out,H,W].
     pub fn conv2d(&mut self, x: Var, w: Var, geom: &ConvGeom) -> Var {
-        todo!()
+        let g = geom;
+        assert!(g.validate().is_ok(), "conv2d: invalid geometry {g:?}");
+        assert!(
+            self.shape(x) == [g.batch, g.c_in, g.h, g.w]
+                && self.shape(w) == [g.c_out, g.c_in, g.taps.len()],
+            "conv2d: x {:?} and w {:?} do not fit geometry {g:?}",
+            self.shape(x),
+            self.shape(w)
+        );
+        let gi = self.store_geom(g);
+        let mut s = self.shape_buf();
+        s.extend_from_slice(&[g.batch, g.c_out, g.h, g.w]);
+        let id = self.push(Op::Conv2d { x, w, geom: gi }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        kernels::conv2d_forward(
+            &self.geoms[gi],
+            &before[x.0].value,
+            &before[w.0].value,
+            &mut node.value,
+        );
+        Var(id)
     }
+
+    /// Copies a geometry into the pool, reusing a spare slot's tap buffer.
+    fn store_geom(&mut self, g: &ConvGeom) -> usize {
+        if self.live_geoms == self.geoms.len() {
+            self.geoms.push(g.clone());
+        } else {
+            let slot = &mut self.geoms[self.live_geoms];
+            let mut taps = std::mem::take(&mut slot.taps);
+            taps.clear();
+            taps.extend_from_slice(&g.taps);
+            *slot = ConvGeom { taps, ..*g };
+        }
+        self.live_geoms += 1;
+        self.live_geoms - 1
+    }
+
     /// k×k average pooling with stride k: [N,C,H,W] → [N,C,⌊H/k⌋,⌊W/k⌋] (trailing rows and
     /// columns that do not fill a window are dropped).
     pub fn avg_pool2d(&mut self, x: Var, k: usize) -> Var {
-        todo!()
+        let sx = self.shape(x);
+        assert!(
+            sx.len() == 4 && k >= 1,
+            "avg_pool2d: needs [N,C,H,W] and k ≥ 1, got {sx:?}, k = {k}"
+        );
+        let mut s = self.shape_of(x);
+        s[2] /= k;
+        s[3] /= k;
+        let id = self.push(Op::AvgPool2d { x, k }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        let (planes, h, w) = planes_hw(&before[x.0].shape);
+        kernels::avg_pool2d_forward(planes, h, w, k, &before[x.0].value, &mut node.value);
+        Var(id)
     }
+
     /// Layer norm without affine parameters over all axes from `first_axis` on:
     /// (x − mean)/√(var + eps), biased variance.
     pub fn layer_norm(&mut self, x: Var, first_axis: usize, eps: T) -> Var {
-        todo!()
+        let sx = self.shape(x);
+        assert!(
+            first_axis < sx.len(),
+            "layer_norm: first axis {first_axis} out of range for {sx:?}"
+        );
+        let m: usize = sx[first_axis..].iter().product();
+        assert!(m > 0, "layer_norm: empty normalised group in {sx:?}");
+        let groups = self.value(x).len() / m;
+        let s = self.shape_of(x);
+        let id = self.push(Op::LayerNorm { x, first_axis }, s, groups);
+        let (before, node) = split(&mut self.nodes, id);
+        kernels::layer_norm_forward(&before[x.0].value, m, eps, &mut node.value, &mut node.aux);
+        Var(id)
     }
+
     /// Softmax over the last axis.
     pub fn softmax(&mut self, x: Var) -> Var {
-        todo!()
+        let k = last_dim(self.shape(x));
+        let s = self.shape_of(x);
+        let id = self.push(Op::Softmax { x }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        kernels::softmax_forward(&before[x.0].value, k, &mut node.value);
+        Var(id)
     }
+
     /// Log-softmax over the last axis (stable).
     pub fn log_softmax(&mut self, x: Var) -> Var {
-        todo!()
+        let k = last_dim(self.shape(x));
+        let s = self.shape_of(x);
+        let id = self.push(Op::LogSoftmax { x }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        kernels::log_softmax_forward(&before[x.0].value, k, &mut node.value);
+        Var(id)
     }
+
     /// Mean cross-entropy of logits [N, K] against integer labels (stable).
     pub fn cross_entropy(&mut self, logits: Var, labels: &[usize]) -> Var {
-        todo!()
+        let sl = self.shape(logits);
+        assert!(
+            sl.len() == 2 && sl[0] == labels.len() && sl[1] > 0,
+            "cross_entropy: logits {sl:?} against {} labels",
+            labels.len()
+        );
+        assert!(
+            labels.iter().all(|&l| l < sl[1]),
+            "cross_entropy: a label is out of range for {} classes",
+            sl[1]
+        );
+        let (k, aux) = (sl[1], self.value(logits).len());
+        let labels_start = self.labels.len();
+        self.labels.extend_from_slice(labels);
+        let mut s = self.shape_buf();
+        s.push(1);
+        let op = Op::CrossEntropy {
+            logits,
+            labels_start,
+            labels_len: labels.len(),
+        };
+        let id = self.push(op, s, aux);
+        let (before, node) = split(&mut self.nodes, id);
+        let lab = &self.labels[labels_start..];
+        node.value[0] =
+            kernels::cross_entropy_forward(&before[logits.0].value, k, lab, &mut node.aux);
+        Var(id)
     }
+
     /// Mean squared error, mean over all entries.
     pub fn mse(&mut self, pred: Var, target: Var) -> Var {
-        todo!()
+        assert_eq!(
+            self.shape(pred),
+            self.shape(target),
+            "mse: prediction and target shapes differ"
+        );
+        let mut s = self.shape_buf();
+        s.push(1);
+        let id = self.push(Op::Mse { pred, target }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        let (p, t) = (&before[pred.0].value, &before[target.0].value);
+        let sq: T = p.iter().zip(t).map(|(&a, &b)| (a - b) * (a - b)).sum();
+        node.value[0] = sq / T::of(p.len() as f64);
+        Var(id)
     }
+
     /// Single-head self-attention softmax(Q Kᵀ/√d) V for q, k [n, d] and v [n, d_v].
+    ///
+    /// Also accepts a leading batch axis (q, k [B, n, d], v [B, n, d_v], one attention per
+    /// batch entry). Built from [`Tape::matmul`] / [`Tape::batch_matmul`], [`Tape::scale`] and
+    /// [`Tape::softmax`], so it pushes four nodes and returns the last.
     pub fn attention(&mut self, q: Var, k: Var, v: Var) -> Var {
-        todo!()
+        let rank = self.shape(q).len();
+        assert!(
+            rank == 2 || rank == 3,
+            "attention: q must be [n,d] or [B,n,d], got {:?}",
+            self.shape(q)
+        );
+        let d = self.shape(q)[rank - 1];
+        let scores = if rank == 2 {
+            self.matmul(q, k, false, true)
+        } else {
+            self.batch_matmul(q, k, false, true)
+        };
+        let scaled = self.scale(scores, T::one() / T::of(d as f64).sqrt());
+        let p = self.softmax(scaled);
+        if rank == 2 {
+            self.matmul(p, v, false, false)
+        } else {
+            self.batch_matmul(p, v, false, false)
+        }
     }
+}
+
+/// "ᵀ" when transposed, for messages.
+fn t(trans: bool) -> &'static str {
+    if trans {
+        "ᵀ"
+    } else {
+        ""
+    }
+}
+
+/// out += x, entrywise.
+fn add_into<T: Scalar>(out: &mut [T], x: &[T]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o += v;
+    }
+}
+
+/// (outer, len, inner) sizes around `axis`: the product of the axes before, the axis, after.
+fn axis_split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+/// (N·C, H, W) of an [N, C, H, W] shape.
+fn planes_hw(shape: &[usize]) -> (usize, usize, usize) {
+    (shape[0] * shape[1], shape[2], shape[3])
+}
+
+/// Size of the last axis (the softmax axis); panics on a 0-D shape.
+fn last_dim(shape: &[usize]) -> usize {
+    let k = *shape.last().expect("softmax needs at least one axis");
+    assert!(k > 0, "softmax over an empty last axis");
+    k
 }
