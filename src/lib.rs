@@ -14,6 +14,7 @@ pub mod autodiff;
 pub mod error;
 pub mod group;
 pub mod linalg;
+pub mod nn;
 pub mod rep;
 pub mod scalar;
 

@@ -1,0 +1,16 @@
+//! Layers and networks: parametrised linear layers (supports Ω, bases {B_k}, offsets A_𝓛),
+//! shape inference, and the forward pass on the tape.
+//!
+//! A network's linear layer i lives in its ambient space H_i (a k×k filter bank or an
+//! [out, in] matrix) and is restricted to an affine architecture 𝓛_i = A_𝓛 + T𝓛 through a
+//! [`Parametrisation`]; θ concatenates the layers' coefficient blocks.
+
+pub mod layer;
+pub mod network;
+pub mod param;
+pub mod support;
+
+pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};
+pub use network::{Forward, Layer, Network, PaperBasis, Target};
+pub use param::{Basis, Parametrisation, MEMBERSHIP_TOL};
+pub use support::Support;

@@ -1,0 +1,791 @@
+//! Networks: a list of layers with inferred shapes, one flat coefficient vector θ, and the
+//! forward pass on the tape.
+//!
+//! Design of the forward pass: the tape has no slice operation, so [`Network::forward`] takes
+//! θ as a plain slice and creates one leaf per coefficient block (one per convolution or
+//! dense layer, three per attention layer). The returned [`Forward`] remembers those leaves;
+//! [`Forward::theta_grad`] gathers their gradients back into θ order.
+
+use super::layer::{LayerSpec, LAYER_NORM_EPS};
+use super::param::Parametrisation;
+use super::support::Support;
+use crate::autodiff::{ConvGeom, Tape, Var};
+use crate::{Error, Result, Scalar};
+use std::ops::Range;
+
+/// A layer after shape inference: its (resolved) description, per-sample shapes, and its
+/// coefficient block in θ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// The description; linear layers always hold a resolved parametrisation.
+    pub spec: LayerSpec,
+    /// Per-sample input shape.
+    pub in_shape: Vec<usize>,
+    /// Per-sample output shape.
+    pub out_shape: Vec<usize>,
+    /// This layer's coefficient block in θ (empty for parameter-free layers).
+    pub theta: Range<usize>,
+}
+
+impl Layer {
+    /// The layer's linear maps with their θ sub-blocks, in θ order: one for a convolution
+    /// or dense layer (a convolution's block is [C_out, C_in, d]), three (W_q, W_k, W_v)
+    /// for attention, none otherwise.
+    pub fn linear_blocks(&self) -> Vec<(&Parametrisation, Range<usize>)> {
+        let repeat = match &self.spec {
+            LayerSpec::Conv2d { out_channels, .. } => out_channels * self.in_shape[0],
+            _ => 1,
+        };
+        let mut start = self.theta.start;
+        self.spec
+            .params()
+            .into_iter()
+            .map(|p| {
+                let len = repeat * p.dim();
+                start += len;
+                (p, start - len..start)
+            })
+            .collect()
+    }
+}
+
+/// Which filter basis [`Network::paper`] uses on the support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaperBasis {
+    /// One-hot on the taps (orthonormal, H5).
+    Orthonormal,
+    /// Random unit vectors spanning the same taps (the H5 control); conv layer i uses
+    /// seed + i.
+    RandomNormalised {
+        /// Base seed.
+        seed: u64,
+    },
+}
+
+/// The training target of [`Network::loss_and_grad`].
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a, T> {
+    /// Class labels in 0..output_dim, one per sample: mean cross-entropy of the outputs
+    /// (as logits).
+    Labels(&'a [usize]),
+    /// Target outputs [n, output_dim] row-major: mean squared error over all entries.
+    Values(&'a [T]),
+}
+
+/// The result of [`Network::forward`]: the output node and the θ blocks' leaves.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// The output node, shape [N, output_dim].
+    pub output: Var,
+    blocks: Vec<(Range<usize>, Var)>,
+}
+
+impl Forward {
+    /// ∇_θ of the last `backward` on the tape, in θ order.
+    pub fn theta_grad<T: Scalar>(&self, tape: &Tape<T>) -> Vec<T> {
+        let n = self.blocks.last().map_or(0, |(r, _)| r.end);
+        let mut g = vec![T::zero(); n];
+        self.theta_grad_into(tape, &mut g);
+        g
+    }
+
+    /// Writes ∇_θ of the last `backward` into `grad` (length num_params).
+    pub fn theta_grad_into<T: Scalar>(&self, tape: &Tape<T>, grad: &mut [T]) {
+        for (range, var) in &self.blocks {
+            grad[range.clone()].copy_from_slice(tape.grad(*var));
+        }
+    }
+
+    /// The leaves holding the θ blocks, with their ranges in θ.
+    pub fn param_vars(&self) -> &[(Range<usize>, Var)] {
+        &self.blocks
+    }
+}
+
+/// A feed-forward network Φ_A: layers with inferred shapes and one flat θ (the blocks of its
+/// linear layers concatenated in layer order).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    input_shape: Vec<usize>,
+    layers: Vec<Layer>,
+    num_params: usize,
+}
+
+fn shape_err(i: usize, kind: &str, msg: String) -> Error {
+    Error::Shape(format!("layer {i} ({kind}): {msg}"))
+}
+
+/// Resolves a `None` (full one-hot) parametrisation and checks its ambient dimension.
+fn resolve(
+    i: usize,
+    kind: &str,
+    what: &str,
+    p: Option<Parametrisation>,
+    ambient: usize,
+) -> Result<Parametrisation> {
+    let p = p.unwrap_or_else(|| Parametrisation::full(ambient));
+    if p.ambient_dim() != ambient {
+        return Err(shape_err(
+            i,
+            kind,
+            format!(
+                "the parametrisation of {what} has ambient dimension {} but the layer needs \
+                 {ambient}",
+                p.ambient_dim()
+            ),
+        ));
+    }
+    if p.dim() == 0 {
+        return Err(shape_err(
+            i,
+            kind,
+            format!("the parametrisation of {what} has no coefficients"),
+        ));
+    }
+    Ok(p)
+}
+
+/// Shape inference for one layer: the resolved spec, the per-sample output shape and the
+/// size of its θ block.
+fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize>, usize)> {
+    let kind = spec.kind();
+    let image = || -> Result<(usize, usize, usize)> {
+        match *s {
+            [c, h, w] => Ok((c, h, w)),
+            _ => Err(shape_err(
+                i,
+                kind,
+                format!("needs images [C, H, W] per sample (input [N, C, H, W]), got {s:?}"),
+            )),
+        }
+    };
+    match spec {
+        LayerSpec::Conv2d {
+            out_channels,
+            kernel,
+            param,
+            padding,
+        } => {
+            let (c, h, w) = image()?;
+            if out_channels == 0 || kernel == 0 {
+                return Err(shape_err(i, kind, "zero output channels or filter side".into()));
+            }
+            if padding.top >= kernel || padding.left >= kernel {
+                return Err(shape_err(
+                    i,
+                    kind,
+                    format!("padding {padding:?} must be below the filter side {kernel}"),
+                ));
+            }
+            let what = format!("the {kernel}×{kernel} filter");
+            let param = resolve(i, kind, &what, Some(param), kernel * kernel)?;
+            // A tap at offset (r − top, t − left) reads an in-grid pixel for some output
+            // position iff |r − top| < H and |t − left| < W; a tap that never does means a
+            // support larger than the grid.
+            for idx in param.support_indices() {
+                let (r, t) = (idx / kernel, idx % kernel);
+                let dr = r as isize - padding.top as isize;
+                let dt = t as isize - padding.left as isize;
+                if dr.unsigned_abs() >= h || dt.unsigned_abs() >= w {
+                    return Err(shape_err(
+                        i,
+                        kind,
+                        format!(
+                            "filter tap ({r},{t}) never reaches the {h}×{w} grid (support \
+                             larger than the grid)"
+                        ),
+                    ));
+                }
+            }
+            let size = out_channels * c * param.dim();
+            let spec = LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                param,
+                padding,
+            };
+            Ok((spec, vec![out_channels, h, w], size))
+        }
+        LayerSpec::Dense { out, param } => {
+            let [inp] = *s else {
+                return Err(shape_err(
+                    i,
+                    kind,
+                    format!("needs flat vectors per sample (use flatten first), got {s:?}"),
+                ));
+            };
+            if out == 0 {
+                return Err(shape_err(i, kind, "zero outputs".into()));
+            }
+            let what = format!("the [{out}, {inp}] matrix");
+            let p = resolve(i, kind, &what, param, out * inp)?;
+            let size = p.dim();
+            Ok((LayerSpec::Dense { out, param: Some(p) }, vec![out], size))
+        }
+        LayerSpec::AvgPool2d(k) => {
+            let (c, h, w) = image()?;
+            if k == 0 || k > h || k > w {
+                return Err(shape_err(
+                    i,
+                    kind,
+                    format!("window {k} does not fit the {h}×{w} grid"),
+                ));
+            }
+            Ok((spec, vec![c, h / k, w / k], 0))
+        }
+        LayerSpec::Flatten => Ok((spec, vec![s.iter().product()], 0)),
+        LayerSpec::Attention {
+            d_k,
+            d_v,
+            wq,
+            wk,
+            wv,
+        } => {
+            let [n, dm] = *s else {
+                return Err(shape_err(
+                    i,
+                    kind,
+                    format!("needs tokens [n, d_model] per sample, got {s:?}"),
+                ));
+            };
+            if d_k == 0 || d_v == 0 {
+                return Err(shape_err(i, kind, "d_k and d_v must be positive".into()));
+            }
+            let wq = resolve(i, kind, &format!("W_q [{d_k}, {dm}]"), wq, d_k * dm)?;
+            let wk = resolve(i, kind, &format!("W_k [{d_k}, {dm}]"), wk, d_k * dm)?;
+            let wv = resolve(i, kind, &format!("W_v [{d_v}, {dm}]"), wv, d_v * dm)?;
+            let size = wq.dim() + wk.dim() + wv.dim();
+            let spec = LayerSpec::Attention {
+                d_k,
+                d_v,
+                wq: Some(wq),
+                wk: Some(wk),
+                wv: Some(wv),
+            };
+            Ok((spec, vec![n, d_v], size))
+        }
+        LayerSpec::AddConstant(ref c) => {
+            let size: usize = s.iter().product();
+            if c.len() != size {
+                return Err(shape_err(
+                    i,
+                    kind,
+                    format!(
+                        "{} values for samples of shape {s:?} ({size} entries)",
+                        c.len()
+                    ),
+                ));
+            }
+            if c.iter().any(|x| !x.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "layer {i} (add-constant): non-finite value"
+                )));
+            }
+            Ok((spec, s.to_vec(), 0))
+        }
+        LayerSpec::Tanh | LayerSpec::Relu | LayerSpec::LayerNorm => Ok((spec, s.to_vec(), 0)),
+    }
+}
+
+/// Converts f64 values to the tape's scalar.
+fn to_scalar<T: Scalar>(v: impl IntoIterator<Item = f64>) -> Vec<T> {
+    v.into_iter().map(T::of).collect()
+}
+
+/// Ambient weights on the listed ambient indices, on the tape: coefficients [m, d] ↦
+/// [m, |cols|] with row p = (A_𝓛 + Σ_k θ[p,k] B_k) restricted to `cols` (a matmul with the
+/// restricted basis, plus the broadcast offset).
+fn expand_on_tape<T: Scalar>(
+    tape: &mut Tape<T>,
+    coeffs: Var,
+    param: &Parametrisation,
+    cols: &[usize],
+) -> Var {
+    let basis = param.basis_matrix();
+    let b: Vec<T> = to_scalar(basis.iter().flat_map(|c| cols.iter().map(|&j| c[j])));
+    let b = tape.leaf(&[param.dim(), cols.len()], &b);
+    let w = tape.matmul(coeffs, b, false, false);
+    match param.offset() {
+        Some(o) => {
+            let o: Vec<T> = to_scalar(cols.iter().map(|&j| o[j]));
+            let o = tape.leaf(&[cols.len()], &o);
+            tape.add(w, o)
+        }
+        None => w,
+    }
+}
+
+/// A [rows, cols] weight matrix from its θ block (pushes the block's leaf).
+fn matrix_on_tape<T: Scalar>(
+    tape: &mut Tape<T>,
+    theta: &[T],
+    range: Range<usize>,
+    param: &Parametrisation,
+    (rows, cols): (usize, usize),
+    blocks: &mut Vec<(Range<usize>, Var)>,
+) -> Var {
+    let block = &theta[range.clone()];
+    if param.is_identity() {
+        let leaf = tape.leaf(&[rows, cols], block);
+        blocks.push((range, leaf));
+        return leaf;
+    }
+    let leaf = tape.leaf(&[1, param.dim()], block);
+    blocks.push((range, leaf));
+    let all: Vec<usize> = (0..rows * cols).collect();
+    let w = expand_on_tape(tape, leaf, param, &all);
+    tape.reshape(w, &[rows, cols])
+}
+
+/// Scaled dot-product attention on a batch of `n` samples of `tokens` tokens each, with
+/// q, k [n·tokens, d_k] and v [n·tokens, d_v]. One sample uses the tape's attention op;
+/// several use one block-diagonal masked softmax, so samples never attend to each other
+/// (masked scores are −1e30: exp underflows to exactly 0 in f32 and f64).
+fn batched_attention<T: Scalar>(
+    tape: &mut Tape<T>,
+    (q, k, v): (Var, Var, Var),
+    n: usize,
+    tokens: usize,
+    d_k: usize,
+) -> Var {
+    if n == 1 {
+        return tape.attention(q, k, v);
+    }
+    let m = n * tokens;
+    let mask: Vec<T> = (0..m * m)
+        .map(|ij| {
+            if (ij / m) / tokens == (ij % m) / tokens {
+                T::zero()
+            } else {
+                T::of(-1e30)
+            }
+        })
+        .collect();
+    let mask = tape.leaf(&[m, m], &mask);
+    let s = tape.matmul(q, k, false, true);
+    let s = tape.scale(s, T::of(1.0 / (d_k as f64).sqrt()));
+    let s = tape.add(s, mask);
+    let p = tape.softmax(s);
+    tape.matmul(p, v, false, false)
+}
+
+impl Network {
+    /// Builds a network from a per-sample input shape (e.g. `[1, 8, 8]` or `[d]`) and layer
+    /// descriptions, inferring every shape; bad descriptions give `Error::Shape`.
+    pub fn new(input_shape: &[usize], specs: Vec<LayerSpec>) -> Result<Network> {
+        if input_shape.is_empty() || input_shape.contains(&0) {
+            return Err(Error::Shape(format!(
+                "the input shape {input_shape:?} must be non-empty with positive sizes"
+            )));
+        }
+        let mut shape = input_shape.to_vec();
+        let mut layers = Vec::with_capacity(specs.len());
+        let mut offset = 0;
+        for (i, spec) in specs.into_iter().enumerate() {
+            let (spec, out_shape, size) = infer(i, spec, &shape)?;
+            layers.push(Layer {
+                spec,
+                in_shape: shape,
+                out_shape: out_shape.clone(),
+                theta: offset..offset + size,
+            });
+            offset += size;
+            shape = out_shape;
+        }
+        Ok(Network {
+            input_shape: input_shape.to_vec(),
+            layers,
+            num_params: offset,
+        })
+    }
+
+    /// The paper's network (THEORY.md §4) on `side`×`side` one-channel images:
+    /// conv(1→16) → avgpool 2 → tanh → layer norm → conv(16→16) → avgpool 2 → tanh →
+    /// layer norm → conv(16→16) → tanh → layer norm → flatten → dense(→10); no biases,
+    /// k×k filters with same padding on the support Ω, dense full one-hot.
+    pub fn paper(input_side: usize, support: &Support, basis: PaperBasis) -> Result<Network> {
+        let k = support.k();
+        let conv = |i: u64| -> Result<LayerSpec> {
+            let param = match basis {
+                PaperBasis::Orthonormal => Parametrisation::from_support(support),
+                PaperBasis::RandomNormalised { seed } => Parametrisation::random_normalised(
+                    k * k,
+                    &support.indices(),
+                    seed.wrapping_add(i),
+                )?,
+            };
+            Ok(LayerSpec::conv_with(16, k, param))
+        };
+        let specs = vec![
+            conv(0)?,
+            LayerSpec::AvgPool2d(2),
+            LayerSpec::Tanh,
+            LayerSpec::LayerNorm,
+            conv(1)?,
+            LayerSpec::AvgPool2d(2),
+            LayerSpec::Tanh,
+            LayerSpec::LayerNorm,
+            conv(2)?,
+            LayerSpec::Tanh,
+            LayerSpec::LayerNorm,
+            LayerSpec::Flatten,
+            LayerSpec::dense_full(10),
+        ];
+        Network::new(&[1, input_side, input_side], specs)
+    }
+
+    /// Number of coefficients, the length of θ.
+    pub fn num_params(&self) -> usize {
+        self.num_params
+    }
+
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// Number of entries of one sample's input.
+    pub fn input_dim(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Number of entries of one sample's (flattened) output.
+    pub fn output_dim(&self) -> usize {
+        self.layers
+            .last()
+            .map_or(&self.input_shape, |l| &l.out_shape)
+            .iter()
+            .product()
+    }
+
+    /// The layers after shape inference.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    fn check_inputs<T>(&self, theta: &[T], x: &[T], n: usize) -> Result<()> {
+        if theta.len() != self.num_params {
+            return Err(Error::Shape(format!(
+                "θ has length {} but the network has {} coefficients",
+                theta.len(),
+                self.num_params
+            )));
+        }
+        if n == 0 || x.len() != n * self.input_dim() {
+            return Err(Error::Shape(format!(
+                "input of length {} for {n} samples of shape {:?} ({} entries expected)",
+                x.len(),
+                self.input_shape,
+                n * self.input_dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records Φ_A(x) on the tape (without resetting it) for `n` samples `x` (row-major
+    /// [n, ...input_shape]) and coefficients θ. The output node is [n, output_dim] (the last
+    /// layer's output, flattened per sample). Each θ block becomes a leaf; see [`Forward`].
+    pub fn forward<T: Scalar>(
+        &self,
+        tape: &mut Tape<T>,
+        theta: &[T],
+        x: &[T],
+        n: usize,
+    ) -> Result<Forward> {
+        self.check_inputs(theta, x, n)?;
+        let mut blocks = Vec::with_capacity(self.layers.len());
+        let mut shape = Vec::with_capacity(self.input_shape.len() + 1);
+        shape.push(n);
+        shape.extend_from_slice(&self.input_shape);
+        let mut h = tape.leaf(&shape, x);
+        for layer in &self.layers {
+            h = layer_forward(tape, layer, theta, h, n, &mut blocks);
+        }
+        let output = tape.reshape(h, &[n, self.output_dim()]);
+        Ok(Forward { output, blocks })
+    }
+
+    /// Φ_A(x) for `n` samples: resets the tape and returns the outputs [n, output_dim]
+    /// row-major.
+    pub fn predict<T: Scalar>(
+        &self,
+        tape: &mut Tape<T>,
+        theta: &[T],
+        x: &[T],
+        n: usize,
+    ) -> Result<Vec<T>> {
+        tape.reset();
+        let f = self.forward(tape, theta, x, n)?;
+        Ok(tape.value(f.output).to_vec())
+    }
+
+    /// The loss of `n` samples against `target` and its gradient ∇_θ (written into `grad`).
+    /// Resets and reuses the tape. Errors on wrong lengths or labels ≥ output_dim.
+    pub fn loss_and_grad<T: Scalar>(
+        &self,
+        tape: &mut Tape<T>,
+        theta: &[T],
+        x: &[T],
+        n: usize,
+        target: Target<'_, T>,
+        grad: &mut [T],
+    ) -> Result<T> {
+        self.check_inputs(theta, x, n)?;
+        if grad.len() != self.num_params {
+            return Err(Error::Shape(format!(
+                "gradient buffer has length {} but the network has {} coefficients",
+                grad.len(),
+                self.num_params
+            )));
+        }
+        let k = self.output_dim();
+        match target {
+            Target::Labels(l) => {
+                if l.len() != n {
+                    return Err(Error::Shape(format!("{} labels for {n} samples", l.len())));
+                }
+                if let Some((i, &y)) = l.iter().enumerate().find(|&(_, &y)| y >= k) {
+                    return Err(Error::Invalid(format!(
+                        "label {y} of sample {i} is out of range: the network has {k} outputs"
+                    )));
+                }
+            }
+            Target::Values(v) => {
+                if v.len() != n * k {
+                    return Err(Error::Shape(format!(
+                        "target values of length {} for {n} samples of {k} outputs",
+                        v.len()
+                    )));
+                }
+            }
+        }
+        tape.reset();
+        let f = self.forward(tape, theta, x, n)?;
+        let loss = match target {
+            Target::Labels(l) => tape.cross_entropy(f.output, l),
+            Target::Values(v) => {
+                let t = tape.leaf(&[n, k], v);
+                tape.mse(f.output, t)
+            }
+        };
+        tape.backward(loss);
+        f.theta_grad_into(tape, grad);
+        Ok(tape.value(loss)[0])
+    }
+
+    /// The ambient weights A_i = A_𝓛 + Σ θ_k B_k of every linear map, in layer order:
+    /// a convolution gives [C_out, C_in, k, k] row-major, a dense layer [out, in], an
+    /// attention layer three entries W_q, W_k, W_v.
+    ///
+    /// # Panics
+    /// If `theta.len() != num_params()` (callers validate θ first).
+    pub fn ambient_weights(&self, theta: &[f64]) -> Vec<Vec<f64>> {
+        assert_eq!(theta.len(), self.num_params, "ambient_weights: θ length");
+        let mut out = Vec::new();
+        for layer in &self.layers {
+            for (p, range) in layer.linear_blocks() {
+                let block = &theta[range];
+                let mut a = Vec::with_capacity(block.len() / p.dim() * p.ambient_dim());
+                for filter in block.chunks(p.dim()) {
+                    a.extend(p.expand(filter));
+                }
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// θ from ambient weights laid out as in [`Network::ambient_weights`] (per filter / per
+    /// matrix least squares); errors on wrong counts or lengths, or if some A_i ∉ 𝓛_i.
+    pub fn theta_from_ambient(&self, a: &[Vec<f64>]) -> Result<Vec<f64>> {
+        let maps: Vec<(usize, &Parametrisation)> = self
+            .layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.linear_blocks().into_iter().map(move |(p, _)| (i, p)))
+            .collect();
+        if a.len() != maps.len() {
+            return Err(Error::Shape(format!(
+                "{} weight arrays for a network with {} linear maps",
+                a.len(),
+                maps.len()
+            )));
+        }
+        let mut theta = Vec::with_capacity(self.num_params);
+        for ((i, p), ai) in maps.into_iter().zip(a) {
+            let layer = &self.layers[i];
+            let repeat = match layer.spec {
+                LayerSpec::Conv2d { out_channels, .. } => out_channels * layer.in_shape[0],
+                _ => 1,
+            };
+            if ai.len() != repeat * p.ambient_dim() {
+                return Err(Error::Shape(format!(
+                    "layer {i} ({}): ambient weights of length {}, expected {}",
+                    layer.spec.kind(),
+                    ai.len(),
+                    repeat * p.ambient_dim()
+                )));
+            }
+            for (j, filter) in ai.chunks(p.ambient_dim()).enumerate() {
+                let t = p.coefficients_of(filter).map_err(|e| {
+                    Error::Invalid(format!(
+                        "layer {i} ({}), block {j}: {e}",
+                        layer.spec.kind()
+                    ))
+                })?;
+                theta.extend(t);
+            }
+        }
+        Ok(theta)
+    }
+
+    /// The same network with every linear map parametrised by the full one-hot basis of its
+    /// ambient space (𝓛 = H): its θ is the concatenation of [`Network::ambient_weights`], and
+    /// `ambient_network().forward(concat(ambient_weights(θ)))` equals `forward(θ)`.
+    pub fn ambient_network(&self) -> Network {
+        let mut offset = 0;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let full = |p: &Option<Parametrisation>| {
+                    p.as_ref().map(|p| Parametrisation::full(p.ambient_dim()))
+                };
+                let spec = match &l.spec {
+                    LayerSpec::Conv2d {
+                        out_channels,
+                        kernel,
+                        padding,
+                        ..
+                    } => LayerSpec::Conv2d {
+                        out_channels: *out_channels,
+                        kernel: *kernel,
+                        param: Parametrisation::full(kernel * kernel),
+                        padding: *padding,
+                    },
+                    LayerSpec::Dense { out, param } => LayerSpec::Dense {
+                        out: *out,
+                        param: full(param),
+                    },
+                    LayerSpec::Attention {
+                        d_k,
+                        d_v,
+                        wq,
+                        wk,
+                        wv,
+                    } => LayerSpec::Attention {
+                        d_k: *d_k,
+                        d_v: *d_v,
+                        wq: full(wq),
+                        wk: full(wk),
+                        wv: full(wv),
+                    },
+                    other => other.clone(),
+                };
+                let mut layer = Layer {
+                    spec,
+                    in_shape: l.in_shape.clone(),
+                    out_shape: l.out_shape.clone(),
+                    theta: 0..0,
+                };
+                let size: usize = layer.linear_blocks().iter().map(|(_, r)| r.len()).sum();
+                layer.theta = offset..offset + size;
+                offset += size;
+                layer
+            })
+            .collect();
+        Network {
+            input_shape: self.input_shape.clone(),
+            layers,
+            num_params: offset,
+        }
+    }
+}
+
+/// One layer's forward on the tape; x is [N, ...in_shape], the result [N, ...out_shape].
+fn layer_forward<T: Scalar>(
+    tape: &mut Tape<T>,
+    layer: &Layer,
+    theta: &[T],
+    x: Var,
+    n: usize,
+    blocks: &mut Vec<(Range<usize>, Var)>,
+) -> Var {
+    match &layer.spec {
+        LayerSpec::Conv2d {
+            out_channels,
+            kernel,
+            param,
+            padding,
+        } => {
+            let (c_out, k) = (*out_channels, *kernel);
+            let (c_in, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
+            let block = &theta[layer.theta.clone()];
+            let (weights, taps) = match param.plain_one_hot() {
+                // Fast path: the coefficients are the tap weights.
+                Some(idx) => {
+                    let leaf = tape.leaf(&[c_out, c_in, param.dim()], block);
+                    blocks.push((layer.theta.clone(), leaf));
+                    (leaf, idx.to_vec())
+                }
+                // General path: W[(C_out·C_in), S] = θ[(C_out·C_in), d] · B_Sᵀ (+ offset),
+                // on the taps S where the parametrisation can be non-zero.
+                None => {
+                    let leaf = tape.leaf(&[c_out * c_in, param.dim()], block);
+                    blocks.push((layer.theta.clone(), leaf));
+                    let cols = param.support_indices();
+                    let wts = expand_on_tape(tape, leaf, param, &cols);
+                    (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols)
+                }
+            };
+            let geom = ConvGeom {
+                batch: n,
+                c_in,
+                c_out,
+                h,
+                w,
+                k,
+                taps: taps.iter().map(|&i| (i / k, i % k)).collect(),
+                pad_top: padding.top,
+                pad_left: padding.left,
+            };
+            tape.conv2d(x, weights, &geom)
+        }
+        LayerSpec::Dense { out, param } => {
+            let param = param.as_ref().expect("resolved at build");
+            let wts = matrix_on_tape(
+                tape,
+                theta,
+                layer.theta.clone(),
+                param,
+                (*out, layer.in_shape[0]),
+                blocks,
+            );
+            tape.matmul(x, wts, false, true)
+        }
+        LayerSpec::AvgPool2d(k) => tape.avg_pool2d(x, *k),
+        LayerSpec::Tanh => tape.tanh(x),
+        LayerSpec::Relu => tape.relu(x),
+        LayerSpec::LayerNorm => tape.layer_norm(x, 1, T::of(LAYER_NORM_EPS)),
+        LayerSpec::Flatten => tape.reshape(x, &[n, layer.out_shape[0]]),
+        LayerSpec::Attention { d_k, d_v, .. } => {
+            let (tokens, dm) = (layer.in_shape[0], layer.in_shape[1]);
+            let x2 = tape.reshape(x, &[n * tokens, dm]);
+            let mut qkv = [x2; 3];
+            for (slot, ((p, range), rows)) in qkv
+                .iter_mut()
+                .zip(layer.linear_blocks().into_iter().zip([*d_k, *d_k, *d_v]))
+            {
+                let wts = matrix_on_tape(tape, theta, range, p, (rows, dm), blocks);
+                *slot = tape.matmul(x2, wts, false, true);
+            }
+            let y = batched_attention(tape, (qkv[0], qkv[1], qkv[2]), n, tokens, *d_k);
+            tape.reshape(y, &[n, tokens, *d_v])
+        }
+        LayerSpec::AddConstant(c) => {
+            let c: Vec<T> = to_scalar(c.iter().copied());
+            let c = tape.leaf(&layer.in_shape, &c);
+            tape.add(x, c)
+        }
+    }
+}
