@@ -11,6 +11,7 @@
 //! ρ(gh) = ρ(g)ρ(h); element 0 of every group is the identity.
 
 pub mod autodiff;
+pub mod check;
 pub mod error;
 pub mod group;
 pub mod linalg;

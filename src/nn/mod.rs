@@ -6,10 +6,12 @@
 //! [`Parametrisation`]; θ concatenates the layers' coefficient blocks.
 
 pub mod layer;
+pub mod lift;
 pub mod network;
 pub mod param;
 pub mod support;
 
+pub use lift::GroupNetwork;
 pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};
 pub use network::{Forward, Layer, Network, PaperBasis, Target};
 pub use param::{Basis, Parametrisation, MEMBERSHIP_TOL};
