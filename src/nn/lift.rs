@@ -9,6 +9,7 @@
 
 use super::layer::LayerSpec;
 use super::network::Network;
+use super::Parametrisation;
 use crate::group::Group;
 use crate::rep::{GridGroup, Rep};
 use crate::{Error, Result, Scalar};
@@ -163,6 +164,15 @@ impl GroupNetwork {
     /// Number of linear maps (entries of [`Network::ambient_weights`]).
     pub fn num_maps(&self) -> usize {
         self.maps.len()
+    }
+
+    /// The parametrisations of the linear maps, in the order of [`Network::ambient_weights`].
+    pub fn map_params(&self) -> Vec<&Parametrisation> {
+        self.net
+            .layers()
+            .iter()
+            .flat_map(|l| l.linear_blocks().into_iter().map(|(p, _)| p))
+            .collect()
     }
 
     /// ρ(g)A ↔ `lift`: the lifted action on ambient weights laid out as in

@@ -5,6 +5,7 @@
 //! [out, in] matrix) and is restricted to an affine architecture 𝓛_i = A_𝓛 + T𝓛 through a
 //! [`Parametrisation`]; θ concatenates the layers' coefficient blocks.
 
+pub mod analysis;
 pub mod layer;
 pub mod lift;
 pub mod network;
