@@ -21,7 +21,7 @@ const TOL: f64 = 1e-12;
 fn config(cases: u32) -> Config {
     Config {
         cases,
-        rng_seed: RngSeed::Fixed(0x00e9_e46),
+        rng_seed: RngSeed::Fixed(0xe9e46),
         failure_persistence: None,
         ..Config::default()
     }
@@ -41,7 +41,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// |a − b| ≤ TOL·scale entrywise, with `scale` the entrywise Σ|terms|.
 fn close(a: &[f64], b: &[f64], scale: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).zip(scale).all(|((x, y), s)| (x - y).abs() <= TOL * s)
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .zip(scale)
+            .all(|((x, y), s)| (x - y).abs() <= TOL * s)
 }
 
 /// Random geometry: k ∈ {1, 3, 5}, a random subset of the k×k taps (in random order),
@@ -135,7 +139,9 @@ fn matvec_t(m: &[f64], rows: usize, cols: usize, y: &[f64]) -> Vec<f64> {
 fn dense_apply(g: &ConvGeom, w: &[f64], x: &[f64]) -> Vec<f64> {
     let m = dense_conv(g, w);
     let (rows, cols) = (g.c_out * g.h * g.w, g.c_in * g.h * g.w);
-    x.chunks(cols).flat_map(|xn| matvec(&m, rows, cols, xn)).collect()
+    x.chunks(cols)
+        .flat_map(|xn| matvec(&m, rows, cols, xn))
+        .collect()
 }
 
 proptest! {
@@ -228,7 +234,10 @@ fn dense_reference_detects_wrong_geometry() {
     kernels::conv2d_forward(&g, &x, &w, &mut y);
     let scale = dense_apply(&g, &abs(&w), &abs(&x));
     assert!(close(&y, &dense_apply(&g, &w, &x), &scale));
-    let shifted = ConvGeom { pad_left: 1, ..g.clone() };
+    let shifted = ConvGeom {
+        pad_left: 1,
+        ..g.clone()
+    };
     assert!(!close(&y, &dense_apply(&shifted, &w, &x), &scale));
     let flipped = ConvGeom {
         taps: g.taps.iter().map(|&(r, s)| (2 - r, 2 - s)).collect(),
@@ -336,7 +345,11 @@ fn adjoint_identity_detects_wrong_transposes() {
         pad_left: 1,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let (x, w, y) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()), uniform(&mut rng, g.y_len()));
+    let (x, w, y) = (
+        uniform(&mut rng, g.x_len()),
+        uniform(&mut rng, g.w_len()),
+        uniform(&mut rng, g.y_len()),
+    );
     let mut lx = vec![0.0; g.y_len()];
     kernels::conv2d_forward(&g, &x, &w, &mut lx);
     let mut lx_abs = vec![0.0; g.y_len()];
@@ -348,7 +361,12 @@ fn adjoint_identity_detects_wrong_transposes() {
         (dot(&lx, &y) - dot(&x, &lty)).abs()
     };
     assert!(adjoint_gap(&g) <= TOL * scale);
-    assert!(adjoint_gap(&ConvGeom { pad_left: 2, ..g.clone() }) > 1e3 * TOL * scale);
+    assert!(
+        adjoint_gap(&ConvGeom {
+            pad_left: 2,
+            ..g.clone()
+        }) > 1e3 * TOL * scale
+    );
 
     let (planes, h, wd, k) = (3, 5, 7, 2);
     let xp = uniform(&mut rng, planes * h * wd);

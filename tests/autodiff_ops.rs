@@ -24,7 +24,7 @@ const DIRS: usize = 3;
 fn config(cases: u32) -> Config {
     Config {
         cases,
-        rng_seed: RngSeed::Fixed(0x00e9_e45),
+        rng_seed: RngSeed::Fixed(0xe9e45),
         failure_persistence: None,
         ..Config::default()
     }
