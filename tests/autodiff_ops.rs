@@ -24,7 +24,7 @@ const DIRS: usize = 3;
 fn config(cases: u32) -> Config {
     Config {
         cases,
-        rng_seed: RngSeed::Fixed(0x00e9_e45),
+        rng_seed: RngSeed::Fixed(0xe9e45),
         failure_persistence: None,
         ..Config::default()
     }
@@ -238,12 +238,12 @@ proptest! {
     }
 
     #[test]
-    fn layer_norm_gradients(lead in 1usize..4, tail in prop::collection::vec(2usize..4, 2..=3), seed: u64) {
+    fn layer_norm_gradients(first in 0usize..2, lead in 1usize..4, tail in prop::collection::vec(2usize..4, 2..=3), seed: u64) {
         // Groups of ≥ 4 entries drawn in [−1, 1): the variance stays well away from 0, so the
         // derivatives (∝ 1/σ³) stay O(10) and the central difference stays accurate.
         let mut shape = vec![lead];
         shape.extend(&tail);
-        check_random(vec![shape], seed, &|t, v| t.layer_norm(v[0], 1, 1e-5));
+        check_random(vec![shape], seed, &|t, v| t.layer_norm(v[0], first, 1e-5));
     }
 
     #[test]

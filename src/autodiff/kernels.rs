@@ -10,7 +10,7 @@ use crate::{Error, Result, Scalar};
 /// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
 /// whose k×k filters are non-zero only on a list of taps.
 ///
-/// y[n,o,i,j] = Σ_c Σ_t w[o,c,t] · x[n,c, i + r_t − pad_top, j + s_t − pad_left], with
+/// `y[n,o,i,j] = Σ_c Σ_t w[o,c,t] · x[n,c, i + r_t − pad_top, j + s_t − pad_left]`, with
 /// x = 0 outside the grid; the output keeps the input's H×W. Symmetric ("same") padding is
 /// pad_top = pad_left = (k−1)/2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -395,7 +395,7 @@ pub fn log_softmax_backward<T: Scalar>(gy: &[T], y: &[T], k: usize, gx: &mut [T]
     }
 }
 
-/// Mean cross-entropy (1/N) Σ_r (logsumexp(x_r) − x_r[label_r]) of logits [N, k]; writes the
+/// Mean cross-entropy (1/N) Σ_r (logsumexp(x_r) − x_r\[label_r\]) of logits [N, k]; writes the
 /// row softmax into `probs` (needed by the backward).
 pub fn cross_entropy_forward<T: Scalar>(
     logits: &[T],

@@ -754,7 +754,7 @@ impl<T: Scalar> Tape<T> {
         )
     }
 
-    /// Support-restricted convolution: x [N,C_in,H,W], w [C_out,C_in,taps] → [N,C_out,H,W].
+    /// Support-restricted convolution: x `[N,C_in,H,W]`, w `[C_out,C_in,taps]` → `[N,C_out,H,W]`.
     pub fn conv2d(&mut self, x: Var, w: Var, geom: &ConvGeom) -> Var {
         let g = geom;
         assert!(g.validate().is_ok(), "conv2d: invalid geometry {g:?}");
@@ -794,7 +794,7 @@ impl<T: Scalar> Tape<T> {
         self.live_geoms - 1
     }
 
-    /// k×k average pooling with stride k: [N,C,H,W] → [N,C,⌊H/k⌋,⌊W/k⌋] (trailing rows and
+    /// k×k average pooling with stride k: `[N,C,H,W]` → `[N,C,⌊H/k⌋,⌊W/k⌋]` (trailing rows and
     /// columns that do not fill a window are dropped).
     pub fn avg_pool2d(&mut self, x: Var, k: usize) -> Var {
         let sx = self.shape(x);
