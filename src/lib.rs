@@ -7,7 +7,7 @@
 //! ρ(g)A, augmented training and ensembles, metrics — so that the statements S1..S16 of
 //! `docs/THEORY.md` can be checked by `cargo test` and `eqens check`.
 //!
-//! Conventions (see `docs/ARCHITECTURE.md`): left actions, (ρ(g)x)[j] = x[g⁻¹·j], so that
+//! Conventions (see `docs/ARCHITECTURE.md`): left actions, (ρ(g)x)\[j\] = x\[g⁻¹·j\], so that
 //! ρ(gh) = ρ(g)ρ(h); element 0 of every group is the identity.
 
 pub mod autodiff;
