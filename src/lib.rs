@@ -12,6 +12,7 @@
 
 pub mod autodiff;
 pub mod error;
+pub mod reproduce;
 pub mod scalar;
 
 pub use error::{Error, Result};
