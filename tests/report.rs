@@ -19,11 +19,19 @@ const ARMS: [(&str, &str, &str, f64); 3] = [
 ];
 
 fn ms(mean: f64) -> MeanStd {
-    MeanStd { mean, std: 0.1 * mean }
+    MeanStd {
+        mean,
+        std: 0.1 * mean,
+    }
 }
 
 fn spread(mean: f64) -> Spread {
-    Spread { mean, std: 0.05, min: mean - 0.1, max: mean + 0.1 }
+    Spread {
+        mean,
+        std: 0.05,
+        min: mean - 0.1,
+        max: mean + 0.1,
+    }
 }
 
 /// KL of arm with floor `floor` on `set` at epoch `e` and size `m`: c/M + floor, decreasing in
@@ -40,7 +48,11 @@ fn set_eval(floor: f64, set: &str, e: usize, single_acc: f64) -> SetEval {
             let kl = kl_value(floor, set, e, m);
             SizeStat {
                 m,
-                acc: ms(if set == SET_TEST { 0.3 + 0.3 * e as f64 } else { 0.1 }),
+                acc: ms(if set == SET_TEST {
+                    0.3 + 0.3 * e as f64
+                } else {
+                    0.1
+                }),
                 osp: ms(4.0 - 10.0 * kl),
                 kl: ms(kl),
             }
@@ -55,7 +67,9 @@ fn set_eval(floor: f64, set: &str, e: usize, single_acc: f64) -> SetEval {
             osp: spread(3.0),
             kl: spread(0.5),
         },
-        kl_at_largest_m: (0..5).map(|k| kl_last * (1.0 + 0.01 * (k as f64 - 2.0))).collect(),
+        kl_at_largest_m: (0..5)
+            .map(|k| kl_last * (1.0 + 0.01 * (k as f64 - 2.0)))
+            .collect(),
     }
 }
 
@@ -107,7 +121,13 @@ fn fixture_with(final_single_acc: f64) -> Results {
         arms,
         comparison: Comparison {
             kl_slopes: vec![
-                KlSlope { arm: "sym".into(), set: SET_TEST.into(), m_from: 5, m_to: 25, slope: -0.98 },
+                KlSlope {
+                    arm: "sym".into(),
+                    set: SET_TEST.into(),
+                    m_from: 5,
+                    m_to: 25,
+                    slope: -0.98,
+                },
                 KlSlope {
                     arm: "as-asyminit".into(),
                     set: SET_TEST.into(),
@@ -137,7 +157,11 @@ fn fixture() -> Results {
 fn fixture_broken_on_ood() -> Results {
     let mut r = fixture();
     let ood_by_size = |r: &Results, arm: usize| {
-        r.arms[arm].epochs[EPOCHS].set(SET_OOD).unwrap().by_size.clone()
+        r.arms[arm].epochs[EPOCHS]
+            .set(SET_OOD)
+            .unwrap()
+            .by_size
+            .clone()
     };
     let (sym, asym) = (ood_by_size(&r, 0), ood_by_size(&r, 2));
     for (arm, by_size) in [(0, asym), (2, sym)] {
@@ -191,21 +215,48 @@ fn svgs_are_documents_with_labels_legends_and_curves() {
     let dir = temp_dir("svg");
     write_report(&fixture(), &dir).unwrap();
     let expect: [(&str, &[&str]); 4] = [
-        ("osp_vs_m.svg", &["ensemble size M", "OSP (bootstrap mean", "test (digits", "ood (smoothed"]),
-        ("kl_vs_m.svg", &["ensemble size M", "symmetric KL (bootstrap mean"]),
+        (
+            "osp_vs_m.svg",
+            &[
+                "ensemble size M",
+                "OSP (bootstrap mean",
+                "test (digits",
+                "ood (smoothed",
+            ],
+        ),
+        (
+            "kl_vs_m.svg",
+            &["ensemble size M", "symmetric KL (bootstrap mean"],
+        ),
         ("metrics_vs_epoch.svg", &["epoch (0 = init)", "M = 25"]),
-        ("accuracy_vs_epoch.svg", &["epoch (0 = init)", "test accuracy", "single members"]),
+        (
+            "accuracy_vs_epoch.svg",
+            &["epoch (0 = init)", "test accuracy", "single members"],
+        ),
     ];
     for (file, labels) in expect {
         let svg = read(&dir, file);
-        assert!(svg.trim_start().starts_with("<svg"), "{file} does not start with <svg");
-        assert!(svg.trim_end().ends_with("</svg>"), "{file} does not end with </svg>");
+        assert!(
+            svg.trim_start().starts_with("<svg"),
+            "{file} does not start with <svg"
+        );
+        assert!(
+            svg.trim_end().ends_with("</svg>"),
+            "{file} does not end with </svg>"
+        );
         assert!(svg.contains("<text"), "{file} has no text elements");
-        for label in labels.iter().copied().chain(["sym", "as-syminit", "as-asyminit"]) {
+        for label in labels
+            .iter()
+            .copied()
+            .chain(["sym", "as-syminit", "as-asyminit"])
+        {
             assert!(svg.contains(label), "{file} lacks `{label}`");
         }
         // Three arms: at least one polyline (curve) per arm.
-        assert!(svg.matches("<polyline").count() >= 3, "{file} has no curves");
+        assert!(
+            svg.matches("<polyline").count() >= 3,
+            "{file} has no curves"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -214,9 +265,18 @@ fn svgs_are_documents_with_labels_legends_and_curves() {
 fn plots_survive_zero_and_nan_values_on_log_axes() {
     let mut r = fixture();
     let set = &mut r.arms[0].epochs[EPOCHS].sets[0];
-    set.by_size[0].kl = MeanStd { mean: 0.0, std: 0.0 };
-    set.by_size[1].kl = MeanStd { mean: f64::NAN, std: f64::NAN };
-    set.by_size[2].kl = MeanStd { mean: 1e-4, std: 5e-4 }; // error bar reaches below 0
+    set.by_size[0].kl = MeanStd {
+        mean: 0.0,
+        std: 0.0,
+    };
+    set.by_size[1].kl = MeanStd {
+        mean: f64::NAN,
+        std: f64::NAN,
+    };
+    set.by_size[2].kl = MeanStd {
+        mean: 1e-4,
+        std: 5e-4,
+    }; // error bar reaches below 0
     for plot in eqens::reproduce::plots::Plot::ALL {
         let svg = eqens::reproduce::plots::render_plot(&r, plot).unwrap();
         assert!(svg.contains("</svg>"));
@@ -275,8 +335,14 @@ fn csv_has_header_and_one_row_per_arm_epoch_set_size() {
         .expect("row present");
     let kl = kl_value(0.02, SET_OOD, 2, 10);
     assert_eq!(row[col("kl_mean")].parse::<f64>().unwrap(), kl);
-    assert_eq!(row[col("osp_mean")].parse::<f64>().unwrap(), 4.0 - 10.0 * kl);
-    assert_eq!(row[col("mean_train_loss")].parse::<f64>().unwrap(), 2.3 / 2.0);
+    assert_eq!(
+        row[col("osp_mean")].parse::<f64>().unwrap(),
+        4.0 - 10.0 * kl
+    );
+    assert_eq!(
+        row[col("mean_train_loss")].parse::<f64>().unwrap(),
+        2.3 / 2.0
+    );
     let singles = lines.iter().filter(|l| l.contains(",single,1,")).count();
     assert_eq!(singles, 3 * (EPOCHS + 1) * 2);
     let _ = std::fs::remove_dir_all(&dir);
@@ -380,7 +446,10 @@ fn corrupt_results_json_is_an_error_not_a_panic() {
     let json = fixture().to_json();
     // Truncated file.
     let err = Results::from_json(&json[..json.len() / 2]).unwrap_err();
-    assert!(matches!(err, Error::Data(ref m) if m.contains("line")), "{err:?}");
+    assert!(
+        matches!(err, Error::Data(ref m) if m.contains("line")),
+        "{err:?}"
+    );
     // Wrong type in a field.
     let err = Results::from_json(&json.replacen("\"seed\": 7", "\"seed\": \"seven\"", 1));
     assert!(matches!(err, Err(Error::Data(_))), "{err:?}");
@@ -388,16 +457,25 @@ fn corrupt_results_json_is_an_error_not_a_panic() {
     let mut r = fixture();
     r.run.sizes = vec![10, 5, 25];
     let err = Results::from_json(&r.to_json()).unwrap_err();
-    assert!(matches!(err, Error::Data(ref m) if m.contains("sizes")), "{err:?}");
+    assert!(
+        matches!(err, Error::Data(ref m) if m.contains("sizes")),
+        "{err:?}"
+    );
     let mut r = fixture();
     r.arms[1].name = "sym".into();
     let err = Results::from_json(&r.to_json()).unwrap_err();
-    assert!(matches!(err, Error::Data(ref m) if m.contains("twice")), "{err:?}");
+    assert!(
+        matches!(err, Error::Data(ref m) if m.contains("twice")),
+        "{err:?}"
+    );
     assert!(Results::from_json("").is_err());
     // Missing file: Io naming the path.
     let missing = temp_dir("missing").join("results.json");
     let err = Results::load(&missing).unwrap_err();
-    assert!(matches!(err, Error::Io(ref m) if m.contains("results.json")), "{err:?}");
+    assert!(
+        matches!(err, Error::Io(ref m) if m.contains("results.json")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -411,4 +489,3 @@ fn unwritable_report_folder_is_an_io_error_naming_the_path() {
     );
     let _ = std::fs::remove_file(&file);
 }
-

@@ -4,7 +4,7 @@
 //! writes `<text>` elements with a sans-serif family and lets the viewer lay them out, so
 //! nothing here touches fontconfig or freetype.
 //!
-//! Each [`Plot`] is first turned into a [`Figure`] of panels of curves (pure data), which is
+//! Each [`Plot`] is first turned into a figure of panels of curves (pure data), which is
 //! then rendered; non-finite points are skipped, and on log axes non-positive values are
 //! skipped (error bars are clipped to the axis).
 
@@ -320,6 +320,11 @@ fn draw_legend<DB: DrawingBackend>(
     entries: &[(String, RGBColor)],
 ) -> std::result::Result<(), String> {
     let y = (LEGEND_H / 2) as i32;
+    let longest = entries
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0) as i32;
     let mut x = 20;
     for (name, color) in entries {
         area.draw(&PathElement::new(
@@ -335,7 +340,7 @@ fn draw_legend<DB: DrawingBackend>(
             ("sans-serif", 16).into_font(),
         ))
         .map_err(|e| e.to_string())?;
-        x += 60 + 10 * name.chars().count() as i32;
+        x += 60 + 10 * longest;
     }
     Ok(())
 }
@@ -359,8 +364,9 @@ fn drawable(panel: &Panel, c: &Curve) -> Vec<(f64, f64, f64, f64)> {
         .collect()
 }
 
-/// A padded plotting range over `values`; `None` if there are none.
-fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+/// A padded plotting range over `values` (a default range if there are none); a log range
+/// starts at a power of ten when `from_decade`.
+fn axis_range(values: impl Iterator<Item = f64>, log: bool, from_decade: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in values.filter(|v| v.is_finite() && (!log || *v > 0.0)) {
         lo = lo.min(v);
@@ -372,7 +378,13 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     if log {
         let (l, h) = (lo.log10(), hi.log10());
         let pad = ((h - l) * 0.08).max(0.05);
-        (10f64.powf(l - pad), 10f64.powf(h + pad))
+        let low = if from_decade {
+            // The factor 1 − 1e-9 keeps that decade inside the range despite ln round-off.
+            10f64.powf((l - pad).floor()) * (1.0 - 1e-9)
+        } else {
+            10f64.powf(l - pad)
+        };
+        (low, 10f64.powf(h + pad))
     } else {
         let pad = ((hi - lo) * 0.08).max(1e-3 * hi.abs().max(1.0));
         (lo - pad, hi + pad)
@@ -386,13 +398,36 @@ fn draw_panel<DB: DrawingBackend>(
     let pts: Vec<Vec<(f64, f64, f64, f64)>> =
         panel.curves.iter().map(|c| drawable(panel, c)).collect();
     let all = || pts.iter().flatten();
-    let (x0, x1) = axis_range(all().map(|p| p.0), panel.log_x);
-    let (y0, y1) = axis_range(all().flat_map(|p| [p.1, p.3]), panel.log_y);
+    // Plotters puts log ticks only from the first power of ten on: a log y axis starts at one
+    // so that its smallest values can be read; the x axis (M from 5) needs no such start.
+    let (x0, x1) = axis_range(all().map(|p| p.0), panel.log_x, false);
+    let (y0, y1) = axis_range(all().flat_map(|p| [p.1, p.3]), panel.log_y, true);
     match (panel.log_x, panel.log_y) {
         (false, false) => draw_in(area, panel, &pts, x0..x1, y0..y1),
         (true, false) => draw_in(area, panel, &pts, (x0..x1).log_scale(), y0..y1),
         (false, true) => draw_in(area, panel, &pts, x0..x1, (y0..y1).log_scale()),
-        (true, true) => draw_in(area, panel, &pts, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, true) => draw_in(
+            area,
+            panel,
+            &pts,
+            (x0..x1).log_scale(),
+            (y0..y1).log_scale(),
+        ),
+    }
+}
+
+/// Log-axis tick label: only at mantissas 1, 2 and 5 (the others stay unlabelled ticks).
+fn log_tick(v: &f64) -> String {
+    let mantissa = v.abs() / 10f64.powf(v.abs().log10().floor());
+    // Key points are products of powers of ten and small integers: 1e-9 relative slack
+    // absorbs their round-off.
+    if [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 1e-9 * m)
+    {
+        tick(v)
+    } else {
+        String::new()
     }
 }
 
@@ -403,8 +438,8 @@ fn tick(v: &f64) -> String {
         "0".into()
     } else if (a - a.round()).abs() < 1e-9 * a.max(1.0) && a < 1e6 {
         format!("{v:.0}")
-    } else if a >= 0.01 {
-        let s = format!("{v:.3}");
+    } else if a >= 1e-4 {
+        let s = format!("{v:.6}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         format!("{v:.0e}")
@@ -433,12 +468,19 @@ where
         .y_label_area_size(64)
         .build_cartesian_2d(x, y)
         .map_err(err)?;
+    // Log axes get a larger tick budget, so that plotters adds the 2..9 multiples within a
+    // decade when the range spans few decades (labelled at 1, 2, 5 only).
+    let labels = |log: bool| if log { 20 } else { 10 };
     chart
         .configure_mesh()
+        .x_labels(labels(panel.log_x))
+        .y_labels(labels(panel.log_y))
+        .x_max_light_lines(if panel.log_x { 0 } else { 5 })
+        .y_max_light_lines(if panel.log_y { 0 } else { 5 })
         .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
-        .x_label_formatter(&tick)
-        .y_label_formatter(&tick)
+        .x_label_formatter(if panel.log_x { &log_tick } else { &tick })
+        .y_label_formatter(if panel.log_y { &log_tick } else { &tick })
         .axis_desc_style(("sans-serif", 15))
         .label_style(("sans-serif", 13))
         .light_line_style(RGBColor(235, 235, 235))
@@ -454,12 +496,18 @@ where
             ))
             .map_err(err)?;
         chart
-            .draw_series(points.iter().map(|p| {
-                ErrorBar::new_vertical(p.0, p.1, p.2, p.3, color.stroke_width(1), 8)
-            }))
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| ErrorBar::new_vertical(p.0, p.1, p.2, p.3, color.stroke_width(1), 8)),
+            )
             .map_err(err)?;
         chart
-            .draw_series(points.iter().map(|p| Circle::new((p.0, p.2), 3, color.filled())))
+            .draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.2), 3, color.filled())),
+            )
             .map_err(err)?;
     }
     Ok(())

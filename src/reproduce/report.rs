@@ -35,9 +35,7 @@ pub fn write_report(results: &Results, out_dir: &Path) -> Result<Vec<PathBuf>> {
 
     let path = out_dir.join("results.csv");
     let mut csv = Vec::new();
-    results
-        .write_csv(&mut csv)
-        .map_err(|e| io_err(&path, e))?;
+    results.write_csv(&mut csv).map_err(|e| io_err(&path, e))?;
     std::fs::write(&path, csv).map_err(|e| io_err(&path, e))?;
     written.push(path);
 
@@ -181,7 +179,13 @@ fn ms_sig(v: MeanStd) -> String {
 
 fn spread(v: Spread, kl: bool) -> String {
     let f = |x: f64| if kl { sig(x, 3) } else { fixed(x, 3) };
-    format!("{} ± {} [{}, {}]", f(v.mean), sig(v.std, 2), f(v.min), f(v.max))
+    format!(
+        "{} ± {} [{}, {}]",
+        f(v.mean),
+        sig(v.std, 2),
+        f(v.min),
+        f(v.max)
+    )
 }
 
 fn duration(secs: f64) -> String {
@@ -201,7 +205,14 @@ fn duration(secs: f64) -> String {
 pub fn summary_table(results: &Results) -> String {
     let m = results.largest_m().map_or("-".into(), |m| m.to_string());
     let epoch = results.last_epoch().map_or("-".into(), |e| e.to_string());
-    let width = results.arms.iter().map(|a| a.name.len()).max().unwrap_or(3).max(3) + 2;
+    let width = results
+        .arms
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(3)
+        .max(3)
+        + 2;
     let mut out = format!("M = {m}, epoch {epoch} (bootstrap means)\n");
     let cols = ["test acc", "test OSP", "test KL", "ood OSP", "ood KL"];
     let _ = write!(out, "{:<width$}", "arm");
@@ -236,7 +247,10 @@ pub fn report_markdown(results: &Results) -> String {
     let last = results.last_epoch().unwrap_or(0);
     let dash = || "—".to_string();
 
-    let _ = writeln!(md, "# eqens reproduce — emergent equivariance in augmented ensembles\n");
+    let _ = writeln!(
+        md,
+        "# eqens reproduce — emergent equivariance in augmented ensembles\n"
+    );
     let _ = writeln!(
         md,
         "Reproduction of the experiment of Nordenfors & Flinth (docs/THEORY.md §4): ensembles \
@@ -262,14 +276,26 @@ pub fn report_markdown(results: &Results) -> String {
             format!("{} / {} / {}", run.train_len, run.test_len, run.ood_len),
         ),
         ("elapsed", duration(run.elapsed_secs)),
-        ("arms", results.arms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")),
+        (
+            "arms",
+            results
+                .arms
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(md, "| {k} | {v} |");
     }
 
     let _ = writeln!(md, "\n## Headline: M = {m}, epoch {last}\n");
-    let _ = writeln!(md, "Bootstrap mean ± std over {} resamples.\n", run.resamples);
+    let _ = writeln!(
+        md,
+        "Bootstrap mean ± std over {} resamples.\n",
+        run.resamples
+    );
     let _ = writeln!(
         md,
         "| arm | support | init | test acc | test OSP | test KL | ood OSP | ood KL |\n\
@@ -341,7 +367,10 @@ pub fn report_markdown(results: &Results) -> String {
     if results.comparison.kl_slopes.is_empty() {
         let _ = writeln!(md, "No slopes were computed for this run.");
     } else {
-        let _ = writeln!(md, "| arm | set | M range | slope | paper expects |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| arm | set | M range | slope | paper expects |\n|---|---|---|---|---|"
+        );
         for s in &results.comparison.kl_slopes {
             let expect = match s.arm.as_str() {
                 "sym" => "≈ −1",
@@ -471,7 +500,7 @@ fn learning_notes(results: &Results) -> Vec<String> {
             .and_then(|e| e.set(SET_TEST))
             .map(|s| s.single_members.acc.mean);
         match acc {
-            Some(a) if !(a >= LEARNING_THRESHOLD) => notes.push(format!(
+            Some(a) if a.is_nan() || a < LEARNING_THRESHOLD => notes.push(format!(
                 "**{}**: single members reach only {} test accuracy at epoch {last} — the \
                  members barely learn, so the equivariance numbers say little about trained \
                  networks. Try a larger `--lr` or more `--epochs`.",

@@ -43,12 +43,42 @@ pub struct PaperPoint {
 
 /// The paper's published numbers (`docs/THEORY.md` §4).
 pub const PAPER_NUMBERS: [PaperPoint; 6] = [
-    PaperPoint { arm: "sym", set: SET_TEST, osp: 3.965, kl: 0.0040 },
-    PaperPoint { arm: "as-syminit", set: SET_TEST, osp: 3.952, kl: 0.0083 },
-    PaperPoint { arm: "as-asyminit", set: SET_TEST, osp: 3.908, kl: 0.029 },
-    PaperPoint { arm: "sym", set: SET_OOD, osp: 3.855, kl: 0.032 },
-    PaperPoint { arm: "as-syminit", set: SET_OOD, osp: 3.805, kl: 0.067 },
-    PaperPoint { arm: "as-asyminit", set: SET_OOD, osp: 3.65, kl: 0.26 },
+    PaperPoint {
+        arm: "sym",
+        set: SET_TEST,
+        osp: 3.965,
+        kl: 0.0040,
+    },
+    PaperPoint {
+        arm: "as-syminit",
+        set: SET_TEST,
+        osp: 3.952,
+        kl: 0.0083,
+    },
+    PaperPoint {
+        arm: "as-asyminit",
+        set: SET_TEST,
+        osp: 3.908,
+        kl: 0.029,
+    },
+    PaperPoint {
+        arm: "sym",
+        set: SET_OOD,
+        osp: 3.855,
+        kl: 0.032,
+    },
+    PaperPoint {
+        arm: "as-syminit",
+        set: SET_OOD,
+        osp: 3.805,
+        kl: 0.067,
+    },
+    PaperPoint {
+        arm: "as-asyminit",
+        set: SET_OOD,
+        osp: 3.65,
+        kl: 0.26,
+    },
 ];
 
 /// The paper's number for `arm` on `set`, if it reports one.
@@ -282,7 +312,11 @@ impl Results {
 
     /// The last epoch evaluated by any arm.
     pub fn last_epoch(&self) -> Option<usize> {
-        self.arms.iter().filter_map(|a| a.last_epoch()).map(|e| e.epoch).max()
+        self.arms
+            .iter()
+            .filter_map(|a| a.last_epoch())
+            .map(|e| e.epoch)
+            .max()
     }
 
     /// Checks the structure: sizes positive and increasing, arm names unique and non-empty,
@@ -341,8 +375,8 @@ impl Results {
     /// Parses and validates JSON written by [`Results::to_json`]; `null` numbers read as NaN.
     /// A corrupt or inconsistent document is an [`Error::Data`] naming line and column.
     pub fn from_json(text: &str) -> Result<Results> {
-        let results: Results = serde_json::from_str(text)
-            .map_err(|e| Error::Data(format!("results.json: {e}")))?;
+        let results: Results =
+            serde_json::from_str(text).map_err(|e| Error::Data(format!("results.json: {e}")))?;
         results.validate()?;
         Ok(results)
     }
@@ -365,7 +399,10 @@ impl Results {
         let mut rows = 0;
         for arm in &self.arms {
             for ep in &arm.epochs {
-                let loss = ep.mean_train_loss.map(|l| l.to_string()).unwrap_or_default();
+                let loss = ep
+                    .mean_train_loss
+                    .map(|l| l.to_string())
+                    .unwrap_or_default();
                 for set in &ep.sets {
                     let lead = [
                         csv_field(&arm.name),
