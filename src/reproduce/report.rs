@@ -164,6 +164,15 @@ fn sig(x: f64, n: u32) -> String {
     format!("{r:.decimals$}")
 }
 
+/// A p-value: 2 significant digits, in scientific notation below 10⁻³.
+fn p_value(p: f64) -> String {
+    if p.is_finite() && p > 0.0 && p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        sig(p, 2)
+    }
+}
+
 /// `x` with `d` decimals.
 fn fixed(x: f64, d: usize) -> String {
     format!("{x:.d$}")
@@ -418,7 +427,7 @@ pub fn report_markdown(results: &Results) -> String {
                 w.m,
                 fixed(w.t, 2),
                 fixed(w.dof, 1),
-                sig(w.p, 2)
+                p_value(w.p)
             );
         }
     }
