@@ -429,6 +429,12 @@ fn report_states_run_info_paper_numbers_stats_and_learning() {
         assert!(md.contains(needle), "report lacks `{needle}`:\n{md}");
     }
     assert!(!md.contains("barely learn"));
+    // Negative control: a large p-value is not read as significant.
+    let mut r = fixture();
+    r.comparison.sym_lower_kl[0].p = 0.3;
+    let md = eqens::reproduce::report::report_markdown(&r);
+    assert!(md.contains("| 0.30 | not significant |"), "{md}");
+    assert!(!md.contains("sym lower |"));
     // Negative control: members that do not learn are called out.
     let md = eqens::reproduce::report::report_markdown(&fixture_with(0.2));
     assert!(md.contains("single members reach only 0.200 test accuracy at epoch 2"));
