@@ -17,6 +17,7 @@ pub mod group;
 pub mod linalg;
 pub mod nn;
 pub mod rep;
+pub mod reproduce;
 pub mod scalar;
 
 pub use error::{Error, Result};

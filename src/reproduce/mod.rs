@@ -1,0 +1,22 @@
+//! The paper's experiment (`docs/THEORY.md` §4) and its report.
+//!
+//! Four arms — `sym` (support 𝓛^sym), `as-syminit` (𝓛^as, corner coefficient zero at init),
+//! `as-asyminit` (𝓛^as, i.i.d. init) and `cnn` (full 3×3) — are trained with rot90
+//! augmentation and evaluated on the ensemble's mean logits (accuracy, OSP, symmetric KL) on
+//! the in-distribution set `test` and the out-of-distribution set `ood`, versus ensemble size
+//! M (bootstrap mean ± std) and versus epoch.
+//!
+//! - [`results`]: the data model every run fills, with JSON and CSV output;
+//! - [`report`]: the report folder (report.md, results.json, results.csv, SVG plots) and a
+//!   compact terminal summary;
+//! - [`plots`]: the SVG figures.
+
+pub mod plots;
+pub mod report;
+pub mod results;
+
+pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
+pub use results::{
+    ArmResult, Comparison, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo, SetEval,
+    SingleStats, SizeStat, Spread, WelchTest,
+};
