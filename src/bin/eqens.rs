@@ -26,7 +26,13 @@ fn groups() -> eqens::Result<()> {
         let names = g.element_names();
         let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
         let more = if names.len() > 8 { ", …" } else { "" };
-        println!("{:<10} {:>6}  {}{}", name, g.order(), shown.join(", "), more);
+        println!(
+            "{:<10} {:>6}  {}{}",
+            name,
+            g.order(),
+            shown.join(", "),
+            more
+        );
     }
     Ok(())
 }
