@@ -49,7 +49,7 @@ pub enum LayerSpec {
         padding: Padding,
     },
     /// y = A x on flat vectors [N, in] → [N, out] (use `Flatten` before); no bias. Ambient
-    /// space: the row-major matrix [out, in]; θ block layout [d].
+    /// space: the row-major matrix [out, in]; θ block layout `[d]`.
     Dense {
         /// Output size.
         out: usize,
@@ -155,9 +155,7 @@ impl LayerSpec {
         match self {
             LayerSpec::Conv2d { param, .. } => vec![param],
             LayerSpec::Dense { param, .. } => param.iter().collect(),
-            LayerSpec::Attention { wq, wk, wv, .. } => {
-                [wq, wk, wv].into_iter().flatten().collect()
-            }
+            LayerSpec::Attention { wq, wk, wv, .. } => [wq, wk, wv].into_iter().flatten().collect(),
             _ => vec![],
         }
     }
