@@ -49,7 +49,7 @@ pub enum LayerSpec {
         padding: Padding,
     },
     /// y = A x on flat vectors [N, in] → [N, out] (use `Flatten` before); no bias. Ambient
-    /// space: the row-major matrix [out, in]; θ block layout [d].
+    /// space: the row-major matrix [out, in]; θ block layout `[d]`.
     Dense {
         /// Output size.
         out: usize,

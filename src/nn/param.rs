@@ -26,9 +26,9 @@ pub const MEMBERSHIP_TOL: f64 = 1e-9;
 /// A basis {B_k} of the direction T𝓛, as vectors of the ambient space.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Basis {
-    /// B_k = e_{indices[k]} (orthonormal; distinct ambient indices).
+    /// B_k = e_{`indices[k]`} (orthonormal; distinct ambient indices).
     OneHot(Vec<usize>),
-    /// B_k = columns[k], each of ambient length (linearly independent, any metric).
+    /// B_k = `columns[k]`, each of ambient length (linearly independent, any metric).
     Dense(Vec<Vec<f64>>),
 }
 
@@ -67,7 +67,7 @@ fn gram_schmidt(cols: &[Vec<f64>]) -> std::result::Result<(Vec<Vec<f64>>, Vec<f6
             }
         }
         let n = norm(&v);
-        if !(n > RANK_TOL * norm(col)) {
+        if n.is_nan() || n <= RANK_TOL * norm(col) {
             return Err(j);
         }
         r[j * d + j] = n;
@@ -95,7 +95,7 @@ fn check_columns(ambient_dim: usize, cols: &[Vec<f64>]) -> Result<()> {
 }
 
 impl Parametrisation {
-    /// One-hot basis B_k = e_{indices[k]} (orthonormal, H5); errors on an index ≥ D or a
+    /// One-hot basis B_k = e_{`indices[k]`} (orthonormal, H5); errors on an index ≥ D or a
     /// repeated index.
     pub fn one_hot(ambient_dim: usize, indices: Vec<usize>) -> Result<Parametrisation> {
         let mut seen = vec![false; ambient_dim];
@@ -326,7 +326,7 @@ impl Parametrisation {
                 .collect::<Vec<f64>>(),
         );
         let bound = MEMBERSHIP_TOL * norm(a).max(1.0);
-        if !(residual <= bound) {
+        if residual.is_nan() || residual > bound {
             return Err(Error::Invalid(format!(
                 "the weights lie outside the architecture 𝓛: residual {residual:.3e} > {bound:.3e}"
             )));
