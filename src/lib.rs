@@ -11,7 +11,9 @@
 //! ρ(gh) = ρ(g)ρ(h); element 0 of every group is the identity.
 
 pub mod autodiff;
+pub mod data;
 pub mod error;
+pub mod metrics;
 pub mod scalar;
 
 pub use error::{Error, Result};
