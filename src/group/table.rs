@@ -20,7 +20,9 @@ impl Group {
     pub fn from_table(table: Vec<Vec<usize>>, names: Option<Vec<String>>) -> Result<Group> {
         let n = table.len();
         if n == 0 {
-            return Err(Error::NotAGroup("the table is empty (a group has an identity)".into()));
+            return Err(Error::NotAGroup(
+                "the table is empty (a group has an identity)".into(),
+            ));
         }
         if n > u32::MAX as usize {
             return Err(Error::NotAGroup(format!("order {n} is too large")));
@@ -34,7 +36,13 @@ impl Group {
             }
             Some(names) => names,
             None => (0..n)
-                .map(|a| if a == 0 { "e".to_string() } else { format!("g{a}") })
+                .map(|a| {
+                    if a == 0 {
+                        "e".to_string()
+                    } else {
+                        format!("g{a}")
+                    }
+                })
                 .collect(),
         };
         let el = |a: usize| format!("#{a} ({})", names[a]);
@@ -55,7 +63,7 @@ impl Group {
                 )));
             }
         }
-        for a in 0..n {
+        for (a, row) in table.iter().enumerate() {
             if table[0][a] != a {
                 return Err(Error::NotAGroup(format!(
                     "element 0 must be the identity, but {}·{} = {}",
@@ -64,12 +72,12 @@ impl Group {
                     el(table[0][a])
                 )));
             }
-            if table[a][0] != a {
+            if row[0] != a {
                 return Err(Error::NotAGroup(format!(
                     "element 0 must be the identity, but {}·{} = {}",
                     el(a),
                     el(0),
-                    el(table[a][0])
+                    el(row[0])
                 )));
             }
         }
@@ -129,7 +137,13 @@ impl Group {
             }
         }
         let flat = table.iter().flatten().map(|&c| c as u32).collect();
-        Ok(Group::from_trusted_table(format!("G{n}"), Family::Other, n, flat, names))
+        Ok(Group::from_trusted_table(
+            format!("G{n}"),
+            Family::Other,
+            n,
+            flat,
+            names,
+        ))
     }
 }
 
@@ -151,8 +165,7 @@ fn magma_generating_set(table: &[Vec<usize>]) -> Vec<usize> {
         while let Some(x) = work.pop() {
             members.push(x);
             // `members` now holds x; multiply x with every member (itself included).
-            for i in 0..members.len() {
-                let y = members[i];
+            for &y in &members {
                 for z in [table[x][y], table[y][x]] {
                     if !reached[z] {
                         reached[z] = true;

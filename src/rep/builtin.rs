@@ -55,12 +55,10 @@ impl Rep {
     /// C_n with n even. Errors for other groups (their family is not known to carry one).
     pub fn sign(group: Arc<Group>) -> Result<Rep> {
         let signs: Vec<f64> = match group.family() {
-            Family::Cyclic(n) if n % 2 == 0 => {
-                (0..n).map(|k| if k % 2 == 0 { 1.0 } else { -1.0 }).collect()
-            }
-            Family::Dihedral(n) => (0..2 * n)
-                .map(|x| if x < n { 1.0 } else { -1.0 })
+            Family::Cyclic(n) if n % 2 == 0 => (0..n)
+                .map(|k| if k % 2 == 0 { 1.0 } else { -1.0 })
                 .collect(),
+            Family::Dihedral(n) => (0..2 * n).map(|x| if x < n { 1.0 } else { -1.0 }).collect(),
             Family::Symmetric(n) => {
                 let (_, perms) = Group::symmetric_with_permutations(n)?;
                 perms.iter().map(|p| parity(p)).collect()
@@ -76,7 +74,7 @@ impl Rep {
         Rep::from_matrices(group, signs.into_iter().map(|s| vec![s]).collect())
     }
 
-    /// The regular representation on R^|G|: (ρ(g)x)[j] = x[g⁻¹·j].
+    /// The regular representation on R^|G|: `(ρ(g)x)[j] = x[g⁻¹·j]`.
     pub fn regular(group: Arc<Group>) -> Rep {
         let n = group.order();
         let src = (0..n)
@@ -94,10 +92,12 @@ impl Rep {
 
     /// Exact rotations and flips of an h×w pixel grid (row-major pixels, row 0 on top); the
     /// group is built here (see [`GridGroup`]). The 90° rotation moves pixel (i, j) to
-    /// (n-1-j, i), so (ρ(r)x)[i][j] = x[j][n-1-i] as `numpy.rot90`.
+    /// (n-1-j, i), so `(ρ(r)x)[i][j] = x[j][n-1-i]` as `numpy.rot90`.
     pub fn grid(kind: GridGroup, h: usize, w: usize) -> Result<Rep> {
         if h == 0 || w == 0 {
-            return Err(Error::Shape(format!("a pixel grid needs h, w ≥ 1, got {h}×{w}")));
+            return Err(Error::Shape(format!(
+                "a pixel grid needs h, w ≥ 1, got {h}×{w}"
+            )));
         }
         if kind != GridGroup::C2 && h != w {
             return Err(Error::Shape(format!(
@@ -126,7 +126,11 @@ impl Rep {
                 // Element j*4 + k is r^k s^j: first s^j, then r^k.
                 let pts = (0..8)
                     .map(|x| {
-                        let s = if x / 4 == 1 { flip.clone() } else { identity.clone() };
+                        let s = if x / 4 == 1 {
+                            flip.clone()
+                        } else {
+                            identity.clone()
+                        };
                         compose(&rot_powers(x % 4), &s)
                     })
                     .collect();
