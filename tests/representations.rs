@@ -235,6 +235,46 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        rng_seed: RngSeed::Fixed(0x11A1),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn intersection_of_spans_finds_a_planted_subspace(
+        n in 6usize..=30, k in 0usize..=3, ka in 0usize..=4, kb in 0usize..=4, seed in any::<u64>()
+    ) {
+        // span(a) = span(c) + span(ea), span(b) = span(c) + span(eb) with c, ea, eb random:
+        // generically span(a) ∩ span(b) = span(c) when k + ka + kb ≤ n.
+        prop_assume!(k + ka + kb <= n);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut random = |cols: usize| Mat::from_fn(n, cols, |_, _| rng.random_range(-1.0..1.0));
+        let (c, ea, eb) = (random(k), random(ka), random(kb));
+        let join = |x: &Mat<f64>, y: &Mat<f64>| {
+            Mat::from_fn(n, x.ncols() + y.ncols(), |i, j| {
+                if j < x.ncols() { x[(i, j)] } else { y[(i, j - x.ncols())] }
+            })
+        };
+        let (a, b) = (join(&c, &ea), join(&c, &eb));
+        prop_assert_eq!(linalg::rank(&a, RANK_TOL) + linalg::nullspace(&a, RANK_TOL).ncols(), a.ncols());
+        let inter = linalg::intersection_basis(&a, &b, RANK_TOL);
+        prop_assert_eq!(inter.ncols(), k);
+        let eye = Mat::<f64>::identity(n, n);
+        let (pa, pb) = (linalg::projector_onto(&a), linalg::projector_onto(&b));
+        // Random O(1) data of size ≤ 30: residuals are round-off (~1e-14) unless outside.
+        prop_assert!(linalg::max_abs(&(&(&eye - &pa) * &inter)) <= 1e-9);
+        prop_assert!(linalg::max_abs(&(&(&eye - &pb) * &inter)) <= 1e-9);
+        prop_assert!(max_diff(&(inter.transpose() * &inter), &Mat::identity(k, k)) <= 1e-9);
+        // Negative control: a direction of span(a) outside span(c) is not in span(b).
+        if ka > 0 {
+            let x = ea.subcols(0, 1).to_owned();
+            prop_assert!(linalg::max_abs(&(&(&eye - &pb) * &x)) > 1e-3);
+        }
+    }
+}
+
 fn c4_grid_src(n: usize, wrong_r3: bool) -> Vec<Vec<usize>> {
     let rep = Rep::grid(GridGroup::C4, n, n).unwrap();
     let mut src: Vec<Vec<usize>> = (0..4)
