@@ -36,10 +36,7 @@ impl fmt::Display for Error {
             Error::Shape(m) => write!(f, "shape mismatch: {m}"),
             Error::Data(m) => write!(f, "bad data: {m}"),
             Error::Diverged { member, step, what } => {
-                write!(
-                    f,
-                    "member {member} diverged at step {step}: {what} is not finite"
-                )
+                write!(f, "member {member} diverged at step {step}: {what} is not finite")
             }
             Error::Invalid(m) => write!(f, "invalid argument: {m}"),
             Error::Io(m) => write!(f, "i/o error: {m}"),
