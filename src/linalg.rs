@@ -7,11 +7,72 @@
 //! crate have O(1) entries (orthogonal matrices, projectors, orthonormal bases), so a
 //! numerically zero singular value is at most ~ n·ε·‖M‖ ≈ 1e-13 for n ≤ 10³, while genuine
 //! ones are O(1) or, for ρ(g) − I, at least 2·sin(π/|G|); [`RANK_TOL`] = 1e-9 sits far from both.
+//!
+//! All SVDs here run faer's bidiagonal QR iteration at every size, sequentially: faer 0.24's
+//! default divide-and-conquer stage (used above 128 columns) returned a wrong SVD for an
+//! exact 324×324 projector (spurious singular values 2⁻¹³, reconstruction error 3e-5),
+//! found by tests/representations.rs. Call these helpers rather than `Mat::svd` for ranks.
 
-use faer::Mat;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::svd::{self, ComputeSvdVectors, SvdParams};
+use faer::{Auto, Mat, Par};
 
 /// Default singular-value threshold for rank decisions on O(1) matrices (see module docs).
 pub const RANK_TOL: f64 = 1e-9;
+
+/// An SVD m = U·diag(s)·Vᵀ, singular values non-increasing.
+struct Svd {
+    s: Vec<f64>,
+    u: Mat<f64>,
+    v: Mat<f64>,
+}
+
+/// faer's SVD with its divide-and-conquer stage switched off (bidiagonal QR iteration at
+/// every size), sequential.
+///
+/// faer 0.24's default switches to divide and conquer above 128 columns, and that path
+/// returned a wrong SVD (reconstruction error 3e-5, spurious singular values 2⁻¹³ for an
+/// exact 324×324 projector with many repeated singular values; found by
+/// tests/representations.rs). The QR path is accurate on the same input.
+fn svd_qr(m: &Mat<f64>, vectors: ComputeSvdVectors) -> Svd {
+    let (r, c) = m.shape();
+    let size = r.min(c);
+    let mut params = <SvdParams as Auto<f64>>::auto();
+    params.recursion_threshold = usize::MAX;
+    let (ur, vr) = match vectors {
+        ComputeSvdVectors::No => (0, 0),
+        ComputeSvdVectors::Thin => (size, size),
+        ComputeSvdVectors::Full => (r, c),
+    };
+    let mut u = Mat::<f64>::zeros(r, ur);
+    let mut v = Mat::<f64>::zeros(c, vr);
+    let mut s = faer::diag::Diag::<f64>::zeros(size);
+    let want = vectors != ComputeSvdVectors::No;
+    let mut buf = MemBuffer::new(svd::svd_scratch::<f64>(
+        r,
+        c,
+        vectors,
+        vectors,
+        Par::Seq,
+        params.into(),
+    ));
+    svd::svd(
+        m.as_ref(),
+        s.as_mut(),
+        if want { Some(u.as_mut()) } else { None },
+        if want { Some(v.as_mut()) } else { None },
+        Par::Seq,
+        MemStack::new(&mut buf),
+        params.into(),
+    )
+    .expect("SVD did not converge");
+    let sv = s.column_vector();
+    Svd {
+        s: (0..size).map(|i| sv[i]).collect(),
+        u,
+        v,
+    }
+}
 
 /// A matrix from row-major data (`data.len()` must be rows·cols).
 pub fn from_row_major(rows: usize, cols: usize, data: &[f64]) -> Mat<f64> {
@@ -30,12 +91,13 @@ pub fn to_row_major(m: &Mat<f64>) -> Vec<f64> {
     out
 }
 
-/// Singular values of `m`, non-increasing (empty for an empty matrix).
+/// Singular values of `m`, non-increasing (empty for an empty matrix); bidiagonal QR SVD,
+/// accurate at every size (faer's default divide and conquer is avoided, see the module docs).
 pub fn singular_values(m: &Mat<f64>) -> Vec<f64> {
     if m.nrows() == 0 || m.ncols() == 0 {
         return Vec::new();
     }
-    m.singular_values().expect("SVD did not converge")
+    svd_qr(m, ComputeSvdVectors::No).s
 }
 
 /// Numerical rank: the number of singular values σ > `tol`.
@@ -94,10 +156,9 @@ pub fn orthonormal_basis(cols: &Mat<f64>, tol: f64) -> Mat<f64> {
     if n == 0 || k == 0 {
         return Mat::zeros(n, 0);
     }
-    let svd = cols.thin_svd().expect("SVD did not converge");
-    let s = svd.S().column_vector();
-    let r = (0..s.nrows()).filter(|&i| s[i] > tol).count();
-    svd.U().subcols(0, r).to_owned()
+    let svd = svd_qr(cols, ComputeSvdVectors::Thin);
+    let r = svd.s.iter().filter(|&&s| s > tol).count();
+    svd.u.subcols(0, r).to_owned()
 }
 
 /// Orthonormal columns spanning the null space {x : m x = 0} (right singular vectors whose
@@ -110,10 +171,9 @@ pub fn nullspace(m: &Mat<f64>, tol: f64) -> Mat<f64> {
     if r == 0 {
         return Mat::identity(c, c);
     }
-    let svd = m.svd().expect("SVD did not converge");
-    let s = svd.S().column_vector();
-    let rk = (0..s.nrows()).filter(|&i| s[i] > tol).count();
-    svd.V().subcols(rk, c - rk).to_owned()
+    let svd = svd_qr(m, ComputeSvdVectors::Full);
+    let rk = svd.s.iter().filter(|&&s| s > tol).count();
+    svd.v.subcols(rk, c - rk).to_owned()
 }
 
 /// The orthogonal projector Q Qᵀ onto the column span of `cols` (Q from

@@ -134,6 +134,12 @@ impl Group {
             .collect()
     }
 
+    /// True if both groups have the same Cayley table (names are ignored): representations
+    /// of such groups can be summed, tensored and compared.
+    pub fn same_structure(&self, other: &Group) -> bool {
+        self.order == other.order && self.table == other.table
+    }
+
     /// The order of element `a`: the least k ≥ 1 with a^k = e.
     pub fn element_order(&self, a: usize) -> usize {
         let mut k = 1;

@@ -63,7 +63,7 @@ impl Group {
                 )));
             }
         }
-        for a in 0..n {
+        for (a, row) in table.iter().enumerate() {
             if table[0][a] != a {
                 return Err(Error::NotAGroup(format!(
                     "element 0 must be the identity, but {}·{} = {}",
@@ -72,12 +72,12 @@ impl Group {
                     el(table[0][a])
                 )));
             }
-            if table[a][0] != a {
+            if row[0] != a {
                 return Err(Error::NotAGroup(format!(
                     "element 0 must be the identity, but {}·{} = {}",
                     el(a),
                     el(0),
-                    el(table[a][0])
+                    el(row[0])
                 )));
             }
         }
@@ -165,8 +165,7 @@ fn magma_generating_set(table: &[Vec<usize>]) -> Vec<usize> {
         while let Some(x) = work.pop() {
             members.push(x);
             // `members` now holds x; multiply x with every member (itself included).
-            for i in 0..members.len() {
-                let y = members[i];
+            for &y in &members {
                 for z in [table[x][y], table[y][x]] {
                     if !reached[z] {
                         reached[z] = true;

@@ -74,7 +74,7 @@ impl Rep {
         Rep::from_matrices(group, signs.into_iter().map(|s| vec![s]).collect())
     }
 
-    /// The regular representation on R^|G|: (ρ(g)x)[j] = x[g⁻¹·j].
+    /// The regular representation on R^|G|: `(ρ(g)x)[j] = x[g⁻¹·j]`.
     pub fn regular(group: Arc<Group>) -> Rep {
         let n = group.order();
         let src = (0..n)
@@ -92,7 +92,7 @@ impl Rep {
 
     /// Exact rotations and flips of an h×w pixel grid (row-major pixels, row 0 on top); the
     /// group is built here (see [`GridGroup`]). The 90° rotation moves pixel (i, j) to
-    /// (n-1-j, i), so (ρ(r)x)[i][j] = x[j][n-1-i] as `numpy.rot90`.
+    /// (n-1-j, i), so `(ρ(r)x)[i][j] = x[j][n-1-i]` as `numpy.rot90`.
     pub fn grid(kind: GridGroup, h: usize, w: usize) -> Result<Rep> {
         if h == 0 || w == 0 {
             return Err(Error::Shape(format!(

@@ -17,7 +17,7 @@ impl Rep {
     }
 
     fn same_group(&self, other: &Rep, what: &str) -> Result<()> {
-        if std::sync::Arc::ptr_eq(self.group(), other.group()) || self.group() == other.group() {
+        if self.group().same_structure(other.group()) {
             Ok(())
         } else {
             Err(Error::Invalid(format!(

@@ -49,7 +49,7 @@ pub struct Rep {
 
 impl Rep {
     /// Builds and validates a permutation representation: `src[g][j] = g⁻¹·j`, one index map
-    /// of length d per element, so that (ρ(g)x)[j] = x[src[g][j]].
+    /// of length d per element, so that `(ρ(g)x)[j] = x[src[g][j]]`.
     ///
     /// Errors with [`Error::NotARepresentation`] if there is not one map per element, the maps
     /// are not permutations of one size, or ρ(gh) ≠ ρ(g)ρ(h) (naming g and h).
@@ -230,7 +230,7 @@ impl Rep {
     }
 
     /// The dense matrix ρ(g) (for checks and analysis; a permutation matrix has
-    /// ρ(g)[j][src[g][j]] = 1).
+    /// `ρ(g)[j][src[g][j]] = 1`).
     pub fn matrix(&self, g: usize) -> Mat<f64> {
         match &self.action {
             Action::Permutation(src) => {

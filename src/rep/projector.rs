@@ -90,7 +90,7 @@ pub fn invariant_dim_by_nullspace(rep: &Rep, generators: Option<&[usize]>) -> us
 /// are exactly 1 or 0 (threshold [`RANK_TOL`]). Errors if V and W are representations of
 /// different groups.
 pub fn hom_basis(v: &Rep, w: &Rep) -> Result<Vec<Mat<f64>>> {
-    if !(std::sync::Arc::ptr_eq(v.group(), w.group()) || v.group() == w.group()) {
+    if !v.group().same_structure(w.group()) {
         return Err(Error::Invalid(format!(
             "Hom_G(V, W) needs one group, got {} and {}",
             v.group().name(),
