@@ -18,7 +18,8 @@ pub enum Filters {
     InvariantSupport,
     /// One-hot on the given support (e.g. `Support::plus_corner()`, not invariant).
     OneHot(Support),
-    /// A random normalised, non-orthonormal basis on a random invariant support (drops H5).
+    /// A random normalised, non-orthonormal basis on a random invariant support with at
+    /// least two taps (drops H5).
     NonOrthonormal,
     /// The compatible but not invariant direction of THEORY S5(v): T𝓛 = H_G ⊕ span(a) ⊕
     /// span(v), a = +1,−1,+1,−1 on the arms (top, left, bottom, right), v = e_(0,0) − e_(0,2);
@@ -148,7 +149,12 @@ pub fn image_case(seed: u64, group: Option<GridGroup>, filters: &Filters) -> Res
             }
             Filters::OneHot(s) => (Parametrisation::from_support(s), format!("one-hot {s}")),
             Filters::NonOrthonormal => {
-                let s = random_invariant_support(kind, &mut rng)?;
+                // One unit column on a single tap (the centre) would be orthonormal: redraw
+                // until the support has at least two taps.
+                let mut s = random_invariant_support(kind, &mut rng)?;
+                while s.len() < 2 {
+                    s = random_invariant_support(kind, &mut rng)?;
+                }
                 let p = Parametrisation::random_normalised(
                     9,
                     &s.indices(),
@@ -231,4 +237,30 @@ pub fn vector_case(seed: u64) -> Result<Case> {
             "C{m} on {points} points of R² → {copies}×regular → R² (rotated), MSE, n = {n}"
         ),
     })
+}
+
+/// An independent sub-seed: SplitMix64 of `seed` mixed with the stream index.
+pub fn sub_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The Euclidean norm of weights given per linear map (the Frobenius norm on H).
+pub fn layers_norm(a: &[Vec<f64>]) -> f64 {
+    a.iter().flatten().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// ‖a − b‖ for weights given per linear map (same layout).
+pub fn layers_dist(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    assert_eq!(a.len(), b.len(), "layers_dist: different numbers of maps");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "layers_dist: different map sizes");
+            x.iter().zip(y).map(|(u, v)| (u - v) * (u - v))
+        })
+        .sum::<f64>()
+        .sqrt()
 }
