@@ -78,8 +78,11 @@ fn orbit_average_error(case: &Case, seed: u64, transform_targets: bool) -> Resul
 pub fn check(seed: u64) -> Result<Measurement> {
     let image = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
     let vector = vector_case(sub_seed(seed, 1))?;
-    let error = orbit_average_error(&image, sub_seed(seed, 2), true)?
-        .max(orbit_average_error(&vector, sub_seed(seed, 3), true)?);
+    let error = orbit_average_error(&image, sub_seed(seed, 2), true)?.max(orbit_average_error(
+        &vector,
+        sub_seed(seed, 3),
+        true,
+    )?);
     Ok(Measurement {
         statement: "S2",
         case: format!("{}; {}", image.description, vector.description),

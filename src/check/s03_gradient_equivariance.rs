@@ -57,8 +57,8 @@ fn gradient_error(case: &Case, seed: u64) -> Result<f64> {
 pub fn check(seed: u64) -> Result<Measurement> {
     let image = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
     let vector = vector_case(sub_seed(seed, 1))?;
-    let error = gradient_error(&image, sub_seed(seed, 2))?
-        .max(gradient_error(&vector, sub_seed(seed, 3))?);
+    let error =
+        gradient_error(&image, sub_seed(seed, 2))?.max(gradient_error(&vector, sub_seed(seed, 3))?);
     Ok(Measurement {
         statement: "S3",
         case: format!("{}; {}", image.description, vector.description),
