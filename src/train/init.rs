@@ -69,18 +69,29 @@ pub fn init_theta<R: rand::Rng + ?Sized>(
                     map += 1;
                 }
             }
-            for g in 1..gnet.group().order() {
-                gnet.lift_theta(g, &theta).map_err(|e| {
-                    Error::Invalid(format!(
-                        "symmetric initialisation failed its membership check: ρ({})A_0 ∉ 𝓛 \
-                         ({e})",
-                        gnet.group().element_name(g)
-                    ))
-                })?;
-            }
+            verify_orbit_membership(gnet, &theta).map_err(|e| {
+                Error::Invalid(format!(
+                    "symmetric initialisation failed its membership check: {e}"
+                ))
+            })?;
             Ok(theta)
         }
     }
+}
+
+/// The membership check of a symmetric initialisation: ρ(g)A_θ ∈ 𝓛 for every g (↔
+/// `lift_theta` succeeds), i.e. A_θ lies in the invariant core 𝓛_0. Errors naming the
+/// first g that moves A_θ out of 𝓛. Never trust a "symmetric init" flag without it.
+pub fn verify_orbit_membership(gnet: &GroupNetwork, theta: &[f64]) -> Result<()> {
+    for g in 1..gnet.group().order() {
+        gnet.lift_theta(g, theta).map_err(|e| {
+            Error::Invalid(format!(
+                "ρ({})A_θ ∉ 𝓛: A_θ is not in the invariant core 𝓛_0 ({e})",
+                gnet.group().element_name(g)
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn check_scale(scale: f64) -> Result<()> {
