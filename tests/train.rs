@@ -1,7 +1,7 @@
 //! The training API: augmentation laws, initial laws, descent, SGD, divergence, f32/f64.
 
 use eqens::group::Group;
-use eqens::nn::{GroupNetwork, LayerSpec, Network, Support, Target};
+use eqens::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support, Target};
 use eqens::rep::{GridGroup, Rep};
 use eqens::train::cases::{image_case, vector_case, Activations, Filters};
 use eqens::train::{
@@ -177,6 +177,28 @@ fn non_invariant_symmetric_init_fails_membership() {
         Err(Error::Invalid(_))
     ));
     assert!(orbit(&gnet, &theta).is_err());
+}
+
+#[test]
+fn symmetric_init_on_a_non_invariant_affine_architecture_is_rejected() {
+    // 𝓛 = e_(0,0) + span(plus): ρ(r)A_𝓛 − A_𝓛 = e_(2,0) − e_(0,0) ∉ T𝓛, so no A ∈ 𝓛 has its
+    // orbit in 𝓛 (S16); the membership check must refuse to call the draw symmetric.
+    let plus = Parametrisation::from_support(&Support::plus());
+    let mut offset = vec![0.0; 9];
+    offset[0] = 1.0;
+    let affine = plus.with_offset(offset).unwrap();
+    let net = Network::new(
+        &[1, 4, 4],
+        vec![
+            LayerSpec::conv_with(1, 3, affine),
+            LayerSpec::Flatten,
+            LayerSpec::dense_full(2),
+        ],
+    )
+    .unwrap();
+    let gnet = GroupNetwork::on_images(net, GridGroup::C4).unwrap();
+    let r = init_theta(&gnet, &InitLaw::Symmetric { scale: 1.0 }, &mut rng(1));
+    assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
 }
 
 #[test]
