@@ -21,6 +21,7 @@ pub mod nn;
 pub mod rep;
 pub mod reproduce;
 pub mod scalar;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use scalar::Scalar;

@@ -54,3 +54,8 @@ impl Control {
         self.error > self.threshold
     }
 }
+pub mod s02_augmented_risk;
+pub mod s03_gradient_equivariance;
+pub mod s04_descent_commutes;
+pub mod s11_e_invariant;
+pub mod s12_augmented_gradient_on_e;
