@@ -10,7 +10,9 @@ use super::{Control, Measurement};
 use crate::linalg;
 use crate::nn::analysis::{direction_basis, SPAN_TOL};
 use crate::nn::{GroupNetwork, Support};
-use crate::train::cases::{image_case, layers_norm, sub_seed, vector_case, Case, Filters};
+use crate::train::cases::{
+    image_case, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
+};
 use crate::train::init::standard_normal;
 use crate::train::{descend, Augmentation, Workspace};
 use crate::Result;
@@ -131,7 +133,7 @@ fn drift_from_e(case: &Case, aug: &Augmentation, seed: u64) -> Result<f64> {
     let mut ws = Workspace::<f64>::new(gnet);
     let net = gnet.network();
     let a0 = net.ambient_weights(&theta);
-    let mut worst = spaces.dist_to_e(&a0) / layers_norm(&a0);
+    let mut err = spaces.dist_to_e(&a0) / layers_norm(&a0);
     descend(
         gnet,
         &mut ws,
@@ -142,25 +144,34 @@ fn drift_from_e(case: &Case, aug: &Augmentation, seed: u64) -> Result<f64> {
         STEPS,
         |_, th, _| {
             let a = net.ambient_weights(th);
-            worst = worst.max(spaces.dist_to_e(&a) / layers_norm(&a));
+            err = worst(err, spaces.dist_to_e(&a) / layers_norm(&a));
         },
     )?;
-    Ok(worst)
+    Ok(err)
 }
 
 /// S11 on a random image case with an invariant support, the same with the compatible but
 /// not invariant direction of S5(v), and a random vector case; full augmentation.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let invariant = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
-    let compatible = image_case(sub_seed(seed, 1), None, &Filters::CompatibleNotInvariant)?;
+    let invariant = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::InvariantSupport,
+        Activations::Any,
+    )?;
+    let compatible = image_case(
+        sub_seed(seed, 1),
+        None,
+        &Filters::CompatibleNotInvariant,
+        Activations::Any,
+    )?;
     let vector = vector_case(sub_seed(seed, 2))?;
     let mut error: f64 = 0.0;
     for (i, case) in [&invariant, &compatible, &vector].into_iter().enumerate() {
-        error = error.max(drift_from_e(
-            case,
-            &Augmentation::Full,
-            sub_seed(seed, 10 + i as u64),
-        )?);
+        error = worst(
+            error,
+            drift_from_e(case, &Augmentation::Full, sub_seed(seed, 10 + i as u64))?,
+        );
     }
     Ok(Measurement {
         statement: "S11",
@@ -180,9 +191,20 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         sub_seed(seed, 0),
         None,
         &Filters::OneHot(Support::plus_corner()),
+        Activations::Any,
     )?;
-    let skew = image_case(sub_seed(seed, 0), None, &Filters::NonOrthonormal)?;
-    let plain = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
+    let skew = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::NonOrthonormal,
+        Activations::Any,
+    )?;
+    let plain = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::InvariantSupport,
+        Activations::Any,
+    )?;
     let s = sub_seed(seed, 10);
     Ok(vec![
         Control {

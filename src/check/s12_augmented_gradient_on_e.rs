@@ -12,7 +12,7 @@ use super::{Control, Measurement};
 use crate::autodiff::Tape;
 use crate::nn::Support;
 use crate::train::cases::{
-    image_case, layers_dist, layers_norm, sub_seed, vector_case, Case, Filters,
+    image_case, layers_dist, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
 };
 use crate::train::{augmented_loss_and_grad, init_theta, Augmentation, InitLaw, Workspace};
 use crate::Result;
@@ -102,16 +102,25 @@ fn gradient_on_e_error(case: &Case, point: Point, seed: u64) -> Result<f64> {
 /// S12 at random points of E on a random image case with an invariant support, the same
 /// with the compatible but not invariant direction of S5(v), and a random vector case.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let invariant = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
-    let compatible = image_case(sub_seed(seed, 1), None, &Filters::CompatibleNotInvariant)?;
+    let invariant = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::InvariantSupport,
+        Activations::Any,
+    )?;
+    let compatible = image_case(
+        sub_seed(seed, 1),
+        None,
+        &Filters::CompatibleNotInvariant,
+        Activations::Any,
+    )?;
     let vector = vector_case(sub_seed(seed, 2))?;
     let mut error: f64 = 0.0;
     for (i, case) in [&invariant, &compatible, &vector].into_iter().enumerate() {
-        error = error.max(gradient_on_e_error(
-            case,
-            Point::InE,
-            sub_seed(seed, 10 + i as u64),
-        )?);
+        error = worst(
+            error,
+            gradient_on_e_error(case, Point::InE, sub_seed(seed, 10 + i as u64))?,
+        );
     }
     Ok(Measurement {
         statement: "S12",
@@ -131,8 +140,14 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         sub_seed(seed, 0),
         None,
         &Filters::OneHot(Support::plus_corner()),
+        Activations::Any,
     )?;
-    let plain = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
+    let plain = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::InvariantSupport,
+        Activations::Any,
+    )?;
     let s = sub_seed(seed, 10);
     Ok(vec![
         Control {
