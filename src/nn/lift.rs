@@ -66,13 +66,6 @@ impl GroupNetwork {
                     Rep::trivial(group.clone(), layer.out_shape.iter().product())
                 }
                 (_, _) if layer.out_shape == layer.in_shape => prev.clone(),
-<<<<<<< HEAD
-                (spec, _) => return Err(Error::Invalid(format!(
-                    "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
-                    spec.kind(),
-                    layer.out_shape
-                ))),
-=======
                 (spec, _) => {
                     return Err(Error::Invalid(format!(
                     "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
@@ -80,7 +73,6 @@ impl GroupNetwork {
                     layer.out_shape
                 )))
                 }
->>>>>>> h-train
             };
             spaces.push(next);
         }
