@@ -54,6 +54,7 @@ impl Control {
         self.error > self.threshold
     }
 }
+
 pub mod registry;
 pub mod report;
 pub mod s02_augmented_risk;
