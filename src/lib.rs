@@ -12,9 +12,11 @@
 
 pub mod autodiff;
 pub mod check;
+pub mod data;
 pub mod error;
 pub mod group;
 pub mod linalg;
+pub mod metrics;
 pub mod nn;
 pub mod rep;
 pub mod scalar;
