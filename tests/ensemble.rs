@@ -2,8 +2,8 @@
 //! failures that name their member.
 
 use eqens::ensemble::{
-    ensemble_mean, ensemble_outputs, member_seed, merge, merge_files, run_members,
-    train_ensemble, try_run_members, EnsembleFile, Recipe, Schedule, Shard,
+    ensemble_mean, ensemble_outputs, member_seed, merge, merge_files, run_members, train_ensemble,
+    try_run_members, EnsembleFile, Recipe, Schedule, Shard,
 };
 use eqens::rep::GridGroup;
 use eqens::train::cases::{image_case, Activations, Case, Filters};
@@ -15,7 +15,13 @@ const MASTER: u64 = 20_241_001;
 const TOTAL: usize = 7;
 
 fn case() -> Case {
-    image_case(3, Some(GridGroup::C4), &Filters::InvariantSupport, Activations::Smooth).unwrap()
+    image_case(
+        3,
+        Some(GridGroup::C4),
+        &Filters::InvariantSupport,
+        Activations::Smooth,
+    )
+    .unwrap()
 }
 
 fn sgd_recipe(lr: f64) -> Recipe {
@@ -31,8 +37,21 @@ fn sgd_recipe(lr: f64) -> Recipe {
     }
 }
 
-fn train(case: &Case, recipe: &Recipe, members: std::ops::Range<usize>, threads: usize) -> Vec<(usize, Vec<f64>)> {
-    let out = train_ensemble(&case.gnet, &case.samples(), recipe, MASTER, members, threads).unwrap();
+fn train(
+    case: &Case,
+    recipe: &Recipe,
+    members: std::ops::Range<usize>,
+    threads: usize,
+) -> Vec<(usize, Vec<f64>)> {
+    let out = train_ensemble(
+        &case.gnet,
+        &case.samples(),
+        recipe,
+        MASTER,
+        members,
+        threads,
+    )
+    .unwrap();
     assert!(out.failures.is_empty(), "{:?}", out.failures);
     out.successes
 }
@@ -49,7 +68,8 @@ fn tmp(name: &str) -> PathBuf {
 
 #[test]
 fn member_seeds_are_distinct_and_depend_on_the_master() {
-    let seeds: std::collections::HashSet<u64> = (0..10_000).map(|i| member_seed(MASTER, i)).collect();
+    let seeds: std::collections::HashSet<u64> =
+        (0..10_000).map(|i| member_seed(MASTER, i)).collect();
     assert_eq!(seeds.len(), 10_000);
     assert_ne!(member_seed(MASTER, 0), member_seed(MASTER + 1, 0));
     assert_eq!(member_seed(5, 9), member_seed(5, 9));
@@ -59,7 +79,10 @@ fn member_seeds_are_distinct_and_depend_on_the_master() {
 fn run_members_keeps_member_order_and_rejects_zero_threads() {
     let out = run_members(3..40, 2, |i| i * i).unwrap();
     assert_eq!(out, (3..40).map(|i| i * i).collect::<Vec<_>>());
-    assert!(matches!(run_members(0..3, 0, |i| i), Err(Error::Invalid(_))));
+    assert!(matches!(
+        run_members(0..3, 0, |i| i),
+        Err(Error::Invalid(_))
+    ));
 }
 
 #[test]
@@ -90,15 +113,24 @@ fn ensemble_mean_sums_in_member_order_and_checks_lengths() {
     let m = ensemble_mean(&[vec![1.0, 2.0], vec![3.0, 6.0]]).unwrap();
     assert_eq!(m, vec![2.0, 4.0]);
     assert!(ensemble_mean::<f64, Vec<f64>>(&[]).is_err());
-    assert!(matches!(ensemble_mean(&[vec![1.0], vec![1.0, 2.0]]), Err(Error::Shape(_))));
+    assert!(matches!(
+        ensemble_mean(&[vec![1.0], vec![1.0, 2.0]]),
+        Err(Error::Shape(_))
+    ));
 }
 
 #[test]
 fn shard_specs_parse_and_partition() {
     assert_eq!(Shard::parse("2/3").unwrap(), Shard { index: 2, count: 3 });
-    assert_eq!(" 1 / 1 ".parse::<Shard>().unwrap(), Shard { index: 1, count: 1 });
+    assert_eq!(
+        " 1 / 1 ".parse::<Shard>().unwrap(),
+        Shard { index: 1, count: 1 }
+    );
     for bad in ["3/2", "0/2", "0/0", "a/b", "x", "1/", "/2", "-1/2", "1/2/3"] {
-        assert!(matches!(Shard::parse(bad), Err(Error::Invalid(_))), "{bad:?} accepted");
+        assert!(
+            matches!(Shard::parse(bad), Err(Error::Invalid(_))),
+            "{bad:?} accepted"
+        );
     }
     for total in [0, 1, 5, 7, 100] {
         for count in 1..=9 {
@@ -123,11 +155,20 @@ fn shard_file(case: &Case, recipe: &Recipe, shard: Shard) -> EnsembleFile {
 fn merged_shards_are_bit_identical_to_the_unsplit_run() {
     let case = case();
     let recipe = sgd_recipe(0.1);
-    let whole = EnsembleFile::new(&case.gnet, recipe.describe(), MASTER, TOTAL, train(&case, &recipe, 0..TOTAL, 1)).unwrap();
+    let whole = EnsembleFile::new(
+        &case.gnet,
+        recipe.describe(),
+        MASTER,
+        TOTAL,
+        train(&case, &recipe, 0..TOTAL, 1),
+    )
+    .unwrap();
     let paths: Vec<PathBuf> = (1..=3)
         .map(|k| {
             let p = tmp(&format!("shard-{k}.json"));
-            shard_file(&case, &recipe, Shard { index: k, count: 3 }).save(&p).unwrap();
+            shard_file(&case, &recipe, Shard { index: k, count: 3 })
+                .save(&p)
+                .unwrap();
             p
         })
         .collect();
@@ -154,10 +195,16 @@ fn merge_rejects_overlaps_gaps_and_other_runs() {
     assert!(merge(vec![a.clone(), b.clone(), c.clone()]).is_ok());
     // Missing shard.
     let e = merge(vec![a.clone(), c.clone()]).unwrap_err();
-    assert!(matches!(e, Error::Invalid(ref m) if m.contains("missing")), "{e}");
+    assert!(
+        matches!(e, Error::Invalid(ref m) if m.contains("missing")),
+        "{e}"
+    );
     // Overlap: shard 1/2 covers shard 1/3 and part of 2/3.
     let e = merge(vec![s(1, 2), b.clone(), c.clone()]).unwrap_err();
-    assert!(matches!(e, Error::Invalid(ref m) if m.contains("overlapping")), "{e}");
+    assert!(
+        matches!(e, Error::Invalid(ref m) if m.contains("overlapping")),
+        "{e}"
+    );
     // The same shard twice.
     assert!(merge(vec![a.clone(), a.clone(), b.clone(), c.clone()]).is_err());
     // Another master seed, another recipe, another architecture, another version.
@@ -166,11 +213,19 @@ fn merge_rejects_overlaps_gaps_and_other_runs() {
     let e = merge(vec![a.clone(), other, c.clone()]).unwrap_err();
     assert!(e.to_string().contains("master seed"), "{e}");
     let other_recipe = sgd_recipe(0.2);
-    let e = merge(vec![a.clone(), shard_file(&case, &other_recipe, Shard { index: 2, count: 3 }), c.clone()]).unwrap_err();
+    let e = merge(vec![
+        a.clone(),
+        shard_file(&case, &other_recipe, Shard { index: 2, count: 3 }),
+        c.clone(),
+    ])
+    .unwrap_err();
     assert!(e.to_string().contains("training"), "{e}");
     let mut other = b.clone();
     other.architecture.push('x');
-    assert!(merge(vec![a.clone(), other, c.clone()]).unwrap_err().to_string().contains("architecture"));
+    assert!(merge(vec![a.clone(), other, c.clone()])
+        .unwrap_err()
+        .to_string()
+        .contains("architecture"));
     let mut other = b.clone();
     other.format_version = 99;
     assert!(merge(vec![a.clone(), other, c.clone()]).is_err());
@@ -208,11 +263,17 @@ fn corrupt_or_foreign_files_are_rejected_with_clear_errors() {
     let json = file.to_json().unwrap();
     // Truncated.
     let e = EnsembleFile::from_json(&json[..json.len() / 2]).unwrap_err();
-    assert!(matches!(e, Error::Data(ref m) if m.contains("not valid JSON")), "{e}");
+    assert!(
+        matches!(e, Error::Data(ref m) if m.contains("not valid JSON")),
+        "{e}"
+    );
     // Wrong version.
     let v2 = json.replacen("\"format_version\":1", "\"format_version\":2", 1);
     let e = EnsembleFile::from_json(&v2).unwrap_err();
-    assert!(matches!(e, Error::Data(ref m) if m.contains("format version 2")), "{e}");
+    assert!(
+        matches!(e, Error::Data(ref m) if m.contains("format version 2")),
+        "{e}"
+    );
     // Missing version.
     let e = EnsembleFile::from_json("{\"members\": []}").unwrap_err();
     assert!(e.to_string().contains("format_version"), "{e}");
@@ -228,13 +289,25 @@ fn corrupt_or_foreign_files_are_rejected_with_clear_errors() {
     f.members[0].theta.pop();
     assert!(f.validate().is_err());
     // Members of another architecture.
-    let other = image_case(4, Some(GridGroup::C4), &Filters::InvariantSupport, Activations::Smooth).unwrap();
-    assert!(matches!(file.check_network(&other.gnet), Err(Error::Invalid(_))));
+    let other = image_case(
+        4,
+        Some(GridGroup::C4),
+        &Filters::InvariantSupport,
+        Activations::Smooth,
+    )
+    .unwrap();
+    assert!(matches!(
+        file.check_network(&other.gnet),
+        Err(Error::Invalid(_))
+    ));
     // Non-finite θ cannot be stored.
     let p = case.gnet.network().num_params();
     assert!(EnsembleFile::new(&case.gnet, "t".into(), 1, 1, vec![(0, vec![f64::NAN; p])]).is_err());
     // Unreadable path, and a garbage file.
-    assert!(matches!(EnsembleFile::load(&tmp("does-not-exist.json")), Err(Error::Io(_))));
+    assert!(matches!(
+        EnsembleFile::load(&tmp("does-not-exist.json")),
+        Err(Error::Io(_))
+    ));
     let garbage = tmp("garbage.json");
     std::fs::write(&garbage, b"\x00\x01 not json").unwrap();
     let e = EnsembleFile::load(&garbage).unwrap_err();
@@ -252,7 +325,10 @@ fn a_diverging_member_is_named_and_the_others_are_kept() {
         eqens::ensemble::train_member(&case.gnet, &samples, recipe, MASTER, i)
     })
     .unwrap();
-    assert_eq!(out.successes.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1, 2, 4]);
+    assert_eq!(
+        out.successes.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 1, 2, 4]
+    );
     assert_eq!(out.failures.len(), 1);
     let (i, e) = &out.failures[0];
     assert_eq!(*i, 3);

@@ -76,12 +76,32 @@ pub fn merge(files: Vec<EnsembleFile>) -> Result<EnsembleFile> {
     for (k, f) in files.iter().enumerate() {
         f.validate()?;
         let fields = [
-            ("format version", f.format_version.to_string(), merged.format_version.to_string()),
-            ("crate version", f.crate_version.clone(), merged.crate_version.clone()),
-            ("architecture", f.architecture.clone(), merged.architecture.clone()),
+            (
+                "format version",
+                f.format_version.to_string(),
+                merged.format_version.to_string(),
+            ),
+            (
+                "crate version",
+                f.crate_version.clone(),
+                merged.crate_version.clone(),
+            ),
+            (
+                "architecture",
+                f.architecture.clone(),
+                merged.architecture.clone(),
+            ),
             ("training", f.training.clone(), merged.training.clone()),
-            ("master seed", f.master_seed.to_string(), merged.master_seed.to_string()),
-            ("total members", f.total_members.to_string(), merged.total_members.to_string()),
+            (
+                "master seed",
+                f.master_seed.to_string(),
+                merged.master_seed.to_string(),
+            ),
+            (
+                "total members",
+                f.total_members.to_string(),
+                merged.total_members.to_string(),
+            ),
         ];
         for (what, here, there) in fields {
             if here != there {

@@ -195,7 +195,10 @@ impl EnsembleFile {
     pub fn from_json(text: &str) -> Result<EnsembleFile> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| Error::Data(format!("ensemble file is not valid JSON: {e}")))?;
-        match value.get("format_version").and_then(serde_json::Value::as_u64) {
+        match value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+        {
             Some(v) if v == FORMAT_VERSION as u64 => {}
             Some(v) => {
                 return Err(Error::Data(format!(

@@ -94,8 +94,8 @@ fn train_with_law<T: Scalar>(
         Schedule::Sgd(cfg) => {
             let per_epoch = data.n.div_ceil(cfg.batch.max(1));
             for epoch in 0..cfg.epochs {
-                sgd_epoch(gnet, &mut ws, &mut theta, data, cfg, law, 0, &mut rng).map_err(
-                    |e| match e {
+                sgd_epoch(gnet, &mut ws, &mut theta, data, cfg, law, 0, &mut rng).map_err(|e| {
+                    match e {
                         Error::Diverged {
                             member, step, what, ..
                         } => Error::Diverged {
@@ -104,8 +104,8 @@ fn train_with_law<T: Scalar>(
                             what,
                         },
                         other => other,
-                    },
-                )?;
+                    }
+                })?;
             }
         }
     }
