@@ -3,8 +3,8 @@
 //! and shrunk; with every hypothesis kept, no counterexample exists.
 
 use eqens::check::search::{
-    assignment_is_representation, find_counterexamples, measure, render_counterexample, search,
-    Breach, Case, Head, NonHaar, Property, FAIL_THRESHOLD, KEPT_TOLERANCE,
+    assignment_is_representation, evaluate, find_counterexamples, measure, render_counterexample,
+    search, Breach, Case, Head, NonHaar, Property, FAIL_THRESHOLD, KEPT_TOLERANCE,
 };
 use eqens::nn::Support;
 use eqens::rep::GridGroup;
@@ -50,11 +50,12 @@ fn every_dropped_hypothesis_gives_a_shrunk_counterexample() {
 
 #[test]
 fn shrunk_counterexamples_are_locally_minimal() {
-    // Greedy shrinking stops only when no admissible candidate still fails.
+    // Greedy shrinking stops only when no admissible candidate still fails (or has no
+    // verdict: diverged, or 0/0 for an identically zero ensemble).
     for c in find_counterexamples(SEED, BUDGET).unwrap() {
         for candidate in c.shrunk.shrink() {
             if candidate.admissible().unwrap() {
-                let e = measure(&candidate).unwrap();
+                let e = evaluate(&candidate).unwrap().unwrap_or(0.0);
                 assert!(
                     e <= FAIL_THRESHOLD,
                     "{}: candidate {:?} still fails ({e})",
@@ -85,6 +86,8 @@ fn with_every_hypothesis_kept_no_counterexample_is_found() {
         outcome.counterexample
     );
     assert_eq!(outcome.cases_tried, KEPT_BUDGET);
+    // Every case had a verdict (no divergence, no NaN hidden as "no verdict").
+    assert_eq!(outcome.undecided, 0);
     // Not just below the search threshold: exact to round-off (KEPT_TOLERANCE, justified
     // beside its definition).
     assert!(
@@ -156,9 +159,10 @@ fn inadmissible_cases_do_not_drop_their_hypothesis() {
     // H5: one tap gives a single unit vector, which is orthonormal.
     assert!(!with(Breach::NonOrthonormalBasis, &|c| c.support =
         Support::parse("000010000").unwrap()));
-    // H6 / H7: the uniform weight 1/|G| is Haar; {e, r} is all of C2.
-    assert!(!with(Breach::InitWeight(0.25), &|_| {}));
-    assert!(with(Breach::InitWeight(0.4), &|_| {}));
+    // H6 / H7: one copy of A_0 is the uniform law on the orbit; the weight 1/|G| is Haar;
+    // {e, r} is all of C2.
+    assert!(!with(Breach::InitCopies(1), &|_| {}));
+    assert!(with(Breach::InitCopies(2), &|_| {}));
     assert!(!with(
         Breach::Augmentation(NonHaar::IdentityWeight(0.25)),
         &|_| {}

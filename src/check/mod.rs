@@ -60,6 +60,7 @@ pub mod report;
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;
+pub mod s05_orbit_ensembles;
 pub mod s09_osp;
 pub mod s10_symmetric_kl;
 pub mod s11_e_invariant;

@@ -15,6 +15,7 @@
 //! dropped; one run per statement shows that, and keeps the runner's cost dominated by the
 //! cases.
 
+use super::s05_orbit_ensembles;
 use super::s14_haar_sampling;
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
 use super::{s09_osp, s10_symmetric_kl, s11_e_invariant, s12_augmented_gradient_on_e};
@@ -117,6 +118,11 @@ pub fn registry() -> Vec<Entry> {
             "S4",
             s04_descent_commutes::check,
             s04_descent_commutes::controls,
+        ),
+        entry(
+            "S5",
+            s05_orbit_ensembles::check,
+            s05_orbit_ensembles::controls,
         ),
         entry("S9", s09_osp::check, s09_osp::controls),
         entry("S10", s10_symmetric_kl::check, s10_symmetric_kl::controls),

@@ -7,8 +7,9 @@
 //! Ω, head, samples, steps, seed) builds a small image network; θ_0 is drawn; the members are
 //! ρ(g)A_0 for the g of the group (↔ [`GroupNetwork::lift_theta`]); each member takes `steps`
 //! steps of full-batch descent on the augmented risk (↔ [`descend`]); the ensemble is the
-//! weighted mean of their outputs; the error is
-//! max_{h, x} ‖f̂(ρ_X(h)x) − ρ_Y(h)f̂(x)‖ / max_x ‖f̂(x)‖ over random off-distribution probes x.
+//! mean of their outputs; the error is [`equivariance_error`],
+//! max_{h, x} ‖f̂(ρ_X(h)x) − ρ_Y(h)f̂(x)‖ relative to the members' output scale, over random
+//! off-distribution probes x.
 //! Under H1–H7 this is exact (S5, S14: ≤ 1e-12). Each [`Property`] breaks exactly one thing
 //! (a [`Breach`]); the case is a counterexample when the error exceeds [`FAIL_THRESHOLD`].
 //!
@@ -19,6 +20,7 @@
 
 use super::report::error_bucket;
 use crate::autodiff::Tape;
+use crate::ensemble::equivariance_error;
 use crate::group::Group;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Padding, Parametrisation, Support, Target};
 use crate::rep::{GridGroup, Rep};
@@ -202,8 +204,9 @@ pub enum Breach {
     CompatibleNotInvariant,
     /// A random normalised basis on Ω.
     NonOrthonormalBasis,
-    /// The initial law on the orbit: weight w on A_0, (1 − w)/(|G| − 1) on each other member.
-    InitWeight(f64),
+    /// The initial law on the orbit: A_0 drawn `c` times as often as each other ρ(g)A_0
+    /// (c ≥ 2 copies of A_0 among the members; weight c/(c + |G| − 1) instead of 1/|G|).
+    InitCopies(usize),
     /// A non-Haar augmentation law.
     Augmentation(NonHaar),
 }
@@ -333,7 +336,7 @@ impl Case {
             Property::NonInvariantSupport => Breach::NonInvariantSupport,
             Property::CompatibleNotInvariant => Breach::CompatibleNotInvariant,
             Property::NonOrthonormalBasis => Breach::NonOrthonormalBasis,
-            Property::NonInvariantInit => Breach::InitWeight(pick(rng, &[0.4, 0.55, 0.7, 0.85])),
+            Property::NonInvariantInit => Breach::InitCopies(rng.random_range(2..=4)),
             Property::NonHaarAugmentation => Breach::Augmentation(if rng.random_bool(0.5) {
                 NonHaar::IdentityWeight(pick(rng, &[0.4, 0.55, 0.7]))
             } else {
@@ -381,7 +384,7 @@ impl Case {
             Breach::NonInvariantSupport => Property::NonInvariantSupport,
             Breach::CompatibleNotInvariant => Property::CompatibleNotInvariant,
             Breach::NonOrthonormalBasis => Property::NonOrthonormalBasis,
-            Breach::InitWeight(_) => Property::NonInvariantInit,
+            Breach::InitCopies(_) => Property::NonInvariantInit,
             Breach::Augmentation(_) => Property::NonHaarAugmentation,
         }
     }
@@ -424,7 +427,8 @@ impl Case {
             Breach::Assignment(phi) => {
                 self.group == GridGroup::D4 && !assignment_is_representation(&phi)?
             }
-            Breach::InitWeight(w) | Breach::Augmentation(NonHaar::IdentityWeight(w)) => {
+            Breach::InitCopies(c) => c >= 2,
+            Breach::Augmentation(NonHaar::IdentityWeight(w)) => {
                 w > 0.0 && w < 1.0 && (w - uniform).abs() > 1e-3
             }
             Breach::Augmentation(NonHaar::IdentityAndR) => {
@@ -436,7 +440,7 @@ impl Case {
     /// Simpler candidates, each no larger than `self` in every field (the caller keeps the
     /// admissible ones): one block less, one channel less, a smaller group (D4 → C4 → C2), a
     /// smaller side, one class less, Ω without one orbit or one tap, fewer steps, fewer
-    /// samples, a smaller seed.
+    /// samples, a smaller seed, one copy of A_0 less (H6).
     pub fn shrink(&self) -> Vec<Case> {
         let mut out: Vec<Case> = Vec::new();
         let mut push = |c: Case| {
@@ -485,6 +489,9 @@ impl Case {
                 push(with(&|c| c.support = s.clone()));
             }
         }
+        if let Breach::InitCopies(c) = self.breach {
+            push(with(&|k| k.breach = Breach::InitCopies(c - 1)));
+        }
         for steps in [0, self.steps / 2, self.steps.saturating_sub(1)] {
             push(with(&|c| c.steps = steps));
         }
@@ -498,7 +505,8 @@ impl Case {
     }
 
     /// Whether every size of `self` is ≤ the same size of `other`: group order, side,
-    /// depth, channels, classes (same kind of head), taps of Ω, samples, steps and seed.
+    /// members, depth, channels, classes (same kind of head), taps of Ω, samples, steps and
+    /// seed.
     pub fn is_no_larger_than(&self, other: &Case) -> bool {
         let head = match (self.head, other.head) {
             (Head::Classes(a), Head::Classes(b)) => a <= b,
@@ -506,6 +514,7 @@ impl Case {
             _ => false,
         };
         head && order(self.group) <= order(other.group)
+            && self.orbit().len() <= other.orbit().len()
             && self.side <= other.side
             && self.depth <= other.depth
             && self.channels <= other.channels
@@ -587,24 +596,13 @@ impl Case {
         Ok((GroupNetwork::on_images(net, self.group)?, words.join("→")))
     }
 
-    /// The members' group elements g (members ρ(g)A_0) with their ensemble weights.
-    fn orbit(&self) -> (Vec<usize>, Vec<f64>) {
+    /// The members' group elements g (members ρ(g)A_0, equally weighted in the ensemble).
+    fn orbit(&self) -> Vec<usize> {
         let n = order(self.group);
         match self.breach {
-            Breach::Assignment(phi) => (phi.to_vec(), vec![0.25; 4]),
-            Breach::InitWeight(w) => (
-                (0..n).collect(),
-                (0..n)
-                    .map(|g| {
-                        if g == 0 {
-                            w
-                        } else {
-                            (1.0 - w) / (n - 1) as f64
-                        }
-                    })
-                    .collect(),
-            ),
-            _ => ((0..n).collect(), vec![1.0 / n as f64; n]),
+            Breach::Assignment(phi) => phi.to_vec(),
+            Breach::InitCopies(c) => std::iter::repeat_n(0, c).chain(1..n).collect(),
+            _ => (0..n).collect(),
         }
     }
 
@@ -683,9 +681,9 @@ impl Case {
                  (S5(v): Π_𝓛Π_G = Π_GΠ_𝓛, not invariant); symmetric initialisation"
                 .into(),
             Breach::NonOrthonormalBasis => "a random normalised, non-orthonormal basis on Ω".into(),
-            Breach::InitWeight(w) => format!(
-                "initial law on the orbit: weight {w} on A_0, {} on each other ρ(g)A_0",
-                short((1.0 - w) / (n - 1) as f64)
+            Breach::InitCopies(c) => format!(
+                "initial law on the orbit not uniform: A_0 taken {c} times, each other \
+                 ρ(g)A_0 once"
             ),
             Breach::Augmentation(NonHaar::IdentityWeight(w)) => format!(
                 "augmentation weight {w} on e, {} on each other element",
@@ -741,51 +739,6 @@ fn descend_untransformed_targets(
     Ok(())
 }
 
-/// max_{h, x} ‖f̂(ρ_X(h)x) − ρ_Y(h)f̂(x)‖ / max_x ‖f̂(x)‖ for f̂ = Σ_m w_m Φ_{θ_m} (summed in
-/// member order) over [`PROBES`] inputs with N(0, 2²) pixels.
-fn ensemble_error(
-    gnet: &GroupNetwork,
-    members: &[Vec<f64>],
-    weights: &[f64],
-    elements: &[usize],
-    rng: &mut ChaCha8Rng,
-) -> Result<f64> {
-    let net = gnet.network();
-    let d_in = net.input_dim();
-    let k = net.output_dim();
-    let probes: Vec<f64> = (0..PROBES * d_in)
-        .map(|_| 2.0 * standard_normal(rng))
-        .collect();
-    // Block 0 holds x, block 1 + i holds ρ_X(elements[i])x.
-    let blocks = 1 + elements.len();
-    let mut inputs = vec![0.0; blocks * PROBES * d_in];
-    inputs[..PROBES * d_in].copy_from_slice(&probes);
-    for (i, &h) in elements.iter().enumerate() {
-        let start = (1 + i) * PROBES * d_in;
-        gnet.act_on_inputs(h, &probes, &mut inputs[start..start + PROBES * d_in]);
-    }
-    let mut mean = vec![0.0; blocks * PROBES * k];
-    let mut tape = Tape::new();
-    for (theta, w) in members.iter().zip(weights) {
-        let out = net.predict(&mut tape, theta, &inputs, blocks * PROBES)?;
-        mean.iter_mut().zip(&out).for_each(|(m, o)| *m += w * o);
-    }
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let base = &mean[..PROBES * k];
-    let scale = base.chunks(k).map(norm).fold(0.0, f64::max);
-    let mut expected = vec![0.0; PROBES * k];
-    let mut err: f64 = 0.0;
-    for (i, &h) in elements.iter().enumerate() {
-        gnet.act_on_outputs(h, base, &mut expected);
-        let got = &mean[(1 + i) * PROBES * k..(2 + i) * PROBES * k];
-        for (a, b) in got.chunks(k).zip(expected.chunks(k)) {
-            let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-            err = worst(err, norm(&d));
-        }
-    }
-    Ok(if err == 0.0 { 0.0 } else { err / scale })
-}
-
 /// The orbit-ensemble equivariance error of a case (see the module docs). Errors with
 /// `Error::Diverged` if a member's training diverges.
 pub fn measure(case: &Case) -> Result<f64> {
@@ -821,7 +774,7 @@ pub fn measure(case: &Case) -> Result<f64> {
     };
     let theta0 = init_theta(&gnet, &init, &mut rng)?;
     let law: Law = case.augmentation().law(gnet.group())?;
-    let (elements, weights) = case.orbit();
+    let elements = case.orbit();
     let mut ws = Workspace::<f64>::new(&gnet);
     let mut members = Vec::with_capacity(elements.len());
     for &g in &elements {
@@ -842,12 +795,18 @@ pub fn measure(case: &Case) -> Result<f64> {
         }
         members.push(theta);
     }
-    ensemble_error(&gnet, &members, &weights, &case.probe_elements(), &mut rng)
+    let probes: Vec<f64> = (0..PROBES * net.input_dim())
+        .map(|_| 2.0 * standard_normal(&mut rng))
+        .collect();
+    equivariance_error(&gnet, &members, &probes, PROBES, &case.probe_elements(), 1)
 }
 
-/// [`measure`], with a diverged training run read as "no verdict" (`None`).
-fn evaluate(case: &Case) -> Result<Option<f64>> {
+/// [`measure`], with "no verdict" (`None`) for a diverged training run and for a NaN error
+/// (an identically zero ensemble, e.g. symmetric initialisation on an 𝓛 whose core 𝓛_0 is
+/// {0}, has error 0/0).
+pub fn evaluate(case: &Case) -> Result<Option<f64>> {
     match measure(case) {
+        Ok(e) if e.is_nan() => Ok(None),
         Ok(e) => Ok(Some(e)),
         Err(Error::Diverged { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -880,7 +839,9 @@ pub struct SearchOutcome {
     pub property: Property,
     /// Random cases drawn.
     pub cases_tried: usize,
-    /// The largest error over the random cases drawn (NaN-propagating).
+    /// Cases without a verdict (see [`evaluate`]), among those drawn.
+    pub undecided: usize,
+    /// The largest error over the random cases drawn that had a verdict.
     pub max_error: f64,
     /// The counterexample, if one was found within the budget.
     pub counterexample: Option<Counterexample>,
@@ -891,9 +852,11 @@ pub struct SearchOutcome {
 pub fn search(property: Property, seed: u64, budget: usize) -> Result<SearchOutcome> {
     let stream = sub_seed(seed, property.index());
     let mut max_error: f64 = 0.0;
+    let mut undecided = 0;
     for i in 0..budget {
         let case = Case::random(property, sub_seed(stream, i as u64))?;
         let Some(error) = evaluate(&case)? else {
+            undecided += 1;
             continue;
         };
         max_error = worst(max_error, error);
@@ -902,6 +865,7 @@ pub fn search(property: Property, seed: u64, budget: usize) -> Result<SearchOutc
             return Ok(SearchOutcome {
                 property,
                 cases_tried: i + 1,
+                undecided,
                 max_error,
                 counterexample: Some(Counterexample {
                     property,
@@ -918,6 +882,7 @@ pub fn search(property: Property, seed: u64, budget: usize) -> Result<SearchOutc
     Ok(SearchOutcome {
         property,
         cases_tried: budget,
+        undecided,
         max_error,
         counterexample: None,
     })
@@ -984,10 +949,10 @@ pub fn render_counterexample(c: &Counterexample) -> String {
         .network()
         .map(|(_, w)| w)
         .unwrap_or_else(|e| format!("<{e}>"));
-    let members = s.orbit().0.len();
+    let members = s.orbit().len();
     let init = match s.breach {
         Breach::NonInvariantSupport | Breach::CompatibleNotInvariant => "symmetric init",
-        Breach::InitWeight(_) => "Gaussian A_0 with the orbit weighted as above",
+        Breach::InitCopies(_) => "Gaussian A_0, orbit weighted as above",
         _ => "Gaussian init",
     };
     let augmentation = match s.augmentation() {
