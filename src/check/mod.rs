@@ -55,9 +55,19 @@ impl Control {
     }
 }
 
+pub mod registry;
+pub mod report;
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;
+pub mod s05_orbit_ensembles;
+pub mod s09_osp;
+pub mod s10_symmetric_kl;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
 pub mod s14_haar_sampling;
+pub mod search;
+
+pub use registry::{run_checks, CheckConfig, CheckSummary};
+pub use report::{render_summary, render_summary_bucketed};
+pub use search::{find_counterexamples, render_counterexample, Counterexample};

@@ -1,15 +1,65 @@
 //! Analysis of an architecture under a group: the invariant core 𝓛_0 = ∩_g ρ(g)𝓛 and the
-//! hypotheses H4 (invariance), NOF compatibility and H5 (orthonormal parametrisation).
+//! hypotheses H4 (invariance), NOF compatibility, H5 (orthonormal parametrisation) and H2
+//! (equivariant non-linearities), gathered in a [`CompatibilityReport`] (↔ `eqens analyze`).
+//!
+//! Every linear map is analysed on its parametrised *unit*: one k×k filter for a convolution
+//! (the support and the action both factor over channel pairs, so the layer's dimensions are
+//! `units` = C_out·C_in times the per-filter ones) or one whole matrix for a dense layer.
+//!
+//! Two methods compute the same quantities ([`Method`]):
+//! - **orbits** (exact, any size): when the basis is one-hot on a set S of ambient indices and
+//!   ρ(g) permutes the unit's entries, T𝓛 = span{e_i : i ∈ S} and everything is counting:
+//!   dim H_G = #orbits, dim E = #orbits inside S, 𝓛_0 = span of the indices whose orbit lies in
+//!   S, ‖[Π_𝓛, ρ(g)]‖_op ∈ {0, 1} (the commutator is a signed partial permutation), and on an
+//!   orbit O of size m meeting S in s points Π_G is J/m, so [Π_𝓛, Π_G] restricted to O is
+//!   (d1ᵀ − 1dᵀ)/m with d the indicator of S: a rank-2 antisymmetric matrix of norm
+//!   √(s(m − s))/m (√3/4 for one corner of a C4 corner orbit);
+//! - **dense** (definitional, unit dimension ≤ [`DENSE_MAX`]): the D×D matrices ρ(g) =
+//!   [`GroupNetwork::unit_action`], Π_G = (1/|G|)Σ_g ρ(g), Π_𝓛 = QQᵀ from an SVD basis Q of
+//!   T𝓛, ranks, span intersections and operator norms from [`crate::linalg`].
 
+use super::layer::{LayerSpec, Padding};
 use super::lift::GroupNetwork;
-use super::Parametrisation;
+use super::network::Network;
+use super::param::{standard_normal, Basis};
+use super::{Parametrisation, Support};
+use crate::autodiff::{ConvGeom, Tape};
 use crate::linalg;
+use crate::rep::{GridGroup, Rep};
+use crate::{Error, Result};
 use faer::Mat;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::fmt::Write as _;
 
 /// Singular values below this count as zero when spans are intersected: the bases involved
 /// are exact (entries 0, ±1, or unit vectors built in f64), so genuine directions have
 /// singular values O(1) and round-off stays near 1e-15.
 pub const SPAN_TOL: f64 = 1e-9;
+
+/// Threshold of the verdicts: a defect, commutator norm or layer error ≤ `VERDICT_TOL` counts
+/// as zero.
+///
+/// The orbit method is exact (its values are 0, 1 or √(s(m − s))/m). The dense method forms
+/// products of orthogonal matrices and projectors of size D ≤ [`DENSE_MAX`] = 1024 with O(1)
+/// entries, whose round-off is ≤ D·ε ≈ 2.3e-13; the layer checks compare O(1) outputs of
+/// sums of ≤ 10⁴ terms, ≈ 1e-13. Genuine failures are O(0.1..1) (a tap moved out of the
+/// support has defect 1, pooling on an odd grid or a wrong padding changes outputs by O(1)),
+/// so 1e-10 separates the two by more than two orders on each side. A defect that is
+/// genuinely below 1e-10 cannot be told from round-off in f64 anyway.
+pub const VERDICT_TOL: f64 = 1e-10;
+
+/// Largest unit dimension D the dense method accepts (its D×D SVDs cost O(D³)).
+pub const DENSE_MAX: usize = 1024;
+
+/// Orthonormality tolerance of H5: max |BᵀB − I| ≤ 1e-10. Gram–Schmidt bases are orthonormal
+/// to ≈ D·ε ≈ 1e-13; a random normalised basis (the H5 control) is off by O(0.1).
+pub const H5_TOL: f64 = 1e-10;
+
+/// Seed of the random inputs and weights of the layer checks of [`analyze`] (fixed, so the
+/// report is deterministic).
+pub const ANALYZE_SEED: u64 = 0x00a7_a1e5;
 
 /// The basis columns {B_k} of a parametrisation as a D×d matrix.
 pub fn basis_matrix(p: &Parametrisation) -> Mat<f64> {
@@ -35,4 +85,925 @@ pub fn invariant_core(gnet: &GroupNetwork, map: usize) -> Mat<f64> {
         core = linalg::intersection_basis(&core, &moved, SPAN_TOL);
     }
     core
+}
+
+/// The classification of one linear map's architecture 𝓛 under G.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// H4: ρ(g)𝓛 ⊆ 𝓛 for every g (direction and offset).
+    Invariant,
+    /// NOF compatibility [Π_𝓛, Π_G] = 0 holds but H4 fails (e.g. S5(v), or an invariant
+    /// direction with a non-invariant offset).
+    CompatibleNotInvariant,
+    /// [Π_𝓛, Π_G] ≠ 0.
+    Incompatible,
+}
+
+impl Verdict {
+    /// "invariant", "compatible, not invariant" or "incompatible".
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Invariant => "invariant",
+            Verdict::CompatibleNotInvariant => "compatible, not invariant",
+            Verdict::Incompatible => "incompatible",
+        }
+    }
+}
+
+/// How a map was analysed (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Exact counting on orbits: one-hot basis and a permutation action.
+    Orbits,
+    /// Dense D×D matrices and SVDs (D ≤ [`DENSE_MAX`]).
+    Dense,
+}
+
+/// Dimensions of one unit (a filter or a matrix), or of a whole layer (units × per-unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Dims {
+    /// dim H, the ambient space.
+    pub ambient: usize,
+    /// dim T𝓛, the direction of 𝓛.
+    pub direction: usize,
+    /// dim H_G = rank Π_G, the equivariant (fixed) maps.
+    pub invariants: usize,
+    /// dim E = dim(T𝓛 ∩ H_G) (the direction of E = 𝓛 ∩ H_G).
+    pub equivariant: usize,
+    /// dim 𝓛_0 = dim ∩_g ρ(g)T𝓛, the largest invariant architecture inside 𝓛.
+    pub core: usize,
+    /// dim span_g ρ(g)T𝓛, the smallest invariant architecture containing 𝓛.
+    pub closure: usize,
+}
+
+impl Dims {
+    fn times(self, n: usize) -> Dims {
+        Dims {
+            ambient: self.ambient * n,
+            direction: self.direction * n,
+            invariants: self.invariants * n,
+            equivariant: self.equivariant * n,
+            core: self.core * n,
+            closure: self.closure * n,
+        }
+    }
+}
+
+/// The analysis of one linear map of the network.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MapReport {
+    /// Index among the linear maps ([`Network::ambient_weights`] order).
+    pub map: usize,
+    /// Index of the layer holding the map.
+    pub layer: usize,
+    /// Layer kind, e.g. "conv2d", "dense", "attention W_q".
+    pub kind: String,
+    /// The unit the dimensions refer to, e.g. "3×3 filter", "[10, 64] matrix".
+    pub unit: String,
+    /// Number of units in the layer (C_out·C_in for a convolution, 1 otherwise).
+    pub units: usize,
+    /// How the numbers were computed.
+    pub method: Method,
+    /// Per-unit dimensions.
+    pub dims: Dims,
+    /// Layer totals: `units` × per-unit dimensions.
+    pub totals: Dims,
+    /// H4 (direction): max_g ‖(I − Π_{T𝓛}) ρ(g) Π_{T𝓛}‖_op.
+    pub invariance_defect: f64,
+    /// H4 (offset, S16): max_g ‖(I − Π_{T𝓛})(ρ(g)A_𝓛 − A_𝓛)‖ (0 without offset).
+    pub offset_defect: f64,
+    /// NOF compatibility: ‖[Π_𝓛, Π_G]‖_op.
+    pub commutator_reynolds: f64,
+    /// max_g ‖[Π_𝓛, ρ(g)]‖_op.
+    pub commutator_group: f64,
+    /// H5: the basis is orthonormal (to [`H5_TOL`]).
+    pub orthonormal: bool,
+    /// Whether 𝓛 has an offset A_𝓛.
+    pub affine: bool,
+    /// The classification (threshold [`VERDICT_TOL`]).
+    pub verdict: Verdict,
+    /// Ambient indices of the unit to add to reach the smallest invariant architecture
+    /// containing 𝓛 (orbit method only; empty when 𝓛 is invariant).
+    pub add: Vec<usize>,
+    /// Ambient indices of the unit to drop to reach 𝓛_0 (orbit method only).
+    pub drop: Vec<usize>,
+    /// Human-readable advice (empty when 𝓛 is invariant).
+    pub advice: Vec<String>,
+}
+
+/// The numerical check of one layer's commutation with G on random inputs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerCheck {
+    /// Layer index.
+    pub layer: usize,
+    /// Layer kind.
+    pub kind: String,
+    /// "H2" for a parameter-free layer: max_g ‖σ(ρ_in(g)v) − ρ_out(g)σ(v)‖_∞; "H1" for a
+    /// linear layer with random ambient weights A: max_g ‖L_{ρ(g)A}(ρ_in(g)v) −
+    /// ρ_out(g)L_A(v)‖_∞ (the lifted identity of one layer).
+    pub hypothesis: &'static str,
+    /// The worst error over g and the random inputs.
+    pub error: f64,
+    /// `error ≤ VERDICT_TOL`.
+    pub equivariant: bool,
+    /// Why the layer fails, when known (e.g. asymmetric padding, odd grid).
+    pub note: Option<String>,
+}
+
+/// The compatibility/invariance analysis of a network under a group (↔ `eqens analyze`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompatibilityReport {
+    /// The group's name.
+    pub group: String,
+    /// |G|.
+    pub group_order: usize,
+    /// One entry per linear map.
+    pub maps: Vec<MapReport>,
+    /// One entry per layer.
+    pub layers: Vec<LayerCheck>,
+    /// The worst verdict over the maps.
+    pub verdict: Verdict,
+    /// H5 for every map.
+    pub orthonormal: bool,
+    /// H1/H2 for every layer.
+    pub layers_equivariant: bool,
+    /// One-line overall verdict.
+    pub summary: String,
+}
+
+impl CompatibilityReport {
+    /// Whether the theorem's architectural hypotheses hold: every map invariant (H4),
+    /// orthonormal (H5), and every layer commuting with G (H2).
+    pub fn hypotheses_hold(&self) -> bool {
+        self.verdict == Verdict::Invariant && self.orthonormal && self.layers_equivariant
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serialises")
+    }
+}
+
+/// Where a linear map sits and what its unit looks like.
+struct MapInfo<'a> {
+    layer: usize,
+    kind: String,
+    unit: String,
+    units: usize,
+    param: &'a Parametrisation,
+    shape: UnitShape,
+}
+
+/// A unit's layout, for naming its entries.
+#[derive(Clone, Copy)]
+enum UnitShape {
+    /// A k×k filter.
+    Filter(usize),
+    /// A matrix with this many columns.
+    Matrix(usize),
+}
+
+impl UnitShape {
+    /// "(r,c)" for a filter tap, "[o,i]" for a matrix entry.
+    fn index_name(self, i: usize) -> String {
+        match self {
+            UnitShape::Filter(k) => format!("({},{})", i / k, i % k),
+            UnitShape::Matrix(cols) => format!("[{},{}]", i / cols, i % cols),
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            UnitShape::Filter(_) => "taps",
+            UnitShape::Matrix(_) => "entries",
+        }
+    }
+}
+
+fn map_infos(net: &Network) -> Vec<MapInfo<'_>> {
+    let mut out = Vec::new();
+    for (i, layer) in net.layers().iter().enumerate() {
+        match &layer.spec {
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                param,
+                ..
+            } => out.push(MapInfo {
+                layer: i,
+                kind: "conv2d".into(),
+                unit: format!("{kernel}×{kernel} filter"),
+                units: out_channels * layer.in_shape[0],
+                param,
+                shape: UnitShape::Filter(*kernel),
+            }),
+            LayerSpec::Dense { out: rows, param } => {
+                let cols = layer.in_shape[0];
+                out.push(MapInfo {
+                    layer: i,
+                    kind: "dense".into(),
+                    unit: format!("[{rows}, {cols}] matrix"),
+                    units: 1,
+                    param: param.as_ref().expect("resolved at build"),
+                    shape: UnitShape::Matrix(cols),
+                });
+            }
+            LayerSpec::Attention { d_k, d_v, .. } => {
+                let dm = layer.in_shape[1];
+                let params = layer.spec.params();
+                for ((p, name), rows) in params.into_iter().zip(["W_q", "W_k", "W_v"]).zip([*d_k, *d_k, *d_v]) {
+                    out.push(MapInfo {
+                        layer: i,
+                        kind: format!("attention {name}"),
+                        unit: format!("[{rows}, {dm}] matrix"),
+                        units: 1,
+                        param: p,
+                        shape: UnitShape::Matrix(dm),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The raw numbers of one map, from either method.
+struct MapNumbers {
+    dims: Dims,
+    invariance_defect: f64,
+    commutator_reynolds: f64,
+    commutator_group: f64,
+    add: Vec<usize>,
+    drop: Vec<usize>,
+}
+
+/// The method [`analyze`] uses for map `map`: orbits when the basis is one-hot and the unit
+/// action permutes entries, dense otherwise.
+pub fn default_method(gnet: &GroupNetwork, map: usize) -> Method {
+    let one_hot = matches!(gnet.map_params()[map].basis(), Basis::OneHot(_));
+    if one_hot && gnet.unit_permutation(map, 0).is_some() {
+        Method::Orbits
+    } else {
+        Method::Dense
+    }
+}
+
+/// Analyses linear map `map` of `gnet` with the given method; errors if the method does not
+/// apply (orbits: basis not one-hot or action not a permutation; dense: unit dimension above
+/// [`DENSE_MAX`]) or `map` is out of range.
+pub fn analyze_map(gnet: &GroupNetwork, map: usize, method: Method) -> Result<MapReport> {
+    let infos = map_infos(gnet.network());
+    let info = infos.get(map).ok_or_else(|| {
+        Error::Invalid(format!(
+            "map {map} does not exist: the network has {} linear maps",
+            infos.len()
+        ))
+    })?;
+    let p = info.param;
+    let nums = match method {
+        Method::Orbits => orbit_numbers(gnet, map, p)?,
+        Method::Dense => dense_numbers(gnet, map, p)?,
+    };
+    let offset_defect = offset_defect(gnet, map, p);
+    let invariant = nums.invariance_defect <= VERDICT_TOL && offset_defect <= VERDICT_TOL;
+    let verdict = if invariant {
+        Verdict::Invariant
+    } else if nums.commutator_reynolds <= VERDICT_TOL {
+        Verdict::CompatibleNotInvariant
+    } else {
+        Verdict::Incompatible
+    };
+    let mut report = MapReport {
+        map,
+        layer: info.layer,
+        kind: info.kind.clone(),
+        unit: info.unit.clone(),
+        units: info.units,
+        method,
+        dims: nums.dims,
+        totals: nums.dims.times(info.units),
+        invariance_defect: nums.invariance_defect,
+        offset_defect,
+        commutator_reynolds: nums.commutator_reynolds,
+        commutator_group: nums.commutator_group,
+        orthonormal: p.is_orthonormal(H5_TOL),
+        affine: p.offset().is_some(),
+        verdict,
+        add: nums.add,
+        drop: nums.drop,
+        advice: Vec::new(),
+    };
+    report.advice = advice(&report, info.shape);
+    Ok(report)
+}
+
+/// Orbits of the unit's entries under the permutation action: `orbit[i]` is the orbit id of
+/// entry i, ids in order of first appearance; also the orbit sizes.
+fn orbits(perms: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) {
+    let d = perms.first().map_or(0, Vec::len);
+    let mut orbit = vec![usize::MAX; d];
+    let mut sizes = Vec::new();
+    for i in 0..d {
+        if orbit[i] != usize::MAX {
+            continue;
+        }
+        // {src[g][i] : g} = {g⁻¹·i : g} is the orbit of i.
+        let id = sizes.len();
+        let mut size = 0;
+        for p in perms {
+            let j = p[i];
+            if orbit[j] == usize::MAX {
+                orbit[j] = id;
+                size += 1;
+            }
+        }
+        sizes.push(size);
+    }
+    (orbit, sizes)
+}
+
+fn orbit_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {
+    let Basis::OneHot(idx) = p.basis() else {
+        return Err(Error::Invalid(format!(
+            "map {map}: the orbit method needs a one-hot basis"
+        )));
+    };
+    let perms: Vec<Vec<usize>> = (0..gnet.group().order())
+        .map(|g| gnet.unit_permutation(map, g))
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "map {map}: the orbit method needs ρ(g) to permute the unit's entries"
+            ))
+        })?;
+    let d = p.ambient_dim();
+    let mut in_s = vec![false; d];
+    idx.iter().for_each(|&i| in_s[i] = true);
+    let (orbit, sizes) = orbits(&perms);
+    let mut hits = vec![0usize; sizes.len()];
+    for i in 0..d {
+        if in_s[i] {
+            hits[orbit[i]] += 1;
+        }
+    }
+    let full = |o: usize| hits[o] == sizes[o];
+    // [Π_𝓛, P_g][j, s] = (d_j − d_s)·[s = src[g][j]]: a signed partial permutation, of norm 1
+    // iff some j has d_j ≠ d_{src[g][j]}. Since |gS| = |S|, that happens iff gS ≠ S, which is
+    // also when (I − Π_𝓛)P_gΠ_𝓛 (columns e_{g·i}, i ∈ S, g·i ∉ S) is non-zero.
+    let moves = perms
+        .iter()
+        .any(|src| (0..d).any(|j| in_s[j] != in_s[src[j]]));
+    let defect = if moves { 1.0 } else { 0.0 };
+    let commutator_reynolds = sizes
+        .iter()
+        .zip(&hits)
+        .map(|(&m, &s)| ((s * (m - s)) as f64).sqrt() / m as f64)
+        .fold(0.0, f64::max);
+    let core: Vec<usize> = (0..d).filter(|&i| full(orbit[i])).collect();
+    let closure: Vec<usize> = (0..d).filter(|&i| hits[orbit[i]] > 0).collect();
+    Ok(MapNumbers {
+        dims: Dims {
+            ambient: d,
+            direction: idx.len(),
+            invariants: sizes.len(),
+            equivariant: (0..sizes.len()).filter(|&o| full(o)).count(),
+            core: core.len(),
+            closure: closure.len(),
+        },
+        invariance_defect: defect,
+        commutator_reynolds,
+        commutator_group: defect,
+        add: closure.iter().copied().filter(|&i| !in_s[i]).collect(),
+        drop: (0..d).filter(|&i| in_s[i] && !full(orbit[i])).collect(),
+    })
+}
+
+fn dense_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {
+    let d = p.ambient_dim();
+    if d > DENSE_MAX {
+        return Err(Error::Invalid(format!(
+            "map {map}: the dense analysis handles units of dimension ≤ {DENSE_MAX}, this one \
+             has {d} (use a one-hot basis and permutation representations for the exact \
+             orbit analysis)"
+        )));
+    }
+    let n = gnet.group().order();
+    let q = direction_basis(p);
+    let pi_l = &q * q.transpose();
+    let eye = Mat::<f64>::identity(d, d);
+    let rho: Vec<Mat<f64>> = (0..n).map(|g| gnet.unit_action(map, g)).collect();
+    let mut pi_g = Mat::<f64>::zeros(d, d);
+    for r in &rho {
+        pi_g += r;
+    }
+    let pi_g = pi_g / faer::Scale(n as f64);
+    let h_g = linalg::orthonormal_basis(&pi_g, SPAN_TOL);
+    let outside = &eye - &pi_l;
+    let mut defect: f64 = 0.0;
+    let mut comm: f64 = 0.0;
+    for r in &rho {
+        defect = defect.max(linalg::op_norm(&(&outside * r * &pi_l)));
+        comm = comm.max(linalg::op_norm(&linalg::commutator(&pi_l, r)));
+    }
+    let moved = Mat::from_fn(d, n * q.ncols(), |i, c| {
+        let (g, k) = (c / q.ncols().max(1), c % q.ncols().max(1));
+        let mut s = 0.0;
+        for j in 0..d {
+            s += rho[g][(i, j)] * q[(j, k)];
+        }
+        s
+    });
+    Ok(MapNumbers {
+        dims: Dims {
+            ambient: d,
+            direction: q.ncols(),
+            invariants: h_g.ncols(),
+            equivariant: linalg::intersection_basis(&q, &h_g, SPAN_TOL).ncols(),
+            core: invariant_core(gnet, map).ncols(),
+            closure: linalg::rank(&moved, SPAN_TOL),
+        },
+        invariance_defect: defect,
+        commutator_reynolds: linalg::op_norm(&linalg::commutator(&pi_l, &pi_g)),
+        commutator_group: comm,
+        add: Vec::new(),
+        drop: Vec::new(),
+    })
+}
+
+/// max_g ‖(I − Π_{T𝓛})(ρ(g)A_𝓛 − A_𝓛)‖ (S16), with Π_{T𝓛} from an orthonormal basis of T𝓛
+/// applied as Q(Qᵀv) (never a D×D matrix); 0 without offset.
+fn offset_defect(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> f64 {
+    let Some(a) = p.offset() else { return 0.0 };
+    let q: Vec<Vec<f64>> = match p.basis() {
+        Basis::OneHot(idx) => idx
+            .iter()
+            .map(|&i| {
+                let mut e = vec![0.0; a.len()];
+                e[i] = 1.0;
+                e
+            })
+            .collect(),
+        Basis::Dense(_) => {
+            let q = direction_basis(p);
+            (0..q.ncols())
+                .map(|k| (0..q.nrows()).map(|i| q[(i, k)]).collect())
+                .collect()
+        }
+    };
+    let mut worst: f64 = 0.0;
+    for g in 0..gnet.group().order() {
+        let mut v: Vec<f64> = gnet
+            .lift_unit(map, g, a)
+            .iter()
+            .zip(a)
+            .map(|(x, y)| x - y)
+            .collect();
+        for qk in &q {
+            let c: f64 = qk.iter().zip(&v).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(qk).for_each(|(x, y)| *x -= c * y);
+        }
+        worst = worst.max(v.iter().map(|x| x * x).sum::<f64>().sqrt());
+    }
+    worst
+}
+
+/// At most this many indices are listed in one advice line.
+const ADVICE_LIST: usize = 8;
+
+fn index_list(shape: UnitShape, idx: &[usize]) -> String {
+    let mut names: Vec<String> = idx
+        .iter()
+        .take(ADVICE_LIST)
+        .map(|&i| shape.index_name(i))
+        .collect();
+    if idx.len() > ADVICE_LIST {
+        names.push(format!("… ({} more)", idx.len() - ADVICE_LIST));
+    }
+    names.join(", ")
+}
+
+fn advice(r: &MapReport, shape: UnitShape) -> Vec<String> {
+    let mut out = Vec::new();
+    let name = format!("map {} (layer {} {})", r.map, r.layer, r.kind);
+    if r.invariance_defect > VERDICT_TOL {
+        match r.method {
+            Method::Orbits => {
+                out.push(format!(
+                    "{name}: smallest invariant architecture containing 𝓛 (union of orbits): add {} {}",
+                    shape.noun(),
+                    index_list(shape, &r.add)
+                ));
+                let core = if r.dims.core == 0 {
+                    " (𝓛_0 = {0})"
+                } else {
+                    ""
+                };
+                out.push(format!(
+                    "{name}: largest invariant architecture inside 𝓛 (𝓛_0): drop {} {}{core}",
+                    shape.noun(),
+                    index_list(shape, &r.drop)
+                ));
+            }
+            Method::Dense => {
+                out.push(format!(
+                    "{name}: smallest invariant architecture containing 𝓛: span_g ρ(g)T𝓛 \
+                     (dim {} instead of {})",
+                    r.dims.closure, r.dims.direction
+                ));
+                out.push(format!(
+                    "{name}: largest invariant architecture inside 𝓛: 𝓛_0 = ∩_g ρ(g)𝓛 \
+                     (dim {})",
+                    r.dims.core
+                ));
+            }
+        }
+    }
+    if r.offset_defect > VERDICT_TOL {
+        out.push(format!(
+            "{name}: the offset A_𝓛 moves out of 𝓛 (ρ(g)A_𝓛 − A_𝓛 ∉ T𝓛): replace it by its \
+             Reynolds average Π_G A_𝓛, or add the directions ρ(g)A_𝓛 − A_𝓛 to T𝓛"
+        ));
+    }
+    if !r.orthonormal {
+        out.push(format!(
+            "{name}: the basis is not orthonormal (H5): orthonormalise it (Gram–Schmidt) so \
+             that descent on θ follows the Frobenius metric"
+        ));
+    }
+    out
+}
+
+/// Random ambient weights A ∈ H for every linear map of `net` (layout of
+/// [`Network::ambient_weights`]): i.i.d. N(0, 1/fan_in) entries, fan_in = C_in·k² for a
+/// convolution and the input width for dense and attention maps, so that outputs stay O(1).
+pub fn random_ambient_weights(net: &Network, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for layer in net.layers() {
+        let (fan_in, lens): (usize, Vec<usize>) = match &layer.spec {
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                ..
+            } => {
+                let c_in = layer.in_shape[0];
+                (c_in * kernel * kernel, vec![out_channels * c_in * kernel * kernel])
+            }
+            LayerSpec::Dense { out, .. } => (layer.in_shape[0], vec![out * layer.in_shape[0]]),
+            LayerSpec::Attention { d_k, d_v, .. } => {
+                let dm = layer.in_shape[1];
+                (dm, vec![d_k * dm, d_k * dm, d_v * dm])
+            }
+            _ => continue,
+        };
+        let scale = 1.0 / (fan_in as f64).sqrt();
+        for len in lens {
+            out.push((0..len).map(|_| scale * standard_normal(&mut rng)).collect());
+        }
+    }
+    out
+}
+
+/// `n` i.i.d. N(0, 1) samples of dimension `dim`, row-major.
+pub fn random_inputs(n: usize, dim: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n * dim).map(|_| standard_normal(&mut rng)).collect()
+}
+
+/// out = ρ(g) applied to every row of `x`.
+fn act_rows(rep: &Rep, g: usize, x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for (src, dst) in x.chunks(rep.dim()).zip(out.chunks_mut(rep.dim())) {
+        rep.apply(g, src, dst);
+    }
+    out
+}
+
+/// Samples of the layer checks.
+const CHECK_SAMPLES: usize = 2;
+
+/// One layer's output on `n` samples with ambient weights `w` (all of the layer's maps
+/// concatenated): convolutions run on the tape with the full k×k tap list (taps that never
+/// land contribute zero), other layers as a one-layer [`Network`].
+fn layer_output(
+    net: &Network,
+    layer: usize,
+    w: &[f64],
+    x: &[f64],
+    n: usize,
+) -> Result<Vec<f64>> {
+    let l = &net.layers()[layer];
+    let mut tape = Tape::<f64>::new();
+    if let LayerSpec::Conv2d {
+        out_channels,
+        kernel,
+        padding,
+        ..
+    } = &l.spec
+    {
+        let (c_in, h, wd) = (l.in_shape[0], l.in_shape[1], l.in_shape[2]);
+        let k = *kernel;
+        let geom = ConvGeom {
+            batch: n,
+            c_in,
+            c_out: *out_channels,
+            h,
+            w: wd,
+            k,
+            taps: ConvGeom::full_taps(k),
+            pad_top: padding.top,
+            pad_left: padding.left,
+        };
+        let xv = tape.leaf(&[n, c_in, h, wd], x);
+        let wv = tape.leaf(&[*out_channels, c_in, k * k], w);
+        let y = tape.conv2d(xv, wv, &geom);
+        return Ok(tape.value(y).to_vec());
+    }
+    let spec = match &l.spec {
+        LayerSpec::Dense { out, param } => LayerSpec::Dense {
+            out: *out,
+            param: param.as_ref().map(|p| Parametrisation::full(p.ambient_dim())),
+        },
+        LayerSpec::Attention { d_k, d_v, .. } => LayerSpec::attention_full(*d_k, *d_v),
+        other => other.clone(),
+    };
+    let single = Network::new(&l.in_shape, vec![spec])?;
+    single.predict(&mut tape, w, x, n)
+}
+
+/// The layer checks of [`analyze`]: H2 for parameter-free layers, the one-layer lifted
+/// identity for linear layers, with random inputs (and weights) drawn from `seed`.
+pub fn layer_checks(gnet: &GroupNetwork, seed: u64) -> Result<Vec<LayerCheck>> {
+    let net = gnet.network();
+    let a = random_ambient_weights(net, seed);
+    let order = gnet.group().order();
+    let lifted: Vec<Vec<Vec<f64>>> = (0..order).map(|g| gnet.lift(g, &a)).collect();
+    let mut out = Vec::with_capacity(net.layers().len());
+    let mut map = 0;
+    for (i, l) in net.layers().iter().enumerate() {
+        let n_maps = match &l.spec {
+            LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. } => 1,
+            LayerSpec::Attention { .. } => 3,
+            _ => 0,
+        };
+        let concat = |w: &[Vec<f64>]| -> Vec<f64> { w[map..map + n_maps].concat() };
+        let dim_in: usize = l.in_shape.iter().product();
+        let x = random_inputs(CHECK_SAMPLES, dim_in, seed.wrapping_add(1 + i as u64));
+        let (rin, rout) = (&gnet.spaces()[i], &gnet.spaces()[i + 1]);
+        let y = layer_output(net, i, &concat(&a), &x, CHECK_SAMPLES)?;
+        let mut error: f64 = 0.0;
+        for (g, lg) in lifted.iter().enumerate() {
+            let yg = layer_output(net, i, &concat(lg), &act_rows(rin, g, &x), CHECK_SAMPLES)?;
+            let want = act_rows(rout, g, &y);
+            let e = yg
+                .iter()
+                .zip(&want)
+                .map(|(u, v)| (u - v).abs())
+                .fold(0.0, f64::max);
+            error = if e.is_nan() { f64::NAN } else { error.max(e) };
+        }
+        map += n_maps;
+        let equivariant = error <= VERDICT_TOL;
+        out.push(LayerCheck {
+            layer: i,
+            kind: l.spec.kind().into(),
+            hypothesis: if n_maps > 0 { "H1" } else { "H2" },
+            error,
+            equivariant,
+            note: if equivariant { None } else { failure_note(l) },
+        });
+    }
+    Ok(out)
+}
+
+/// A likely cause of a layer's failure to commute with G.
+fn failure_note(l: &super::Layer) -> Option<String> {
+    match &l.spec {
+        LayerSpec::Conv2d {
+            kernel, padding, ..
+        } if *padding != Padding::same(*kernel) => Some(format!(
+            "padding (top {}, left {}) is not symmetric: rotating filters matches rotating \
+             inputs only with same padding {}",
+            padding.top,
+            padding.left,
+            (kernel - 1) / 2
+        )),
+        LayerSpec::AvgPool2d(k) if l.in_shape[1] % k != 0 || l.in_shape[2] % k != 0 => {
+            Some(format!(
+                "{k}×{k} pooling on a {}×{} grid drops trailing rows/columns, which rotation \
+                 moves to the other side",
+                l.in_shape[1], l.in_shape[2]
+            ))
+        }
+        LayerSpec::AddConstant(_) => Some("the added constant is not G-invariant".into()),
+        _ => None,
+    }
+}
+
+/// The full analysis of a network under its group: every linear map with
+/// [`default_method`], and the layer checks with [`ANALYZE_SEED`].
+pub fn analyze(gnet: &GroupNetwork) -> Result<CompatibilityReport> {
+    let maps = (0..gnet.num_maps())
+        .map(|m| analyze_map(gnet, m, default_method(gnet, m)))
+        .collect::<Result<Vec<_>>>()?;
+    let layers = layer_checks(gnet, ANALYZE_SEED)?;
+    let verdict = maps
+        .iter()
+        .map(|m| m.verdict)
+        .max()
+        .unwrap_or(Verdict::Invariant);
+    let orthonormal = maps.iter().all(|m| m.orthonormal);
+    let layers_equivariant = layers.iter().all(|l| l.equivariant);
+    let failing: Vec<String> = layers
+        .iter()
+        .filter(|l| !l.equivariant)
+        .map(|l| format!("{} ({})", l.layer, l.kind))
+        .collect();
+    let h2 = if failing.is_empty() {
+        "every layer commutes with G (H1, H2)".to_string()
+    } else {
+        format!("layers {} do NOT commute with G", failing.join(", "))
+    };
+    let summary = format!(
+        "architecture {}; parametrisation {}orthonormal (H5); {h2}; the ensemble theorem's \
+         architectural hypotheses {}",
+        verdict.label(),
+        if orthonormal { "" } else { "NOT " },
+        if verdict == Verdict::Invariant && orthonormal && layers_equivariant {
+            "hold"
+        } else {
+            "FAIL"
+        }
+    );
+    Ok(CompatibilityReport {
+        group: gnet.group().name().to_string(),
+        group_order: gnet.group().order(),
+        maps,
+        layers,
+        verdict,
+        orthonormal,
+        layers_equivariant,
+        summary,
+    })
+}
+
+/// The network of `eqens analyze --support`: conv(1→C) on Ω → tanh → conv(C→C) on Ω →
+/// flatten → dense(10), on `image_side`² one-channel images with same padding.
+pub fn support_network(support: &Support, image_side: usize, channels: usize) -> Result<Network> {
+    if channels == 0 {
+        return Err(Error::Invalid("--channels must be at least 1".into()));
+    }
+    if image_side == 0 {
+        return Err(Error::Invalid("--side must be at least 1".into()));
+    }
+    Network::new(
+        &[1, image_side, image_side],
+        vec![
+            LayerSpec::conv(channels, support),
+            LayerSpec::Tanh,
+            LayerSpec::conv(channels, support),
+            LayerSpec::Flatten,
+            LayerSpec::dense_full(10),
+        ],
+    )
+}
+
+/// `eqens analyze --group … --support …`: [`analyze`] of [`support_network`] under exact
+/// rotations/flips of the grid.
+pub fn analyze_support(
+    group: GridGroup,
+    support: &Support,
+    image_side: usize,
+    channels: usize,
+) -> Result<CompatibilityReport> {
+    let net = support_network(support, image_side, channels)?;
+    analyze(&GroupNetwork::on_images(net, group)?)
+}
+
+/// A number for the table: "0" below 1e-12, 4 decimals from 1e-4 on, else 2 significant
+/// digits in scientific notation.
+pub fn format_number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.abs() < 1e-12 {
+        "0".into()
+    } else if x.abs() >= 1e-4 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
+/// Left-aligned fixed-width rows (widths by character count).
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < r.len() {
+                let pad = width[c] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The report as a fixed-width text table: one row per linear map (per-unit dimensions),
+/// the layer totals, the layer checks, the overall verdict and the advice. Deterministic.
+pub fn render_table(report: &CompatibilityReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Architecture analysis under {} (|G| = {}); dims per unit (one k×k filter, or one matrix)",
+        report.group, report.group_order
+    );
+    let mut rows = vec![[
+        "map", "layer", "kind", "unit", "dim H", "dim T𝓛", "dim H_G", "dim E", "dim 𝓛_0",
+        "H4 defect", "offset defect", "‖[Π𝓛,Π_G]‖", "max_g ‖[Π𝓛,ρ(g)]‖", "H5", "verdict",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for m in &report.maps {
+        rows.push(vec![
+            m.map.to_string(),
+            m.layer.to_string(),
+            m.kind.clone(),
+            m.unit.clone(),
+            m.dims.ambient.to_string(),
+            m.dims.direction.to_string(),
+            m.dims.invariants.to_string(),
+            m.dims.equivariant.to_string(),
+            m.dims.core.to_string(),
+            format_number(m.invariance_defect),
+            format_number(m.offset_defect),
+            format_number(m.commutator_reynolds),
+            format_number(m.commutator_group),
+            if m.orthonormal { "yes" } else { "no" }.into(),
+            m.verdict.label().into(),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out.push('\n');
+    out.push_str("Layer totals (units × per-unit dims)\n");
+    let mut rows = vec![["map", "units", "dim H", "dim T𝓛", "dim H_G", "dim E", "dim 𝓛_0"]
+        .map(String::from)
+        .to_vec()];
+    for m in &report.maps {
+        let t = m.totals;
+        rows.push(vec![
+            m.map.to_string(),
+            m.units.to_string(),
+            t.ambient.to_string(),
+            t.direction.to_string(),
+            t.invariants.to_string(),
+            t.equivariant.to_string(),
+            t.core.to_string(),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out.push('\n');
+    out.push_str(
+        "Layer checks on random inputs (H2: σ(ρ(g)v) = ρ(g)σ(v); H1: L_{ρ(g)A}(ρ(g)v) = ρ(g)L_A(v))\n",
+    );
+    let mut rows = vec![["layer", "kind", "check", "max error", "commutes", "note"]
+        .map(String::from)
+        .to_vec()];
+    for l in &report.layers {
+        rows.push(vec![
+            l.layer.to_string(),
+            l.kind.clone(),
+            l.hypothesis.into(),
+            format_number(l.error),
+            if l.equivariant { "yes" } else { "NO" }.into(),
+            l.note.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out.push('\n');
+    let _ = writeln!(out, "Verdict: {}", report.summary);
+    let advice: Vec<&String> = report.maps.iter().flat_map(|m| &m.advice).collect();
+    if !advice.is_empty() {
+        out.push_str("Advice:\n");
+        for a in advice {
+            let _ = writeln!(out, "  - {a}");
+        }
+    }
+    out
 }

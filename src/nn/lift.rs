@@ -226,6 +226,47 @@ impl GroupNetwork {
         mat
     }
 
+    /// The dimension of the parametrised unit of linear map `map` (k² for a convolution,
+    /// out·in for a dense layer).
+    pub fn unit_dim(&self, map: usize) -> usize {
+        unit_dim(&self.maps[map])
+    }
+
+    /// ρ(g)a on one parametrised unit of linear map `map` (one filter or one matrix), without
+    /// forming the dense [`GroupNetwork::unit_action`].
+    ///
+    /// # Panics
+    /// If `a.len()` is not [`GroupNetwork::unit_dim`].
+    pub fn lift_unit(&self, map: usize, g: usize, a: &[f64]) -> Vec<f64> {
+        let m = &self.maps[map];
+        assert_eq!(a.len(), unit_dim(m), "lift_unit: wrong unit length");
+        let mut out = vec![0.0; a.len()];
+        act_on_unit(m, g, a, &mut out);
+        out
+    }
+
+    /// The index map of ρ(g) on the unit of linear map `map` when ρ(g) permutes the unit's
+    /// entries, (ρ(g)a)[j] = a[src[j]] (filters; dense maps between permutation
+    /// representations; attention weights), and `None` when it mixes them (a matrix
+    /// representation on either side of a dense map).
+    pub fn unit_permutation(&self, map: usize, g: usize) -> Option<Vec<usize>> {
+        match &self.maps[map] {
+            MapAction::Filter(rep) => rep.permutation(g).map(<[usize]>::to_vec),
+            MapAction::Dense { input, output } => {
+                // (ρ(g)A)[o, j] = A[src_out[o], src_in[j]] (see `act_on_unit`).
+                let (src_in, src_out) = (input.permutation(g)?, output.permutation(g)?);
+                let n_in = input.dim();
+                Some(
+                    src_out
+                        .iter()
+                        .flat_map(|&o| src_in.iter().map(move |&j| o * n_in + j))
+                        .collect(),
+                )
+            }
+            MapAction::Fixed(d) => Some((0..*d).collect()),
+        }
+    }
+
     /// ρ_X(g) applied to each of the `n` samples of `x` (row-major [n, input_dim]).
     pub fn act_on_inputs<T: Scalar>(&self, g: usize, x: &[T], out: &mut [T]) {
         act_rows(&self.spaces[0], g, x, out);
