@@ -71,6 +71,15 @@ impl UnitSpaces {
         s.sqrt()
     }
 
+    /// Π_E A, unit by unit (A in the layout of `ambient_weights`).
+    pub(crate) fn project_onto_e(&self, a: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        self.e
+            .iter()
+            .zip(a)
+            .map(|(q, ai)| ai.chunks(q.nrows()).flat_map(|u| project(q, u)).collect())
+            .collect()
+    }
+
     /// A random point of E: every unit Q_E z with z ~ N(0, I), as θ.
     pub(crate) fn random_point(&self, gnet: &GroupNetwork, seed: u64) -> Result<Vec<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -104,26 +113,31 @@ pub(crate) fn project(q: &Mat<f64>, v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Relative tolerance on dist(A_t, E)/‖A_t‖ over 20 steps.
+/// Relative tolerance on the one-step drift dist(U(A), E)/‖U(A)‖ for A ∈ E.
 ///
-/// A_0 = Q_E z is in E up to the round-off of Q_E (SVD, ~1e-15). ∇R_aug(A) is exactly
-/// ρ-invariant for A ∈ E, but is computed as a sum of |G| terms whose off-E parts cancel
-/// only to ~1e-15·‖∇‖; each step adds lr times that, and lr·‖∇‖ ≤ ‖A‖ here, so 20 steps
-/// accumulate ≲ 20·1e-15 = 2e-14 relative. 1e-13 leaves a factor 5 for growth of
-/// off-E components under the step map.
+/// The statement is that the step map U of augmented descent maps E into E. Following one
+/// long trajectory would not test that at round-off: where the dynamics is unstable in the
+/// directions orthogonal to E, the ~1e-16 round-off of each step grows geometrically (a
+/// factor ≈2 per step was seen, reaching 5e-8 after 20 steps, for an exact invariant set).
+/// So every step starts from Π_E A_k, and we measure how far one step leaves E.
+/// A_k = Q_E z is in E up to the round-off of Q_E (~1e-15); ∇R_aug(A) is exactly
+/// ρ-invariant on E but is computed as a sum of |G| terms whose off-E parts cancel only to
+/// ~1e-15·‖∇‖, and lr·‖∇‖ ≤ ‖A‖ here: one step leaves E by ≲ 2e-15 relative. 1e-13 leaves a
+/// factor 50.
 pub const TOLERANCE: f64 = 1e-13;
 
-/// A control's distance must exceed this: dropping a hypothesis moves A_t off E by
-/// O(lr·‖∇R‖) per step, O(1e-2..1e-1) relative after 20 steps at lr 0.1 (THEORY S11 says
-/// O(1e-2)); 1e-3 is ten orders above the tolerance.
-pub const CONTROL_THRESHOLD: f64 = 1e-3;
+/// A control's one-step drift must exceed this: dropping a hypothesis moves A off E by
+/// O(lr·‖Π_⊥∇R‖) in one step, measured O(1e-3) relative at lr 0.1 (2.6e-3..5.7e-3 on seed 0); 1e-6 is seven
+/// orders above the tolerance.
+pub const CONTROL_THRESHOLD: f64 = 1e-6;
 
 /// Learning rate and number of steps of the check.
 pub const LR: f64 = 0.1;
 /// Number of descent steps.
 pub const STEPS: usize = 20;
 
-/// max_t dist(A_t, E)/‖A_t‖ over `STEPS` steps of descent under `aug` from a random A_0 ∈ E.
+/// max_k dist(U(Π_E A_k), E)/‖U(Π_E A_k)‖ along `STEPS` steps of descent under `aug` from a
+/// random A_0 ∈ E, each step restarted from the projection onto E (see [`TOLERANCE`]).
 fn drift_from_e(case: &Case, aug: &Augmentation, seed: u64) -> Result<f64> {
     let gnet = &case.gnet;
     let spaces = UnitSpaces::new(gnet);
@@ -134,19 +148,23 @@ fn drift_from_e(case: &Case, aug: &Augmentation, seed: u64) -> Result<f64> {
     let net = gnet.network();
     let a0 = net.ambient_weights(&theta);
     let mut err = spaces.dist_to_e(&a0) / layers_norm(&a0);
-    descend(
-        gnet,
-        &mut ws,
-        &mut theta,
-        &samples,
-        &law,
-        LR,
-        STEPS,
-        |_, th, _| {
-            let a = net.ambient_weights(th);
-            err = worst(err, spaces.dist_to_e(&a) / layers_norm(&a));
-        },
-    )?;
+    for _ in 0..STEPS {
+        let a = net.ambient_weights(&theta);
+        theta = net.theta_from_ambient(&spaces.project_onto_e(&a))?;
+        descend(
+            gnet,
+            &mut ws,
+            &mut theta,
+            &samples,
+            &law,
+            LR,
+            1,
+            |_, th, _| {
+                let a = net.ambient_weights(th);
+                err = worst(err, spaces.dist_to_e(&a) / layers_norm(&a));
+            },
+        )?;
+    }
     Ok(err)
 }
 

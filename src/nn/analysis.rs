@@ -313,7 +313,11 @@ fn map_infos(net: &Network) -> Vec<MapInfo<'_>> {
             LayerSpec::Attention { d_k, d_v, .. } => {
                 let dm = layer.in_shape[1];
                 let params = layer.spec.params();
-                for ((p, name), rows) in params.into_iter().zip(["W_q", "W_k", "W_v"]).zip([*d_k, *d_k, *d_v]) {
+                for ((p, name), rows) in params
+                    .into_iter()
+                    .zip(["W_q", "W_k", "W_v"])
+                    .zip([*d_k, *d_k, *d_v])
+                {
                     out.push(MapInfo {
                         layer: i,
                         kind: format!("attention {name}"),
@@ -650,7 +654,10 @@ pub fn random_ambient_weights(net: &Network, seed: u64) -> Vec<Vec<f64>> {
                 ..
             } => {
                 let c_in = layer.in_shape[0];
-                (c_in * kernel * kernel, vec![out_channels * c_in * kernel * kernel])
+                (
+                    c_in * kernel * kernel,
+                    vec![out_channels * c_in * kernel * kernel],
+                )
             }
             LayerSpec::Dense { out, .. } => (layer.in_shape[0], vec![out * layer.in_shape[0]]),
             LayerSpec::Attention { d_k, d_v, .. } => {
@@ -661,7 +668,11 @@ pub fn random_ambient_weights(net: &Network, seed: u64) -> Vec<Vec<f64>> {
         };
         let scale = 1.0 / (fan_in as f64).sqrt();
         for len in lens {
-            out.push((0..len).map(|_| scale * standard_normal(&mut rng)).collect());
+            out.push(
+                (0..len)
+                    .map(|_| scale * standard_normal(&mut rng))
+                    .collect(),
+            );
         }
     }
     out
@@ -688,13 +699,7 @@ const CHECK_SAMPLES: usize = 2;
 /// One layer's output on `n` samples with ambient weights `w` (all of the layer's maps
 /// concatenated): convolutions run on the tape with the full k×k tap list (taps that never
 /// land contribute zero), other layers as a one-layer [`Network`].
-fn layer_output(
-    net: &Network,
-    layer: usize,
-    w: &[f64],
-    x: &[f64],
-    n: usize,
-) -> Result<Vec<f64>> {
+fn layer_output(net: &Network, layer: usize, w: &[f64], x: &[f64], n: usize) -> Result<Vec<f64>> {
     let l = &net.layers()[layer];
     let mut tape = Tape::<f64>::new();
     if let LayerSpec::Conv2d {
@@ -725,7 +730,9 @@ fn layer_output(
     let spec = match &l.spec {
         LayerSpec::Dense { out, param } => LayerSpec::Dense {
             out: *out,
-            param: param.as_ref().map(|p| Parametrisation::full(p.ambient_dim())),
+            param: param
+                .as_ref()
+                .map(|p| Parametrisation::full(p.ambient_dim())),
         },
         LayerSpec::Attention { d_k, d_v, .. } => LayerSpec::attention_full(*d_k, *d_v),
         other => other.clone(),
@@ -935,8 +942,21 @@ pub fn render_table(report: &CompatibilityReport) -> String {
         report.group, report.group_order
     );
     let mut rows = vec![[
-        "map", "layer", "kind", "unit", "dim H", "dim T𝓛", "dim H_G", "dim E", "dim 𝓛_0",
-        "H4 defect", "offset defect", "‖[Π𝓛,Π_G]‖", "max_g ‖[Π𝓛,ρ(g)]‖", "H5", "verdict",
+        "map",
+        "layer",
+        "kind",
+        "unit",
+        "dim H",
+        "dim T𝓛",
+        "dim H_G",
+        "dim E",
+        "dim 𝓛_0",
+        "H4 defect",
+        "offset defect",
+        "‖[Π𝓛,Π_G]‖",
+        "max_g ‖[Π𝓛,ρ(g)]‖",
+        "H5",
+        "verdict",
     ]
     .map(String::from)
     .to_vec()];
@@ -962,9 +982,17 @@ pub fn render_table(report: &CompatibilityReport) -> String {
     out.push_str(&table(&rows));
     out.push('\n');
     out.push_str("Layer totals (units × per-unit dims)\n");
-    let mut rows = vec![["map", "units", "dim H", "dim T𝓛", "dim H_G", "dim E", "dim 𝓛_0"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![[
+        "map",
+        "units",
+        "dim H",
+        "dim T𝓛",
+        "dim H_G",
+        "dim E",
+        "dim 𝓛_0",
+    ]
+    .map(String::from)
+    .to_vec()];
     for m in &report.maps {
         let t = m.totals;
         rows.push(vec![
