@@ -18,6 +18,32 @@ struct Cli {
 enum Command {
     /// List the built-in groups with their orders.
     Groups,
+    /// Check every statement S1..S16 of THEORY.md over random cases, with its negative
+    /// controls; exits non-zero if a statement fails or a control fails to fail.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Random cases per statement.
+    #[arg(long, default_value_t = 20)]
+    cases: usize,
+    /// Master seed (case i of statement n uses a seed derived from it).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only these statements (e.g. `--only S5 --only S11`, or `--only S5,S11`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also search for a shrunk counterexample for each hypothesis H1..H7, with this
+    /// many random cases per hypothesis (0: skip).
+    #[arg(long, default_value_t = 10)]
+    counterexamples: usize,
 }
 
 fn groups() -> eqens::Result<()> {
@@ -37,13 +63,48 @@ fn groups() -> eqens::Result<()> {
     Ok(())
 }
 
+/// Runs `eqens check`; `Ok(false)` when a statement failed or a control did not.
+fn check(args: CheckArgs) -> eqens::Result<bool> {
+    use eqens::check::{find_counterexamples, render_counterexample, render_summary};
+    use eqens::check::{run_checks, CheckConfig};
+    let cfg = CheckConfig {
+        cases: args.cases,
+        seed: args.seed,
+        only: (!args.only.is_empty()).then_some(args.only),
+        threads: args.threads,
+        progress: !args.json,
+    };
+    let summary = run_checks(&cfg)?;
+    let found = if args.counterexamples > 0 {
+        find_counterexamples(args.seed, args.counterexamples)?
+    } else {
+        Vec::new()
+    };
+    if args.json {
+        let rendered: Vec<String> = found.iter().map(render_counterexample).collect();
+        let json = serde_json::json!({ "summary": summary, "counterexamples": rendered });
+        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+    } else {
+        print!("{}", render_summary(&summary));
+        if !found.is_empty() {
+            println!("\nCounterexamples found by search and shrunk, one per dropped hypothesis:");
+            for c in &found {
+                println!("{}", render_counterexample(c));
+            }
+        }
+    }
+    Ok(summary.passed())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Groups => groups(),
+        Command::Groups => groups().map(|()| true),
+        Command::Check(args) => check(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("eqens: {e}");
             ExitCode::FAILURE
