@@ -54,3 +54,7 @@ impl Control {
         self.error > self.threshold
     }
 }
+
+pub mod s01_lifted_identity;
+pub mod s13_projector_algebra;
+pub mod s16_affine_architecture;

@@ -425,6 +425,21 @@ fn orbits(perms: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) {
     (orbit, sizes)
 }
 
+/// The orbits of the taps of a k×k filter under the grid group, each sorted row-major,
+/// ordered by their first tap (from the filter action of [`Rep::grid`]).
+pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+    let rep = Rep::grid(kind, k, k)?;
+    let perms: Vec<Vec<usize>> = (0..rep.group().order())
+        .map(|g| rep.permutation(g).expect("grid actions permute").to_vec())
+        .collect();
+    let (orbit, sizes) = orbits(&perms);
+    let mut out = vec![Vec::new(); sizes.len()];
+    for (i, &o) in orbit.iter().enumerate() {
+        out[o].push((i / k, i % k));
+    }
+    Ok(out)
+}
+
 fn orbit_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {
     let Basis::OneHot(idx) = p.basis() else {
         return Err(Error::Invalid(format!(
