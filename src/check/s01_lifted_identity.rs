@@ -32,15 +32,15 @@ pub const CONTROL_THRESHOLD: f64 = 1e-6;
 /// Samples x per case.
 const SAMPLES: usize = 3;
 
+/// An action on ambient weights, (g, A) ↦ L(g, A), laid out as in
+/// [`Network::ambient_weights`].
+pub type LiftFn<'a> = &'a dyn Fn(usize, &[Vec<f64>]) -> Vec<Vec<f64>>;
+
 /// max over g, samples and outputs of |Φ_{L(g, A)}(ρ_X(g)x) − ρ_Y(g)Φ_A(x)| with random A ∈ H
 /// (from [`random_ambient_weights`]) and x ~ N(0, I), where `lift(g, A)` is the action under
 /// test (the correct one is [`GroupNetwork::lift`]). Networks run as their
 /// [`Network::ambient_network`] with θ = concat(A).
-pub fn lifted_identity_error_with(
-    gnet: &GroupNetwork,
-    seed: u64,
-    lift: &dyn Fn(usize, &[Vec<f64>]) -> Vec<Vec<f64>>,
-) -> Result<f64> {
+pub fn lifted_identity_error_with(gnet: &GroupNetwork, seed: u64, lift: LiftFn<'_>) -> Result<f64> {
     let net = gnet.network();
     let ambient = net.ambient_network();
     let a = random_ambient_weights(net, seed);
@@ -105,7 +105,11 @@ pub fn random_image_case(seed: u64) -> Result<(GroupNetwork, String)> {
     let mut specs = Vec::new();
     let mut desc = Vec::new();
     for _ in 0..depth {
-        let k = if side >= 5 && rng.random_bool(0.3) { 5 } else { 3 };
+        let k = if side >= 5 && rng.random_bool(0.3) {
+            5
+        } else {
+            3
+        };
         let support = random_invariant_support(kind, k, rng.random::<u64>())?;
         let width = rng.random_range(1..=3usize);
         specs.push(LayerSpec::conv(width, &support));
@@ -250,7 +254,11 @@ fn control_net(
     };
     let mut specs = vec![first.unwrap_or_else(|| LayerSpec::conv(2, &Support::plus()))];
     specs.extend(middle);
-    specs.extend([LayerSpec::Tanh, LayerSpec::Flatten, LayerSpec::dense_full(3)]);
+    specs.extend([
+        LayerSpec::Tanh,
+        LayerSpec::Flatten,
+        LayerSpec::dense_full(3),
+    ]);
     let net = Network::new(&[1, side, side], specs)?;
     Ok((GroupNetwork::on_images(net, kind)?, kind))
 }

@@ -78,7 +78,12 @@ pub struct Claim {
 
 /// The table of S13 (the same for C4 and D4).
 pub fn claims() -> Vec<Claim> {
-    let claim = |architecture, commutator_reynolds, commutator_group, dim_equivariant, dim_core, verdict| Claim {
+    let claim = |architecture,
+                 commutator_reynolds,
+                 commutator_group,
+                 dim_equivariant,
+                 dim_core,
+                 verdict| Claim {
         architecture,
         rank_reynolds: 3,
         commutator_reynolds,
@@ -98,7 +103,14 @@ pub fn claims() -> Vec<Claim> {
             Verdict::Incompatible,
         ),
         claim(Architecture::Full, 0.0, Some(0.0), 3, 9, Verdict::Invariant),
-        claim(Architecture::S5v, 0.0, None, 3, 4, Verdict::CompatibleNotInvariant),
+        claim(
+            Architecture::S5v,
+            0.0,
+            None,
+            3,
+            4,
+            Verdict::CompatibleNotInvariant,
+        ),
     ]
 }
 
@@ -113,7 +125,7 @@ fn tap(r: usize, c: usize) -> Vec<f64> {
 const ARMS: [(usize, usize); 4] = [(0, 1), (1, 0), (2, 1), (1, 2)];
 const CORNERS: [(usize, usize); 4] = [(0, 0), (0, 2), (2, 0), (2, 2)];
 
-/// a = +1, −1, +1, −1 on [`ARMS`].
+/// a = +1, −1, +1, −1 on the arms (0,1), (1,0), (2,1), (1,2) (their cyclic order under r).
 pub fn alternating_arms() -> Vec<f64> {
     let mut a = vec![0.0; 9];
     for (i, &(r, c)) in ARMS.iter().enumerate() {
@@ -136,7 +148,11 @@ fn spanning_columns(arch: Architecture) -> Vec<Vec<f64>> {
                 }
                 s
             };
-            let v: Vec<f64> = tap(0, 0).iter().zip(tap(0, 2)).map(|(x, y)| x - y).collect();
+            let v: Vec<f64> = tap(0, 0)
+                .iter()
+                .zip(tap(0, 2))
+                .map(|(x, y)| x - y)
+                .collect();
             return vec![tap(1, 1), sum(&ARMS), sum(&CORNERS), alternating_arms(), v];
         }
     };
@@ -204,12 +220,19 @@ pub fn measure_architecture(
     )?;
     let gnet = GroupNetwork::on_images(net, kind)?;
     let report = analyze(&gnet)?;
-    let map = report.maps.into_iter().next().ok_or_else(|| {
-        Error::Invalid("internal: the S13 network has no linear map".into())
-    })?;
+    let map = report
+        .maps
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Invalid("internal: the S13 network has no linear map".into()))?;
     let a = alternating_arms();
     let ra = gnet.lift_unit(0, 1, &a);
-    let eigen = ra.iter().zip(&a).map(|(x, y)| (x + y).powi(2)).sum::<f64>().sqrt();
+    let eigen = ra
+        .iter()
+        .zip(&a)
+        .map(|(x, y)| (x + y).powi(2))
+        .sum::<f64>()
+        .sqrt();
     Ok((map, eigen))
 }
 
@@ -231,7 +254,11 @@ pub fn deviation(kind: GridGroup, claims: &[Claim], seed: u64) -> Result<f64> {
             eigen,
         ];
         for e in errs {
-            worst = if e.is_nan() { f64::NAN } else { worst.max(e) };
+            worst = if e.is_nan() || worst.is_nan() {
+                f64::NAN
+            } else {
+                worst.max(e)
+            };
         }
     }
     Ok(worst)
@@ -271,7 +298,10 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         out.push(Control {
             statement: "S13",
             dropped: "table",
-            case: format!("{}: corrupted claim dim E(plus-corner) = 2", grid_name(kind)),
+            case: format!(
+                "{}: corrupted claim dim E(plus-corner) = 2",
+                grid_name(kind)
+            ),
             error: deviation(kind, &corrupt(&|c| c.dim_equivariant = 2), seed)?,
             // Dimensions are integers: a wrong claim is off by ≥ 1.
             threshold: 0.5,

@@ -116,9 +116,16 @@ pub fn check(seed: u64) -> Result<Measurement> {
     let kind = group_of(seed);
     let mut error: f64 = 0.0;
     let mut methods = Vec::new();
-    for (i, offset) in [Offset::Invariant, Offset::InsideDirection].into_iter().enumerate() {
+    for (i, offset) in [Offset::Invariant, Offset::InsideDirection]
+        .into_iter()
+        .enumerate()
+    {
         let m = measure(kind, offset, seed.wrapping_mul(3).wrapping_add(i as u64))?;
-        let wrong = if m.verdict == Verdict::Invariant { 0.0 } else { 1.0 };
+        let wrong = if m.verdict == Verdict::Invariant {
+            0.0
+        } else {
+            1.0
+        };
         error = error.max(m.offset_defect).max(wrong);
         methods.push(format!("{:?}", m.method).to_lowercase());
     }
@@ -159,7 +166,11 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
                 m.verdict.label()
             ),
             // 1 when the verdict is not "invariant"; a boolean, so any threshold in (0, 1).
-            error: if m.verdict == Verdict::Invariant { 0.0 } else { 1.0 },
+            error: if m.verdict == Verdict::Invariant {
+                0.0
+            } else {
+                1.0
+            },
             threshold: 0.5,
         },
     ])

@@ -68,10 +68,10 @@ impl GroupNetwork {
                 (_, _) if layer.out_shape == layer.in_shape => prev.clone(),
                 (spec, _) => {
                     return Err(Error::Invalid(format!(
-                        "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
-                        spec.kind(),
-                        layer.out_shape
-                    )))
+                    "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
+                    spec.kind(),
+                    layer.out_shape
+                )))
                 }
             };
             spaces.push(next);
@@ -181,7 +181,11 @@ impl GroupNetwork {
     /// # Panics
     /// If `a` does not have the layout of [`Network::ambient_weights`].
     pub fn lift(&self, g: usize, a: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        assert_eq!(a.len(), self.maps.len(), "lift: one weight array per linear map");
+        assert_eq!(
+            a.len(),
+            self.maps.len(),
+            "lift: one weight array per linear map"
+        );
         self.maps
             .iter()
             .zip(a)
@@ -244,7 +248,7 @@ impl GroupNetwork {
     }
 
     /// The index map of ρ(g) on the unit of linear map `map` when ρ(g) permutes the unit's
-    /// entries, (ρ(g)a)[j] = a[src[j]] (filters; dense maps between permutation
+    /// entries, `(ρ(g)a)[j] = a[src[j]]` (filters; dense maps between permutation
     /// representations; attention weights), and `None` when it mixes them (a matrix
     /// representation on either side of a dense map).
     pub fn unit_permutation(&self, map: usize, g: usize) -> Option<Vec<usize>> {
@@ -335,7 +339,11 @@ fn act_on_unit(m: &MapAction, g: usize, src: &[f64], dst: &mut [f64]) {
 fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
     let d = rep.dim();
     assert_eq!(x.len(), out.len(), "act: input and output lengths differ");
-    assert_eq!(x.len() % d.max(1), 0, "act: length is not a multiple of the space's dimension");
+    assert_eq!(
+        x.len() % d.max(1),
+        0,
+        "act: length is not a multiple of the space's dimension"
+    );
     for (src, dst) in x.chunks(d).zip(out.chunks_mut(d)) {
         rep.apply(g, src, dst);
     }
