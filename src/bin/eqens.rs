@@ -83,7 +83,10 @@ fn check(args: CheckArgs) -> eqens::Result<bool> {
     if args.json {
         let rendered: Vec<String> = found.iter().map(render_counterexample).collect();
         let json = serde_json::json!({ "summary": summary, "counterexamples": rendered });
-        println!("{}", serde_json::to_string_pretty(&json).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("serialisable")
+        );
     } else {
         print!("{}", render_summary(&summary));
         if !found.is_empty() {

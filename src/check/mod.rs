@@ -57,6 +57,7 @@ impl Control {
 
 pub mod registry;
 pub mod report;
+pub mod s01_lifted_identity;
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;
@@ -65,7 +66,9 @@ pub mod s09_osp;
 pub mod s10_symmetric_kl;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
+pub mod s13_projector_algebra;
 pub mod s14_haar_sampling;
+pub mod s16_affine_architecture;
 pub mod search;
 
 pub use registry::{run_checks, CheckConfig, CheckSummary};

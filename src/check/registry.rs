@@ -17,6 +17,7 @@
 
 use super::s05_orbit_ensembles;
 use super::s14_haar_sampling;
+use super::{s01_lifted_identity, s13_projector_algebra, s16_affine_architecture};
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
 use super::{s09_osp, s10_symmetric_kl, s11_e_invariant, s12_augmented_gradient_on_e};
 use super::{Control, Measurement};
@@ -105,6 +106,11 @@ fn entry(statement: &'static str, check: CheckFn, controls: ControlsFn) -> Entry
 pub fn registry() -> Vec<Entry> {
     vec![
         entry(
+            "S1",
+            s01_lifted_identity::check,
+            s01_lifted_identity::controls,
+        ),
+        entry(
             "S2",
             s02_augmented_risk::check,
             s02_augmented_risk::controls,
@@ -132,7 +138,17 @@ pub fn registry() -> Vec<Entry> {
             s12_augmented_gradient_on_e::check,
             s12_augmented_gradient_on_e::controls,
         ),
+        entry(
+            "S13",
+            s13_projector_algebra::check,
+            s13_projector_algebra::controls,
+        ),
         entry("S14", s14_haar_sampling::check, s14_haar_sampling::controls),
+        entry(
+            "S16",
+            s16_affine_architecture::check,
+            s16_affine_architecture::controls,
+        ),
     ]
 }
 

@@ -18,20 +18,22 @@
 //!   [`GroupNetwork::unit_action`], Π_G = (1/|G|)Σ_g ρ(g), Π_𝓛 = QQᵀ from an SVD basis Q of
 //!   T𝓛, ranks, span intersections and operator norms from [`crate::linalg`].
 
-use super::layer::{LayerSpec, Padding};
+use super::layer::LayerSpec;
 use super::lift::GroupNetwork;
 use super::network::Network;
-use super::param::{standard_normal, Basis};
+use super::param::Basis;
 use super::{Parametrisation, Support};
-use crate::autodiff::{ConvGeom, Tape};
 use crate::linalg;
 use crate::rep::{GridGroup, Rep};
 use crate::{Error, Result};
 use faer::Mat;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::fmt::Write as _;
+
+mod layers;
+mod render;
+
+pub use layers::{layer_checks, random_ambient_weights, random_inputs, LayerCheck};
+pub use render::{format_number, render_table};
 
 /// Singular values below this count as zero when spans are intersected: the bases involved
 /// are exact (entries 0, ±1, or unit vectors built in f64), so genuine directions have
@@ -42,8 +44,8 @@ pub const SPAN_TOL: f64 = 1e-9;
 /// as zero.
 ///
 /// The orbit method is exact (its values are 0, 1 or √(s(m − s))/m). The dense method forms
-/// products of orthogonal matrices and projectors of size D ≤ [`DENSE_MAX`] = 1024 with O(1)
-/// entries, whose round-off is ≤ D·ε ≈ 2.3e-13; the layer checks compare O(1) outputs of
+/// products of orthogonal matrices and projectors of size D ≤ [`DENSE_MAX`] = 512 with O(1)
+/// entries, whose round-off is ≤ D·ε ≈ 1.1e-13; the layer checks compare O(1) outputs of
 /// sums of ≤ 10⁴ terms, ≈ 1e-13. Genuine failures are O(0.1..1) (a tap moved out of the
 /// support has defect 1, pooling on an odd grid or a wrong padding changes outputs by O(1)),
 /// so 1e-10 separates the two by more than two orders on each side. A defect that is
@@ -51,7 +53,7 @@ pub const SPAN_TOL: f64 = 1e-9;
 pub const VERDICT_TOL: f64 = 1e-10;
 
 /// Largest unit dimension D the dense method accepts (its D×D SVDs cost O(D³)).
-pub const DENSE_MAX: usize = 1024;
+pub const DENSE_MAX: usize = 512;
 
 /// Orthonormality tolerance of H5: max |BᵀB − I| ≤ 1e-10. Gram–Schmidt bases are orthonormal
 /// to ≈ D·ε ≈ 1e-13; a random normalised basis (the H5 control) is off by O(0.1).
@@ -191,25 +193,6 @@ pub struct MapReport {
     pub drop: Vec<usize>,
     /// Human-readable advice (empty when 𝓛 is invariant).
     pub advice: Vec<String>,
-}
-
-/// The numerical check of one layer's commutation with G on random inputs.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LayerCheck {
-    /// Layer index.
-    pub layer: usize,
-    /// Layer kind.
-    pub kind: String,
-    /// "H2" for a parameter-free layer: max_g ‖σ(ρ_in(g)v) − ρ_out(g)σ(v)‖_∞; "H1" for a
-    /// linear layer with random ambient weights A: max_g ‖L_{ρ(g)A}(ρ_in(g)v) −
-    /// ρ_out(g)L_A(v)‖_∞ (the lifted identity of one layer).
-    pub hypothesis: &'static str,
-    /// The worst error over g and the random inputs.
-    pub error: f64,
-    /// `error ≤ VERDICT_TOL`.
-    pub equivariant: bool,
-    /// Why the layer fails, when known (e.g. asymmetric padding, odd grid).
-    pub note: Option<String>,
 }
 
 /// The compatibility/invariance analysis of a network under a group (↔ `eqens analyze`).
@@ -429,6 +412,21 @@ fn orbits(perms: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) {
     (orbit, sizes)
 }
 
+/// The orbits of the taps of a k×k filter under the grid group, each sorted row-major,
+/// ordered by their first tap (from the filter action of [`Rep::grid`]).
+pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+    let rep = Rep::grid(kind, k, k)?;
+    let perms: Vec<Vec<usize>> = (0..rep.group().order())
+        .map(|g| rep.permutation(g).expect("grid actions permute").to_vec())
+        .collect();
+    let (orbit, sizes) = orbits(&perms);
+    let mut out = vec![Vec::new(); sizes.len()];
+    for (i, &o) in orbit.iter().enumerate() {
+        out[o].push((i / k, i % k));
+    }
+    Ok(out)
+}
+
 fn orbit_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {
     let Basis::OneHot(idx) = p.basis() else {
         return Err(Error::Invalid(format!(
@@ -512,14 +510,10 @@ fn dense_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result
         defect = defect.max(linalg::op_norm(&(&outside * r * &pi_l)));
         comm = comm.max(linalg::op_norm(&linalg::commutator(&pi_l, r)));
     }
-    let moved = Mat::from_fn(d, n * q.ncols(), |i, c| {
-        let (g, k) = (c / q.ncols().max(1), c % q.ncols().max(1));
-        let mut s = 0.0;
-        for j in 0..d {
-            s += rho[g][(i, j)] * q[(j, k)];
-        }
-        s
-    });
+    // span_g ρ(g)T𝓛: the columns of every ρ(g)Q side by side.
+    let blocks: Vec<Mat<f64>> = rho.iter().map(|r| r * &q).collect();
+    let k = q.ncols().max(1);
+    let moved = Mat::from_fn(d, n * q.ncols(), |i, c| blocks[c / k][(i, c % k)]);
     Ok(MapNumbers {
         dims: Dims {
             ambient: d,
@@ -640,176 +634,6 @@ fn advice(r: &MapReport, shape: UnitShape) -> Vec<String> {
     out
 }
 
-/// Random ambient weights A ∈ H for every linear map of `net` (layout of
-/// [`Network::ambient_weights`]): i.i.d. N(0, 1/fan_in) entries, fan_in = C_in·k² for a
-/// convolution and the input width for dense and attention maps, so that outputs stay O(1).
-pub fn random_ambient_weights(net: &Network, seed: u64) -> Vec<Vec<f64>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    for layer in net.layers() {
-        let (fan_in, lens): (usize, Vec<usize>) = match &layer.spec {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                ..
-            } => {
-                let c_in = layer.in_shape[0];
-                (
-                    c_in * kernel * kernel,
-                    vec![out_channels * c_in * kernel * kernel],
-                )
-            }
-            LayerSpec::Dense { out, .. } => (layer.in_shape[0], vec![out * layer.in_shape[0]]),
-            LayerSpec::Attention { d_k, d_v, .. } => {
-                let dm = layer.in_shape[1];
-                (dm, vec![d_k * dm, d_k * dm, d_v * dm])
-            }
-            _ => continue,
-        };
-        let scale = 1.0 / (fan_in as f64).sqrt();
-        for len in lens {
-            out.push(
-                (0..len)
-                    .map(|_| scale * standard_normal(&mut rng))
-                    .collect(),
-            );
-        }
-    }
-    out
-}
-
-/// `n` i.i.d. N(0, 1) samples of dimension `dim`, row-major.
-pub fn random_inputs(n: usize, dim: usize, seed: u64) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n * dim).map(|_| standard_normal(&mut rng)).collect()
-}
-
-/// out = ρ(g) applied to every row of `x`.
-fn act_rows(rep: &Rep, g: usize, x: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; x.len()];
-    for (src, dst) in x.chunks(rep.dim()).zip(out.chunks_mut(rep.dim())) {
-        rep.apply(g, src, dst);
-    }
-    out
-}
-
-/// Samples of the layer checks.
-const CHECK_SAMPLES: usize = 2;
-
-/// One layer's output on `n` samples with ambient weights `w` (all of the layer's maps
-/// concatenated): convolutions run on the tape with the full k×k tap list (taps that never
-/// land contribute zero), other layers as a one-layer [`Network`].
-fn layer_output(net: &Network, layer: usize, w: &[f64], x: &[f64], n: usize) -> Result<Vec<f64>> {
-    let l = &net.layers()[layer];
-    let mut tape = Tape::<f64>::new();
-    if let LayerSpec::Conv2d {
-        out_channels,
-        kernel,
-        padding,
-        ..
-    } = &l.spec
-    {
-        let (c_in, h, wd) = (l.in_shape[0], l.in_shape[1], l.in_shape[2]);
-        let k = *kernel;
-        let geom = ConvGeom {
-            batch: n,
-            c_in,
-            c_out: *out_channels,
-            h,
-            w: wd,
-            k,
-            taps: ConvGeom::full_taps(k),
-            pad_top: padding.top,
-            pad_left: padding.left,
-        };
-        let xv = tape.leaf(&[n, c_in, h, wd], x);
-        let wv = tape.leaf(&[*out_channels, c_in, k * k], w);
-        let y = tape.conv2d(xv, wv, &geom);
-        return Ok(tape.value(y).to_vec());
-    }
-    let spec = match &l.spec {
-        LayerSpec::Dense { out, param } => LayerSpec::Dense {
-            out: *out,
-            param: param
-                .as_ref()
-                .map(|p| Parametrisation::full(p.ambient_dim())),
-        },
-        LayerSpec::Attention { d_k, d_v, .. } => LayerSpec::attention_full(*d_k, *d_v),
-        other => other.clone(),
-    };
-    let single = Network::new(&l.in_shape, vec![spec])?;
-    single.predict(&mut tape, w, x, n)
-}
-
-/// The layer checks of [`analyze`]: H2 for parameter-free layers, the one-layer lifted
-/// identity for linear layers, with random inputs (and weights) drawn from `seed`.
-pub fn layer_checks(gnet: &GroupNetwork, seed: u64) -> Result<Vec<LayerCheck>> {
-    let net = gnet.network();
-    let a = random_ambient_weights(net, seed);
-    let order = gnet.group().order();
-    let lifted: Vec<Vec<Vec<f64>>> = (0..order).map(|g| gnet.lift(g, &a)).collect();
-    let mut out = Vec::with_capacity(net.layers().len());
-    let mut map = 0;
-    for (i, l) in net.layers().iter().enumerate() {
-        let n_maps = match &l.spec {
-            LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. } => 1,
-            LayerSpec::Attention { .. } => 3,
-            _ => 0,
-        };
-        let concat = |w: &[Vec<f64>]| -> Vec<f64> { w[map..map + n_maps].concat() };
-        let dim_in: usize = l.in_shape.iter().product();
-        let x = random_inputs(CHECK_SAMPLES, dim_in, seed.wrapping_add(1 + i as u64));
-        let (rin, rout) = (&gnet.spaces()[i], &gnet.spaces()[i + 1]);
-        let y = layer_output(net, i, &concat(&a), &x, CHECK_SAMPLES)?;
-        let mut error: f64 = 0.0;
-        for (g, lg) in lifted.iter().enumerate() {
-            let yg = layer_output(net, i, &concat(lg), &act_rows(rin, g, &x), CHECK_SAMPLES)?;
-            let want = act_rows(rout, g, &y);
-            let e = yg
-                .iter()
-                .zip(&want)
-                .map(|(u, v)| (u - v).abs())
-                .fold(0.0, f64::max);
-            error = if e.is_nan() { f64::NAN } else { error.max(e) };
-        }
-        map += n_maps;
-        let equivariant = error <= VERDICT_TOL;
-        out.push(LayerCheck {
-            layer: i,
-            kind: l.spec.kind().into(),
-            hypothesis: if n_maps > 0 { "H1" } else { "H2" },
-            error,
-            equivariant,
-            note: if equivariant { None } else { failure_note(l) },
-        });
-    }
-    Ok(out)
-}
-
-/// A likely cause of a layer's failure to commute with G.
-fn failure_note(l: &super::Layer) -> Option<String> {
-    match &l.spec {
-        LayerSpec::Conv2d {
-            kernel, padding, ..
-        } if *padding != Padding::same(*kernel) => Some(format!(
-            "padding (top {}, left {}) is not symmetric: rotating filters matches rotating \
-             inputs only with same padding {}",
-            padding.top,
-            padding.left,
-            (kernel - 1) / 2
-        )),
-        LayerSpec::AvgPool2d(k) if l.in_shape[1] % k != 0 || l.in_shape[2] % k != 0 => {
-            Some(format!(
-                "{k}×{k} pooling on a {}×{} grid drops trailing rows/columns, which rotation \
-                 moves to the other side",
-                l.in_shape[1], l.in_shape[2]
-            ))
-        }
-        LayerSpec::AddConstant(_) => Some("the added constant is not G-invariant".into()),
-        _ => None,
-    }
-}
-
 /// The full analysis of a network under its group: every linear map with
 /// [`default_method`], and the layer checks with [`ANALYZE_SEED`].
 pub fn analyze(gnet: &GroupNetwork) -> Result<CompatibilityReport> {
@@ -888,150 +712,4 @@ pub fn analyze_support(
 ) -> Result<CompatibilityReport> {
     let net = support_network(support, image_side, channels)?;
     analyze(&GroupNetwork::on_images(net, group)?)
-}
-
-/// A number for the table: "0" below 1e-12, 4 decimals from 1e-4 on, else 2 significant
-/// digits in scientific notation.
-pub fn format_number(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x.abs() < 1e-12 {
-        "0".into()
-    } else if x.abs() >= 1e-4 {
-        format!("{x:.4}")
-    } else {
-        format!("{x:.1e}")
-    }
-}
-
-/// Left-aligned fixed-width rows (widths by character count).
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let width: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < r.len() {
-                let pad = width[c] - cell.chars().count() + 2;
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-/// The report as a fixed-width text table: one row per linear map (per-unit dimensions),
-/// the layer totals, the layer checks, the overall verdict and the advice. Deterministic.
-pub fn render_table(report: &CompatibilityReport) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Architecture analysis under {} (|G| = {}); dims per unit (one k×k filter, or one matrix)",
-        report.group, report.group_order
-    );
-    let mut rows = vec![[
-        "map",
-        "layer",
-        "kind",
-        "unit",
-        "dim H",
-        "dim T𝓛",
-        "dim H_G",
-        "dim E",
-        "dim 𝓛_0",
-        "H4 defect",
-        "offset defect",
-        "‖[Π𝓛,Π_G]‖",
-        "max_g ‖[Π𝓛,ρ(g)]‖",
-        "H5",
-        "verdict",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for m in &report.maps {
-        rows.push(vec![
-            m.map.to_string(),
-            m.layer.to_string(),
-            m.kind.clone(),
-            m.unit.clone(),
-            m.dims.ambient.to_string(),
-            m.dims.direction.to_string(),
-            m.dims.invariants.to_string(),
-            m.dims.equivariant.to_string(),
-            m.dims.core.to_string(),
-            format_number(m.invariance_defect),
-            format_number(m.offset_defect),
-            format_number(m.commutator_reynolds),
-            format_number(m.commutator_group),
-            if m.orthonormal { "yes" } else { "no" }.into(),
-            m.verdict.label().into(),
-        ]);
-    }
-    out.push_str(&table(&rows));
-    out.push('\n');
-    out.push_str("Layer totals (units × per-unit dims)\n");
-    let mut rows = vec![[
-        "map",
-        "units",
-        "dim H",
-        "dim T𝓛",
-        "dim H_G",
-        "dim E",
-        "dim 𝓛_0",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for m in &report.maps {
-        let t = m.totals;
-        rows.push(vec![
-            m.map.to_string(),
-            m.units.to_string(),
-            t.ambient.to_string(),
-            t.direction.to_string(),
-            t.invariants.to_string(),
-            t.equivariant.to_string(),
-            t.core.to_string(),
-        ]);
-    }
-    out.push_str(&table(&rows));
-    out.push('\n');
-    out.push_str(
-        "Layer checks on random inputs (H2: σ(ρ(g)v) = ρ(g)σ(v); H1: L_{ρ(g)A}(ρ(g)v) = ρ(g)L_A(v))\n",
-    );
-    let mut rows = vec![["layer", "kind", "check", "max error", "commutes", "note"]
-        .map(String::from)
-        .to_vec()];
-    for l in &report.layers {
-        rows.push(vec![
-            l.layer.to_string(),
-            l.kind.clone(),
-            l.hypothesis.into(),
-            format_number(l.error),
-            if l.equivariant { "yes" } else { "NO" }.into(),
-            l.note.clone().unwrap_or_default(),
-        ]);
-    }
-    out.push_str(&table(&rows));
-    out.push('\n');
-    let _ = writeln!(out, "Verdict: {}", report.summary);
-    let advice: Vec<&String> = report.maps.iter().flat_map(|m| &m.advice).collect();
-    if !advice.is_empty() {
-        out.push_str("Advice:\n");
-        for a in advice {
-            let _ = writeln!(out, "  - {a}");
-        }
-    }
-    out
 }

@@ -248,7 +248,7 @@ impl GroupNetwork {
     }
 
     /// The index map of ρ(g) on the unit of linear map `map` when ρ(g) permutes the unit's
-    /// entries, (ρ(g)a)[j] = a[src[j]] (filters; dense maps between permutation
+    /// entries, `(ρ(g)a)[j] = a[src[j]]` (filters; dense maps between permutation
     /// representations; attention weights), and `None` when it mixes them (a matrix
     /// representation on either side of a dense map).
     pub fn unit_permutation(&self, map: usize, g: usize) -> Option<Vec<usize>> {

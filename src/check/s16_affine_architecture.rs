@@ -1,0 +1,177 @@
+//! S16, affine architectures 𝓛 = A_𝓛 + T𝓛: if ρ(g)A_𝓛 − A_𝓛 ∉ T𝓛 for some g, 𝓛 is not
+//! invariant and no invariant law lives on it; the analysis must detect it,
+//! max_g ‖(I − Π_{T𝓛})(ρ(g)A_𝓛 − A_𝓛)‖ > 0, and must not flag a harmless offset.
+//!
+//! Cases on the C4- and D4-invariant `plus` support (seeded: group, channels, image size,
+//! offset values, one-hot or mixed basis of T𝓛):
+//! - must hold (defect ≤ [`TOL`], verdict "invariant"): an invariant offset (a random filter
+//!   constant on every tap orbit), and a non-invariant offset inside T𝓛 (random values on the
+//!   plus taps: ρ(g)A_𝓛 − A_𝓛 ∈ T𝓛, so ρ(g)𝓛 = 𝓛);
+//! - controls (must fail): a random offset with weight on the corners (ρ(g)A_𝓛 − A_𝓛 has a
+//!   corner component outside T𝓛), both as a defect and as a verdict.
+//!
+//! The "ensembles on it keep a bias" half of S16 needs the ensemble module and is not
+//! checked here.
+
+use super::{Control, Measurement};
+use crate::nn::analysis::{analyze_map, default_method, filter_orbits, MapReport, Verdict};
+use crate::nn::param::standard_normal;
+use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
+use crate::rep::GridGroup;
+use crate::Result;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Tolerance of the offset defect for offsets that must pass.
+///
+/// With a one-hot basis ρ(g)A_𝓛 − A_𝓛 is a difference of equal entries (exactly 0 outside
+/// T𝓛); with a mixed basis the projection uses an SVD basis of 9-vectors, round-off
+/// ≈ 9·ε·‖A_𝓛‖ ≈ 1e-14 for ‖A_𝓛‖ = O(1). 1e-12 leaves a margin of 100.
+pub const TOL: f64 = 1e-12;
+
+/// Threshold the control's defect must exceed: a corner weight c moves to another corner,
+/// giving a defect ≥ |c|·√2·(…) = O(1) for N(0, 1) offsets; 1e-3 is far below that and far
+/// above round-off.
+pub const CONTROL_THRESHOLD: f64 = 1e-3;
+
+/// Which offset A_𝓛 to put on the `plus` support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offset {
+    /// Constant on every tap orbit of the group (ρ(g)A_𝓛 = A_𝓛).
+    Invariant,
+    /// Random on the plus taps only (ρ(g)A_𝓛 − A_𝓛 ∈ T𝓛).
+    InsideDirection,
+    /// Random on all nine taps (ρ(g)A_𝓛 − A_𝓛 ∉ T𝓛).
+    Corners,
+}
+
+fn grid_name(kind: GridGroup) -> &'static str {
+    match kind {
+        GridGroup::C2 => "C2",
+        GridGroup::C4 => "C4",
+        GridGroup::D4 => "D4",
+    }
+}
+
+/// The report of a one-conv network whose filter architecture is `plus` with the given
+/// offset, under `kind`; the seed draws the offset values, the basis (one-hot or a random
+/// orthonormalised mix of the plus taps), channels and image size.
+pub fn measure(kind: GridGroup, offset: Offset, seed: u64) -> Result<MapReport> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let plus = Support::plus();
+    let mut a = vec![0.0; 9];
+    match offset {
+        Offset::Invariant => {
+            for orbit in filter_orbits(kind, 3)? {
+                let v = standard_normal(&mut rng);
+                orbit.iter().for_each(|&(r, c)| a[r * 3 + c] = v);
+            }
+        }
+        Offset::InsideDirection => {
+            for i in plus.indices() {
+                a[i] = standard_normal(&mut rng);
+            }
+        }
+        Offset::Corners => {
+            a.iter_mut().for_each(|x| *x = standard_normal(&mut rng));
+        }
+    }
+    let param = if rng.random_bool(0.5) {
+        Parametrisation::from_support(&plus)
+    } else {
+        let cols: Vec<Vec<f64>> = (0..plus.len())
+            .map(|_| {
+                let mut c = vec![0.0; 9];
+                plus.indices()
+                    .into_iter()
+                    .for_each(|i| c[i] = standard_normal(&mut rng));
+                c
+            })
+            .collect();
+        Parametrisation::orthonormalised(9, cols)?
+    }
+    .with_offset(a)?;
+    let side = rng.random_range(3..=6usize);
+    let channels = rng.random_range(1..=3usize);
+    let net = Network::new(
+        &[1, side, side],
+        vec![LayerSpec::conv_with(channels, 3, param), LayerSpec::Tanh],
+    )?;
+    let gnet = GroupNetwork::on_images(net, kind)?;
+    analyze_map(&gnet, 0, default_method(&gnet, 0))
+}
+
+/// The groups of a seed: C4 for even seeds, D4 for odd ones.
+fn group_of(seed: u64) -> GridGroup {
+    if seed % 2 == 0 {
+        GridGroup::C4
+    } else {
+        GridGroup::D4
+    }
+}
+
+/// S16 (must hold): an invariant offset and an offset inside T𝓛 are not flagged — the worst
+/// offset defect, or 1 if either verdict is not "invariant".
+pub fn check(seed: u64) -> Result<Measurement> {
+    let kind = group_of(seed);
+    let mut error: f64 = 0.0;
+    let mut methods = Vec::new();
+    for (i, offset) in [Offset::Invariant, Offset::InsideDirection]
+        .into_iter()
+        .enumerate()
+    {
+        let m = measure(kind, offset, seed.wrapping_mul(3).wrapping_add(i as u64))?;
+        let wrong = if m.verdict == Verdict::Invariant {
+            0.0
+        } else {
+            1.0
+        };
+        error = error.max(m.offset_defect).max(wrong);
+        methods.push(format!("{:?}", m.method).to_lowercase());
+    }
+    Ok(Measurement {
+        statement: "S16",
+        case: format!(
+            "{}: plus support with an invariant offset and with an offset inside T𝓛 ({} methods)",
+            grid_name(kind),
+            methods.join("/")
+        ),
+        error,
+        tolerance: TOL,
+    })
+}
+
+/// The controls of S16 (H4 dropped through the offset): a random offset with corner weights
+/// must give a defect above [`CONTROL_THRESHOLD`] and a verdict other than "invariant".
+pub fn controls(seed: u64) -> Result<Vec<Control>> {
+    let kind = group_of(seed);
+    let m = measure(kind, Offset::Corners, seed.wrapping_mul(3).wrapping_add(2))?;
+    Ok(vec![
+        Control {
+            statement: "S16",
+            dropped: "H4",
+            case: format!(
+                "{}: plus support, random offset on all nine taps: defect",
+                grid_name(kind)
+            ),
+            error: m.offset_defect,
+            threshold: CONTROL_THRESHOLD,
+        },
+        Control {
+            statement: "S16",
+            dropped: "H4",
+            case: format!(
+                "{}: plus support, random offset on all nine taps: verdict {}",
+                grid_name(kind),
+                m.verdict.label()
+            ),
+            // 1 when the verdict is not "invariant"; a boolean, so any threshold in (0, 1).
+            error: if m.verdict == Verdict::Invariant {
+                0.0
+            } else {
+                1.0
+            },
+            threshold: 0.5,
+        },
+    ])
+}
