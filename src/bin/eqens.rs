@@ -21,6 +21,31 @@ enum Command {
     /// Check every statement S1..S16 of THEORY.md over random cases, with its negative
     /// controls; exits non-zero if a statement fails or a control fails to fail.
     Check(CheckArgs),
+    /// Analyse a convolutional architecture under a group: dims of T𝓛, H_G, E and 𝓛_0,
+    /// invariance (H4) versus NOF compatibility, orthonormality (H5), per-layer equivariance
+    /// (H2), and advice.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// The group acting on the pixel grid: c2 (180° rotations), c4 (90° rotations) or d4
+    /// (rotations and flips).
+    #[arg(long, default_value = "c4")]
+    group: String,
+    /// Filter support Ω: full, plus (plus + centre), plus-corner (plus without centre +
+    /// corner (0,0)), or a row-major k×k mask such as 010111010.
+    #[arg(long, default_value = "plus")]
+    support: String,
+    /// Side of the square input images.
+    #[arg(long, default_value_t = 8)]
+    side: usize,
+    /// Channels of the hidden convolution.
+    #[arg(long, default_value_t = 4)]
+    channels: usize,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +84,30 @@ fn groups() -> eqens::Result<()> {
             shown.join(", "),
             more
         );
+    }
+    Ok(())
+}
+
+fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
+    use eqens::nn::analysis::{analyze_support, render_table};
+    use eqens::nn::Support;
+    use eqens::rep::GridGroup;
+    let group = match args.group.to_ascii_lowercase().as_str() {
+        "c2" => GridGroup::C2,
+        "c4" => GridGroup::C4,
+        "d4" => GridGroup::D4,
+        other => {
+            return Err(eqens::Error::Invalid(format!(
+                "--group {other}: the pixel-grid groups are c2, c4 and d4"
+            )))
+        }
+    };
+    let support = Support::parse(&args.support)?;
+    let report = analyze_support(group, &support, args.side, args.channels)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", render_table(&report));
     }
     Ok(())
 }
@@ -104,6 +153,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Groups => groups().map(|()| true),
         Command::Check(args) => check(args),
+        Command::Analyze(args) => analyze(args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
