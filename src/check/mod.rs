@@ -60,6 +60,7 @@ pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;
 pub mod s05_orbit_ensembles;
 pub mod s06_coupled_sgd;
+pub mod s07_initial_laws;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
 pub mod s14_haar_sampling;
