@@ -61,6 +61,7 @@ pub mod s04_descent_commutes;
 pub mod s05_orbit_ensembles;
 pub mod s06_coupled_sgd;
 pub mod s07_initial_laws;
+pub mod s08_one_over_m;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
 pub mod s14_haar_sampling;
