@@ -65,3 +65,4 @@ pub mod s08_one_over_m;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
 pub mod s14_haar_sampling;
+pub mod s15_finite_rotations;
