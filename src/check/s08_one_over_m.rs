@@ -1,11 +1,11 @@
 //! S8 — the 1/M law: under H1–H7 the members' equivariance defects
 //! D_m = Φ_{A^(m)}(ρ_X(g)x) − ρ_Y(g)Φ_{A^(m)}(x) are i.i.d. with mean 0, so the ensemble of M
 //! members has E‖(1/M) Σ_m D_m‖² = E‖D_1‖²/M exactly: the log-log slope in M is −1.
-//! Without H4 or H6 a bias b = E[D] ≠ 0 remains and the error plateaus at ‖b‖².
+//! Without H4 or H6 a bias b = E(D) ≠ 0 remains and the error plateaus at ‖b‖².
 //!
 //! Case: C4 on 1×4×4 images, conv(2) → tanh → conv(1) → ReLU → flatten: an equivariant
 //! image-to-image map (ρ_Y rotates the output grid). The final ReLU matters: with a last
-//! layer that is linear in weights of a sign-symmetric law, E[Φ_A] = 0 for every law and
+//! layer that is linear in weights of a sign-symmetric law, E(Φ_A) = 0 for every law and
 //! the bias of the controls would vanish identically. Members: θ_0 from
 //! `member_rng(seed, m)`, then [`STEPS`] steps of full-augmentation descent on a mean
 //! squared error to N(0, 1) targets. D_m stacks the defects at [`PROBES`] N(0, 1) probes and
