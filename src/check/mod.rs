@@ -62,12 +62,16 @@ pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;
 pub mod s05_orbit_ensembles;
+pub mod s06_coupled_sgd;
+pub mod s07_initial_laws;
+pub mod s08_one_over_m;
 pub mod s09_osp;
 pub mod s10_symmetric_kl;
 pub mod s11_e_invariant;
 pub mod s12_augmented_gradient_on_e;
 pub mod s13_projector_algebra;
 pub mod s14_haar_sampling;
+pub mod s15_finite_rotations;
 pub mod s16_affine_architecture;
 pub mod search;
 

@@ -15,10 +15,11 @@
 //! dropped; one run per statement shows that, and keeps the runner's cost dominated by the
 //! cases.
 
-use super::s05_orbit_ensembles;
 use super::s14_haar_sampling;
+use super::s15_finite_rotations;
 use super::{s01_lifted_identity, s13_projector_algebra, s16_affine_architecture};
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
+use super::{s05_orbit_ensembles, s06_coupled_sgd, s07_initial_laws, s08_one_over_m};
 use super::{s09_osp, s10_symmetric_kl, s11_e_invariant, s12_augmented_gradient_on_e};
 use super::{Control, Measurement};
 use crate::train::cases::sub_seed;
@@ -130,6 +131,9 @@ pub fn registry() -> Vec<Entry> {
             s05_orbit_ensembles::check,
             s05_orbit_ensembles::controls,
         ),
+        entry("S6", s06_coupled_sgd::check, s06_coupled_sgd::controls),
+        entry("S7", s07_initial_laws::check, s07_initial_laws::controls),
+        entry("S8", s08_one_over_m::check, s08_one_over_m::controls),
         entry("S9", s09_osp::check, s09_osp::controls),
         entry("S10", s10_symmetric_kl::check, s10_symmetric_kl::controls),
         entry("S11", s11_e_invariant::check, s11_e_invariant::controls),
@@ -144,6 +148,11 @@ pub fn registry() -> Vec<Entry> {
             s13_projector_algebra::controls,
         ),
         entry("S14", s14_haar_sampling::check, s14_haar_sampling::controls),
+        entry(
+            "S15",
+            s15_finite_rotations::check,
+            s15_finite_rotations::controls,
+        ),
         entry(
             "S16",
             s16_affine_architecture::check,

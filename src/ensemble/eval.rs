@@ -3,7 +3,7 @@
 use super::run::{ensemble_mean, run_members};
 use crate::autodiff::Tape;
 use crate::metrics::equivariance_error as pair_error;
-use crate::nn::GroupNetwork;
+use crate::nn::{GroupNetwork, Network};
 use crate::{Error, Result};
 
 /// The relative equivariance error of the ensemble f̂ of `thetas` on `n` probe inputs
@@ -25,7 +25,6 @@ pub fn equivariance_error(
     elements: &[usize],
     threads: usize,
 ) -> Result<f64> {
-    let net = gnet.network();
     let order = gnet.group().order();
     if elements.is_empty() {
         return Err(Error::Invalid(
@@ -38,6 +37,35 @@ pub fn equivariance_error(
             gnet.group().name()
         )));
     }
+    equivariance_error_under(
+        gnet.network(),
+        thetas,
+        probes,
+        n,
+        elements.len(),
+        |j, x, out| gnet.act_on_inputs(elements[j], x, out),
+        |j, y, out| gnet.act_on_outputs(elements[j], y, out),
+        threads,
+    )
+}
+
+/// The relative equivariance error of the ensemble of `thetas` under `actions` pairs of
+/// transformations (T_X^j, T_Y^j), j < `actions`, that need not come from a finite group
+/// (e.g. rotations of the plane by arbitrary angles): max over j and probes x of
+/// ‖f̂(T_X^j x) − T_Y^j f̂(x)‖ over the members' output scale, exactly as
+/// [`equivariance_error`]. `act_in(j, x, out)` applies T_X^j to the `n` probes (row-major
+/// [n, input_dim]) and `act_out(j, y, out)` applies T_Y^j to `n` outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn equivariance_error_under(
+    net: &Network,
+    thetas: &[Vec<f64>],
+    probes: &[f64],
+    n: usize,
+    actions: usize,
+    act_in: impl Fn(usize, &[f64], &mut [f64]),
+    act_out: impl Fn(usize, &[f64], &mut [f64]),
+    threads: usize,
+) -> Result<f64> {
     let d_in = net.input_dim();
     if n == 0 || probes.len() != n * d_in {
         return Err(Error::Shape(format!(
@@ -45,13 +73,18 @@ pub fn equivariance_error(
             probes.len()
         )));
     }
-    // Block 0: the probes x; block 1 + j: ρ_X(elements[j])x.
-    let mut inputs = vec![0.0; (1 + elements.len()) * n * d_in];
-    inputs[..n * d_in].copy_from_slice(probes);
-    for (&g, block) in elements.iter().zip(inputs[n * d_in..].chunks_mut(n * d_in)) {
-        gnet.act_on_inputs(g, probes, block);
+    if actions == 0 {
+        return Err(Error::Invalid(
+            "equivariance error under no transformation".into(),
+        ));
     }
-    let count = (1 + elements.len()) * n;
+    // Block 0: the probes x; block 1 + j: T_X^j x.
+    let mut inputs = vec![0.0; (1 + actions) * n * d_in];
+    inputs[..n * d_in].copy_from_slice(probes);
+    for (j, block) in inputs[n * d_in..].chunks_mut(n * d_in).enumerate() {
+        act_in(j, probes, block);
+    }
+    let count = (1 + actions) * n;
     let outs = run_members(0..thetas.len(), threads, |m| {
         net.predict(&mut Tape::new(), &thetas[m], &inputs, count)
     })?
@@ -66,9 +99,9 @@ pub fn equivariance_error(
         .sum::<f64>()
         / (thetas.len() * n) as f64;
     let (base, moved) = out.split_at(n * k);
-    let mut expected = vec![0.0; elements.len() * n * k];
-    for (&g, block) in elements.iter().zip(expected.chunks_mut(n * k)) {
-        gnet.act_on_outputs(g, base, block);
+    let mut expected = vec![0.0; actions * n * k];
+    for (j, block) in expected.chunks_mut(n * k).enumerate() {
+        act_out(j, base, block);
     }
     let mut worst: f64 = 0.0;
     for (a, b) in moved.chunks(k).zip(expected.chunks(k)) {

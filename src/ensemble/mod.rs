@@ -19,7 +19,7 @@ pub mod shard;
 pub mod store;
 pub mod train;
 
-pub use eval::equivariance_error;
+pub use eval::{equivariance_error, equivariance_error_under};
 pub use run::{ensemble_mean, ensemble_outputs, run_members, try_run_members, Outcomes};
 pub use seeds::{member_rng, member_seed};
 pub use shard::{merge, merge_files, Shard};
