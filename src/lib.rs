@@ -12,13 +12,16 @@
 
 pub mod autodiff;
 pub mod check;
+pub mod data;
 pub mod error;
 pub mod group;
 pub mod linalg;
+pub mod metrics;
 pub mod nn;
 pub mod rep;
 pub mod reproduce;
 pub mod scalar;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use scalar::Scalar;
