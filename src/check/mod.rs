@@ -56,3 +56,7 @@ impl Control {
 }
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
+pub mod s04_descent_commutes;
+pub mod s11_e_invariant;
+pub mod s12_augmented_gradient_on_e;
+pub mod s14_haar_sampling;

@@ -9,7 +9,7 @@
 
 use super::{Control, Measurement};
 use crate::train::cases::{
-    image_case, layers_dist, layers_norm, sub_seed, vector_case, Case, Filters,
+    image_case, layers_dist, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
 };
 use crate::train::{augmented_loss_and_grad, init_theta, Augmentation, InitLaw, Workspace};
 use crate::Result;
@@ -43,22 +43,27 @@ fn gradient_error(case: &Case, seed: u64) -> Result<f64> {
     augmented_loss_and_grad(gnet, &mut ws, &theta, &samples, &law, &mut grad)?;
     let base = net.ambient_weights(&grad);
     let scale = layers_norm(&base);
-    let mut worst: f64 = 0.0;
+    let mut err: f64 = 0.0;
     for g in 0..gnet.group().order() {
         let moved = gnet.lift_theta(g, &theta)?;
         augmented_loss_and_grad(gnet, &mut ws, &moved, &samples, &law, &mut grad)?;
         let lhs = net.ambient_weights(&grad);
-        worst = worst.max(layers_dist(&lhs, &gnet.lift(g, &base)) / scale);
+        err = worst(err, layers_dist(&lhs, &gnet.lift(g, &base)) / scale);
     }
-    Ok(worst)
+    Ok(err)
 }
 
 /// S3 on a random image case (invariant support, one-hot basis) and a random vector case.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let image = image_case(sub_seed(seed, 0), None, &Filters::InvariantSupport)?;
+    let image = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::InvariantSupport,
+        Activations::Any,
+    )?;
     let vector = vector_case(sub_seed(seed, 1))?;
-    let error = gradient_error(&image, sub_seed(seed, 2))?
-        .max(gradient_error(&vector, sub_seed(seed, 3))?);
+    let error =
+        gradient_error(&image, sub_seed(seed, 2))?.max(gradient_error(&vector, sub_seed(seed, 3))?);
     Ok(Measurement {
         statement: "S3",
         case: format!("{}; {}", image.description, vector.description),
@@ -69,7 +74,12 @@ pub fn check(seed: u64) -> Result<Measurement> {
 
 /// Control: a random normalised, non-orthonormal basis on an invariant support (drops H5).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let image = image_case(sub_seed(seed, 0), None, &Filters::NonOrthonormal)?;
+    let image = image_case(
+        sub_seed(seed, 0),
+        None,
+        &Filters::NonOrthonormal,
+        Activations::Any,
+    )?;
     Ok(vec![Control {
         statement: "S3",
         dropped: "H5",

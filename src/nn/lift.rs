@@ -66,11 +66,13 @@ impl GroupNetwork {
                     Rep::trivial(group.clone(), layer.out_shape.iter().product())
                 }
                 (_, _) if layer.out_shape == layer.in_shape => prev.clone(),
-                (spec, _) => return Err(Error::Invalid(format!(
+                (spec, _) => {
+                    return Err(Error::Invalid(format!(
                     "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
                     spec.kind(),
                     layer.out_shape
-                ))),
+                )))
+                }
             };
             spaces.push(next);
         }

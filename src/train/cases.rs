@@ -27,6 +27,16 @@ pub enum Filters {
     CompatibleNotInvariant,
 }
 
+/// Which activations an image case may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activations {
+    /// tanh, ReLU, or layer norm + tanh (each layer independently).
+    Any,
+    /// tanh or layer norm + tanh: no ReLU, so long training cannot kill every unit and
+    /// leave a constant (trivially equivariant) network.
+    Smooth,
+}
+
 /// A training problem: a network under a group and labelled data.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -131,9 +141,15 @@ fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
 
 /// A random image classifier under `group` (C4 or D4 at random when `None`):
 /// [c0, s, s] inputs (c0 ∈ {1, 2}, s ∈ {4, 6}) → conv(c1) → σ → avg-pool 2 → conv(c2) → σ'
-/// → flatten → dense(K), K ∈ 3..=5, σ, σ' ∈ {tanh, relu, layer norm + tanh}; both convs
-/// parametrised by `filters`; n ∈ 5..=8 samples with N(0, 1) pixels and uniform labels.
-pub fn image_case(seed: u64, group: Option<GridGroup>, filters: &Filters) -> Result<Case> {
+/// → flatten → dense(K), K ∈ 3..=5, σ, σ' ∈ {tanh, relu, layer norm + tanh} (no relu for
+/// [`Activations::Smooth`]); both convs parametrised by `filters`; n ∈ 5..=8 samples with
+/// N(0, 1) pixels and uniform labels.
+pub fn image_case(
+    seed: u64,
+    group: Option<GridGroup>,
+    filters: &Filters,
+    acts: Activations,
+) -> Result<Case> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let kind = group.unwrap_or_else(|| pick(&mut rng, &[GridGroup::C4, GridGroup::D4]));
     let c0 = rng.random_range(1..=2);
@@ -170,12 +186,16 @@ pub fn image_case(seed: u64, group: Option<GridGroup>, filters: &Filters) -> Res
     };
     let (p1, d1) = filter_param(0)?;
     let (p2, d2) = filter_param(1)?;
-    let activations: [&[LayerSpec]; 3] = [
+    let all: [&[LayerSpec]; 3] = [
         &[LayerSpec::Tanh],
-        &[LayerSpec::Relu],
         &[LayerSpec::LayerNorm, LayerSpec::Tanh],
+        &[LayerSpec::Relu],
     ];
-    let (a1, a2) = (pick(&mut rng, &activations), pick(&mut rng, &activations));
+    let activations = match acts {
+        Activations::Any => &all[..],
+        Activations::Smooth => &all[..2],
+    };
+    let (a1, a2) = (pick(&mut rng, activations), pick(&mut rng, activations));
     let mut specs = vec![LayerSpec::conv_with(c1, 3, p1)];
     specs.extend_from_slice(a1);
     specs.push(LayerSpec::AvgPool2d(2));
@@ -239,9 +259,21 @@ pub fn vector_case(seed: u64) -> Result<Case> {
     })
 }
 
+/// max(a, b) that propagates NaN (f64::max drops it), so a NaN error fails its check.
+pub fn worst(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// An independent sub-seed: SplitMix64 of `seed` mixed with the stream index.
 pub fn sub_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
+    let mut z = seed
+        ^ stream
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
