@@ -54,6 +54,7 @@ impl Control {
         self.error > self.threshold
     }
 }
+
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;
 pub mod s04_descent_commutes;

@@ -50,37 +50,51 @@ pub fn init_theta<R: rand::Rng + ?Sized>(
         InitLaw::Symmetric { scale } => {
             check_scale(scale)?;
             let mut theta = Vec::with_capacity(net.num_params());
-            let mut map = 0;
-            for layer in net.layers() {
-                for (param, range) in layer.linear_blocks() {
-                    let core = invariant_core(gnet, map);
-                    let units = range.len() / param.dim();
-                    let mut a = vec![0.0; param.ambient_dim()];
-                    for _ in 0..units {
-                        let z: Vec<f64> = (0..core.ncols())
-                            .map(|_| scale * standard_normal(rng))
-                            .collect();
-                        for (i, ai) in a.iter_mut().enumerate() {
-                            *ai = param.offset().map_or(0.0, |o| o[i])
-                                + (0..core.ncols()).map(|j| core[(i, j)] * z[j]).sum::<f64>();
-                        }
-                        theta.extend(param.coefficients_of(&a)?);
+            let maps = net.layers().iter().flat_map(|l| l.linear_blocks());
+            for (map, (param, range)) in maps.enumerate() {
+                if param.is_identity() {
+                    // 𝓛 = H is invariant, 𝓛_0 = H and Q = I: A = z (no dense D×D unit
+                    // action is built, which matters for wide dense layers).
+                    theta.extend(range.map(|_| scale * standard_normal(rng)));
+                    continue;
+                }
+                let core = invariant_core(gnet, map);
+                let units = range.len() / param.dim();
+                let mut a = vec![0.0; param.ambient_dim()];
+                for _ in 0..units {
+                    let z: Vec<f64> = (0..core.ncols())
+                        .map(|_| scale * standard_normal(rng))
+                        .collect();
+                    for (i, ai) in a.iter_mut().enumerate() {
+                        *ai = param.offset().map_or(0.0, |o| o[i])
+                            + (0..core.ncols()).map(|j| core[(i, j)] * z[j]).sum::<f64>();
                     }
-                    map += 1;
+                    theta.extend(param.coefficients_of(&a)?);
                 }
             }
-            for g in 1..gnet.group().order() {
-                gnet.lift_theta(g, &theta).map_err(|e| {
-                    Error::Invalid(format!(
-                        "symmetric initialisation failed its membership check: ρ({})A_0 ∉ 𝓛 \
-                         ({e})",
-                        gnet.group().element_name(g)
-                    ))
-                })?;
-            }
+            verify_orbit_membership(gnet, &theta).map_err(|e| {
+                Error::Invalid(format!(
+                    "symmetric initialisation failed its membership check: {e}"
+                ))
+            })?;
             Ok(theta)
         }
     }
+}
+
+/// The membership check of a symmetric initialisation: ρ(g)A_θ ∈ 𝓛 for every g (↔
+/// `lift_theta` succeeds), i.e. A_θ lies in the invariant core 𝓛_0. Errors naming the
+/// first g that moves A_θ out of 𝓛. Never trust a "symmetric init" flag without it.
+pub fn verify_orbit_membership(gnet: &GroupNetwork, theta: &[f64]) -> Result<()> {
+    for g in 1..gnet.group().order() {
+        gnet.lift_theta(g, theta).map_err(|e| {
+            Error::Invalid(format!(
+                "ρ({})A_θ ∉ 𝓛: A_θ is not in the invariant core 𝓛_0 ({e})",
+                gnet.group().element_name(g)
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn check_scale(scale: f64) -> Result<()> {

@@ -14,6 +14,6 @@ pub mod sgd;
 
 pub use augment::{Augmentation, Law};
 pub use descent::descend;
-pub use init::{init_theta, orbit, InitLaw};
+pub use init::{init_theta, orbit, verify_orbit_membership, InitLaw};
 pub use risk::{augmented_loss_and_grad, nominal_loss_and_grad, Samples, Workspace};
 pub use sgd::{sgd_epoch, SgdConfig};
