@@ -13,6 +13,7 @@
 pub mod autodiff;
 pub mod check;
 pub mod data;
+pub mod ensemble;
 pub mod error;
 pub mod group;
 pub mod linalg;
