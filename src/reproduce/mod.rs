@@ -9,14 +9,22 @@
 //! - [`results`]: the data model every run fills, with JSON and CSV output;
 //! - [`report`]: the report folder (report.md, results.json, results.csv, SVG plots) and a
 //!   compact terminal summary;
-//! - [`plots`]: the SVG figures.
+//! - [`plots`]: the SVG figures;
+//! - [`experiment`]: the run itself ([`reproduce`], [`reproduce_shard`], [`merge_shards`]);
+//! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
+//! - [`shard`]: `--shard i/n` slices and their `.eqshard` files.
 
+pub mod evaluate;
+pub mod experiment;
 pub mod plots;
 pub mod report;
 pub mod results;
+pub mod shard;
 
+pub use experiment::{merge_shards, reproduce, reproduce_shard, Arm, ReproduceConfig, ScalarKind};
 pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
 pub use results::{
     ArmResult, Comparison, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo, SetEval,
     SingleStats, SizeStat, Spread, WelchTest,
 };
+pub use shard::Shard;
