@@ -34,7 +34,9 @@ fn help_of_every_subcommand() {
 fn groups_lists_orders() {
     let (code, stdout, _) = eqens(&["groups"]);
     assert_eq!(code, 0);
-    assert!(stdout.lines().any(|l| l.starts_with("d4 ") && l.contains(" 8 ")));
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("d4 ") && l.contains(" 8 ")));
 }
 
 #[test]

@@ -25,6 +25,63 @@ enum Command {
     /// invariance (H4) versus NOF compatibility, orthonormality (H5), per-layer equivariance
     /// (H2), and advice.
     Analyze(AnalyzeArgs),
+    /// Reproduce the paper's ensemble experiment (Nordenfors & Flinth) on the bundled 8×8
+    /// digits with exact C4 rotations, and write a report folder.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReproduceArgs {
+    /// Members per arm.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    /// Training epochs (evaluated at init and after every epoch).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// SGD learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    /// SGD batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Master seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Arms: sym, as-syminit, as-asyminit, cnn (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sym,as-syminit,as-asyminit,cnn"
+    )]
+    arms: Vec<String>,
+    /// Worker threads (results do not depend on it; default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Ensemble sizes M (comma-separated; sizes above --members are dropped).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5,10,25,50,75,100,250,500,1000"
+    )]
+    sizes: Vec<usize>,
+    /// Bootstrap resamples per ensemble size.
+    #[arg(long, default_value_t = 30)]
+    resamples: usize,
+    /// Number of out-of-distribution (smoothed-noise) images.
+    #[arg(long, default_value_t = 360)]
+    ood_len: usize,
+    /// Train in f64 instead of f32.
+    #[arg(long)]
+    f64: bool,
+    /// Output folder (report, or the shard file with --shard).
+    #[arg(long, default_value = "report")]
+    out: std::path::PathBuf,
+    /// Train only slice i of n of every arm's members (e.g. 2/4) and write it to --out.
+    #[arg(long, conflicts_with = "merge")]
+    shard: Option<String>,
+    /// Evaluate the union of shard folders or files written with --shard.
+    #[arg(long, num_args = 1..)]
+    merge: Vec<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +169,52 @@ fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
     Ok(())
 }
 
+fn reproduce(args: ReproduceArgs) -> eqens::Result<()> {
+    use eqens::reproduce::{merge_shards, reproduce, reproduce_shard, summary_table};
+    use eqens::reproduce::{Arm, ReproduceConfig, ScalarKind, Shard};
+    let defaults = ReproduceConfig::default();
+    let cfg = ReproduceConfig {
+        members: args.members,
+        epochs: args.epochs,
+        lr: args.lr,
+        batch: args.batch,
+        seed: args.seed,
+        arms: args
+            .arms
+            .iter()
+            .map(|a| Arm::parse(a))
+            .collect::<eqens::Result<_>>()?,
+        threads: args.threads.unwrap_or(defaults.threads),
+        sizes: args.sizes,
+        resamples: args.resamples,
+        ood_len: args.ood_len,
+        out_dir: args.out,
+        shard: args.shard.as_deref().map(Shard::parse).transpose()?,
+        scalar: if args.f64 {
+            ScalarKind::F64
+        } else {
+            ScalarKind::F32
+        },
+    };
+    cfg.validate()?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let results = if cfg.shard.is_some() {
+        let path = reproduce_shard(&cfg, progress)?;
+        println!("wrote shard {}", path.display());
+        return Ok(());
+    } else if !args.merge.is_empty() {
+        merge_shards(&args.merge, &cfg)?
+    } else {
+        reproduce(&cfg, progress)?
+    };
+    print!("{}", summary_table(&results));
+    println!(
+        "report written to {}",
+        cfg.out_dir.join("report.md").display()
+    );
+    Ok(())
+}
+
 /// Runs `eqens check`; `Ok(false)` when a statement failed or a control did not.
 fn check(args: CheckArgs) -> eqens::Result<bool> {
     use eqens::check::{find_counterexamples, render_counterexample, render_summary};
@@ -154,6 +257,7 @@ fn main() -> ExitCode {
         Command::Groups => groups().map(|()| true),
         Command::Check(args) => check(args),
         Command::Analyze(args) => analyze(args).map(|()| true),
+        Command::Reproduce(args) => reproduce(args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
