@@ -18,6 +18,7 @@ pub mod linalg;
 pub mod nn;
 pub mod rep;
 pub mod scalar;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use scalar::Scalar;

@@ -130,7 +130,11 @@ pub fn projector_onto(cols: &Mat<f64>) -> Mat<f64> {
 /// √(1 ± cos θ_i) for the principal angles θ_i, so a threshold `tol` on them accepts angles
 /// θ ≲ √2·tol; the resulting Qa·y are re-orthonormalised.
 pub fn intersection_basis(a: &Mat<f64>, b: &Mat<f64>, tol: f64) -> Mat<f64> {
-    assert_eq!(a.nrows(), b.nrows(), "intersection_basis: ambient dimensions differ");
+    assert_eq!(
+        a.nrows(),
+        b.nrows(),
+        "intersection_basis: ambient dimensions differ"
+    );
     let n = a.nrows();
     let qa = orthonormal_basis(a, tol);
     let qb = orthonormal_basis(b, tol);

@@ -54,3 +54,5 @@ impl Control {
         self.error > self.threshold
     }
 }
+pub mod s02_augmented_risk;
+pub mod s03_gradient_equivariance;

@@ -32,7 +32,13 @@ impl Group {
             table.extend((0..n).map(|b| ((a + b) % n) as u32));
         }
         let names = (0..n)
-            .map(|k| if k == 0 { "e".to_string() } else { power_name(k) })
+            .map(|k| {
+                if k == 0 {
+                    "e".to_string()
+                } else {
+                    power_name(k)
+                }
+            })
             .collect();
         Group::from_trusted_table(format!("C{n}"), Family::Cyclic(n), n, table, names)
     }
@@ -151,7 +157,10 @@ impl Group {
             }
         }
         let (group, perms) = closure_of_permutations(gens, m, max_order)?;
-        Ok((group.with_name_and_family(format!("G{}", perms.len()), Family::Other), perms))
+        Ok((
+            group.with_name_and_family(format!("G{}", perms.len()), Family::Other),
+            perms,
+        ))
     }
 
     /// Parses a group name (case-insensitive): `cN` (cyclic), `dN` (dihedral of order 2N),

@@ -20,7 +20,9 @@ impl Group {
     pub fn from_table(table: Vec<Vec<usize>>, names: Option<Vec<String>>) -> Result<Group> {
         let n = table.len();
         if n == 0 {
-            return Err(Error::NotAGroup("the table is empty (a group has an identity)".into()));
+            return Err(Error::NotAGroup(
+                "the table is empty (a group has an identity)".into(),
+            ));
         }
         if n > u32::MAX as usize {
             return Err(Error::NotAGroup(format!("order {n} is too large")));
@@ -34,7 +36,13 @@ impl Group {
             }
             Some(names) => names,
             None => (0..n)
-                .map(|a| if a == 0 { "e".to_string() } else { format!("g{a}") })
+                .map(|a| {
+                    if a == 0 {
+                        "e".to_string()
+                    } else {
+                        format!("g{a}")
+                    }
+                })
                 .collect(),
         };
         let el = |a: usize| format!("#{a} ({})", names[a]);
@@ -129,7 +137,13 @@ impl Group {
             }
         }
         let flat = table.iter().flatten().map(|&c| c as u32).collect();
-        Ok(Group::from_trusted_table(format!("G{n}"), Family::Other, n, flat, names))
+        Ok(Group::from_trusted_table(
+            format!("G{n}"),
+            Family::Other,
+            n,
+            flat,
+            names,
+        ))
     }
 }
 

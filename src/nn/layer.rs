@@ -155,9 +155,7 @@ impl LayerSpec {
         match self {
             LayerSpec::Conv2d { param, .. } => vec![param],
             LayerSpec::Dense { param, .. } => param.iter().collect(),
-            LayerSpec::Attention { wq, wk, wv, .. } => {
-                [wq, wk, wv].into_iter().flatten().collect()
-            }
+            LayerSpec::Attention { wq, wk, wv, .. } => [wq, wk, wv].into_iter().flatten().collect(),
             _ => vec![],
         }
     }

@@ -66,13 +66,11 @@ impl GroupNetwork {
                     Rep::trivial(group.clone(), layer.out_shape.iter().product())
                 }
                 (_, _) if layer.out_shape == layer.in_shape => prev.clone(),
-                (spec, _) => {
-                    return Err(Error::Invalid(format!(
-                        "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
-                        spec.kind(),
-                        layer.out_shape
-                    )))
-                }
+                (spec, _) => return Err(Error::Invalid(format!(
+                    "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
+                    spec.kind(),
+                    layer.out_shape
+                ))),
             };
             spaces.push(next);
         }
@@ -181,7 +179,11 @@ impl GroupNetwork {
     /// # Panics
     /// If `a` does not have the layout of [`Network::ambient_weights`].
     pub fn lift(&self, g: usize, a: &[Vec<f64>]) -> Vec<Vec<f64>> {
-        assert_eq!(a.len(), self.maps.len(), "lift: one weight array per linear map");
+        assert_eq!(
+            a.len(),
+            self.maps.len(),
+            "lift: one weight array per linear map"
+        );
         self.maps
             .iter()
             .zip(a)
@@ -294,7 +296,11 @@ fn act_on_unit(m: &MapAction, g: usize, src: &[f64], dst: &mut [f64]) {
 fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
     let d = rep.dim();
     assert_eq!(x.len(), out.len(), "act: input and output lengths differ");
-    assert_eq!(x.len() % d.max(1), 0, "act: length is not a multiple of the space's dimension");
+    assert_eq!(
+        x.len() % d.max(1),
+        0,
+        "act: length is not a multiple of the space's dimension"
+    );
     for (src, dst) in x.chunks(d).zip(out.chunks_mut(d)) {
         rep.apply(g, src, dst);
     }

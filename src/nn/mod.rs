@@ -12,8 +12,8 @@ pub mod network;
 pub mod param;
 pub mod support;
 
-pub use lift::GroupNetwork;
 pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};
+pub use lift::GroupNetwork;
 pub use network::{Forward, Layer, Network, PaperBasis, Target};
 pub use param::{Basis, Parametrisation, MEMBERSHIP_TOL};
 pub use support::Support;

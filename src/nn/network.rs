@@ -168,7 +168,11 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
         } => {
             let (c, h, w) = image()?;
             if out_channels == 0 || kernel == 0 {
-                return Err(shape_err(i, kind, "zero output channels or filter side".into()));
+                return Err(shape_err(
+                    i,
+                    kind,
+                    "zero output channels or filter side".into(),
+                ));
             }
             if padding.top >= kernel || padding.left >= kernel {
                 return Err(shape_err(
@@ -220,7 +224,14 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
             let what = format!("the [{out}, {inp}] matrix");
             let p = resolve(i, kind, &what, param, out * inp)?;
             let size = p.dim();
-            Ok((LayerSpec::Dense { out, param: Some(p) }, vec![out], size))
+            Ok((
+                LayerSpec::Dense {
+                    out,
+                    param: Some(p),
+                },
+                vec![out],
+                size,
+            ))
         }
         LayerSpec::AvgPool2d(k) => {
             let (c, h, w) = image()?;
@@ -628,10 +639,7 @@ impl Network {
             }
             for (j, filter) in ai.chunks(p.ambient_dim()).enumerate() {
                 let t = p.coefficients_of(filter).map_err(|e| {
-                    Error::Invalid(format!(
-                        "layer {i} ({}), block {j}: {e}",
-                        layer.spec.kind()
-                    ))
+                    Error::Invalid(format!("layer {i} ({}), block {j}: {e}", layer.spec.kind()))
                 })?;
                 theta.extend(t);
             }

@@ -24,7 +24,10 @@ impl Support {
     /// If `k` is even or zero (a programming error; user input goes through
     /// [`Support::parse`] or [`Support::from_mask`], which return errors).
     pub fn full(k: usize) -> Support {
-        assert!(k % 2 == 1, "Support::full needs an odd filter side, got {k}");
+        assert!(
+            k % 2 == 1,
+            "Support::full needs an odd filter side, got {k}"
+        );
         Support {
             k,
             mask: vec![true; k * k],
@@ -66,7 +69,9 @@ impl Support {
             )));
         }
         if !mask.iter().any(|&b| b) {
-            return Err(Error::Shape(format!("the {k}×{k} support mask has no tap set")));
+            return Err(Error::Shape(format!(
+                "the {k}×{k} support mask has no tap set"
+            )));
         }
         Ok(Support { k, mask })
     }
@@ -151,7 +156,10 @@ impl Support {
                 return "plus-corner".into();
             }
         }
-        self.mask.iter().map(|&b| if b { '1' } else { '0' }).collect()
+        self.mask
+            .iter()
+            .map(|&b| if b { '1' } else { '0' })
+            .collect()
     }
 }
 

@@ -55,12 +55,10 @@ impl Rep {
     /// C_n with n even. Errors for other groups (their family is not known to carry one).
     pub fn sign(group: Arc<Group>) -> Result<Rep> {
         let signs: Vec<f64> = match group.family() {
-            Family::Cyclic(n) if n % 2 == 0 => {
-                (0..n).map(|k| if k % 2 == 0 { 1.0 } else { -1.0 }).collect()
-            }
-            Family::Dihedral(n) => (0..2 * n)
-                .map(|x| if x < n { 1.0 } else { -1.0 })
+            Family::Cyclic(n) if n % 2 == 0 => (0..n)
+                .map(|k| if k % 2 == 0 { 1.0 } else { -1.0 })
                 .collect(),
+            Family::Dihedral(n) => (0..2 * n).map(|x| if x < n { 1.0 } else { -1.0 }).collect(),
             Family::Symmetric(n) => {
                 let (_, perms) = Group::symmetric_with_permutations(n)?;
                 perms.iter().map(|p| parity(p)).collect()
@@ -97,7 +95,9 @@ impl Rep {
     /// (n-1-j, i), so (ρ(r)x)[i][j] = x[j][n-1-i] as `numpy.rot90`.
     pub fn grid(kind: GridGroup, h: usize, w: usize) -> Result<Rep> {
         if h == 0 || w == 0 {
-            return Err(Error::Shape(format!("a pixel grid needs h, w ≥ 1, got {h}×{w}")));
+            return Err(Error::Shape(format!(
+                "a pixel grid needs h, w ≥ 1, got {h}×{w}"
+            )));
         }
         if kind != GridGroup::C2 && h != w {
             return Err(Error::Shape(format!(
@@ -126,7 +126,11 @@ impl Rep {
                 // Element j*4 + k is r^k s^j: first s^j, then r^k.
                 let pts = (0..8)
                     .map(|x| {
-                        let s = if x / 4 == 1 { flip.clone() } else { identity.clone() };
+                        let s = if x / 4 == 1 {
+                            flip.clone()
+                        } else {
+                            identity.clone()
+                        };
                         compose(&rot_powers(x % 4), &s)
                     })
                     .collect();

@@ -95,7 +95,8 @@ impl Rep {
                             let mut m = vec![0.0; d * d];
                             for (i1, i2, j1, j2) in (0..a).flat_map(|i1| {
                                 (0..b).flat_map(move |i2| {
-                                    (0..a).flat_map(move |j1| (0..b).map(move |j2| (i1, i2, j1, j2)))
+                                    (0..a)
+                                        .flat_map(move |j1| (0..b).map(move |j2| (i1, i2, j1, j2)))
                                 })
                             }) {
                                 m[(i1 * b + i2) * d + j1 * b + j2] =

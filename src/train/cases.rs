@@ -1,0 +1,266 @@
+//! Small random training problems drawn from a seed, shared by the statement checks and the
+//! tests: image classifiers under C4/D4 and a vector regression under C_n.
+
+use super::risk::Samples;
+use crate::group::Group;
+use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support, Target};
+use crate::rep::{GridGroup, Rep};
+use crate::train::init::standard_normal;
+use crate::Result;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+/// How the 3×3 filters of an image case are parametrised.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filters {
+    /// One-hot on a random non-empty union of orbits of the 3×3 grid (invariant, H4, H5).
+    InvariantSupport,
+    /// One-hot on the given support (e.g. `Support::plus_corner()`, not invariant).
+    OneHot(Support),
+    /// A random normalised, non-orthonormal basis on a random invariant support with at
+    /// least two taps (drops H5).
+    NonOrthonormal,
+    /// The compatible but not invariant direction of THEORY S5(v): T𝓛 = H_G ⊕ span(a) ⊕
+    /// span(v), a = +1,−1,+1,−1 on the arms (top, left, bottom, right), v = e_(0,0) − e_(0,2);
+    /// orthonormal basis.
+    CompatibleNotInvariant,
+}
+
+/// A training problem: a network under a group and labelled data.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The network with its representations.
+    pub gnet: GroupNetwork,
+    /// Inputs, row-major [n, input_dim], i.i.d. N(0, 1).
+    pub x: Vec<f64>,
+    /// Number of samples.
+    pub n: usize,
+    /// Class labels (classification cases) or empty.
+    pub labels: Vec<usize>,
+    /// Target values [n, output_dim] (regression cases) or empty.
+    pub values: Vec<f64>,
+    /// The case in human terms.
+    pub description: String,
+}
+
+impl Case {
+    /// The data as [`Samples`] (labels if present, else values).
+    pub fn samples(&self) -> Samples<'_, f64> {
+        let target = if self.labels.is_empty() {
+            Target::Values(&self.values)
+        } else {
+            Target::Labels(&self.labels)
+        };
+        Samples {
+            x: &self.x,
+            n: self.n,
+            target,
+        }
+    }
+}
+
+/// The orbits of the k×k filter grid under a grid group, as sorted tap-index lists.
+pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<usize>>> {
+    let rep = Rep::grid(kind, k, k)?;
+    let mut seen = vec![false; k * k];
+    let mut orbits = Vec::new();
+    for start in 0..k * k {
+        if seen[start] {
+            continue;
+        }
+        let mut orbit: Vec<usize> = (0..rep.group().order())
+            .map(|g| rep.permutation(g).expect("grid actions are permutations")[start])
+            .collect();
+        orbit.sort_unstable();
+        orbit.dedup();
+        orbit.iter().for_each(|&i| seen[i] = true);
+        orbits.push(orbit);
+    }
+    Ok(orbits)
+}
+
+/// A random invariant 3×3 support: a non-empty union of orbits (each orbit in with
+/// probability 1/2, redrawn if empty).
+pub fn random_invariant_support(kind: GridGroup, rng: &mut ChaCha8Rng) -> Result<Support> {
+    let orbits = filter_orbits(kind, 3)?;
+    loop {
+        let mut mask = vec![false; 9];
+        for orbit in &orbits {
+            if rng.random_bool(0.5) {
+                orbit.iter().for_each(|&i| mask[i] = true);
+            }
+        }
+        if mask.iter().any(|&b| b) {
+            return Support::from_mask(3, mask);
+        }
+    }
+}
+
+/// The orthonormal basis of the S5(v) direction H_G ⊕ span(a) ⊕ span(v) on 3×3 filters.
+pub fn compatible_not_invariant(kind: GridGroup) -> Result<Parametrisation> {
+    let mut cols: Vec<Vec<f64>> = filter_orbits(kind, 3)?
+        .into_iter()
+        .map(|orbit| {
+            let mut c = vec![0.0; 9];
+            orbit.iter().for_each(|&i| c[i] = 1.0);
+            c
+        })
+        .collect();
+    // Arms (0,1) top, (1,0) left, (2,1) bottom, (1,2) right in rotation order.
+    let mut a = vec![0.0; 9];
+    a[1] = 1.0;
+    a[3] = -1.0;
+    a[7] = 1.0;
+    a[5] = -1.0;
+    let mut v = vec![0.0; 9];
+    v[0] = 1.0;
+    v[2] = -1.0;
+    cols.push(a);
+    cols.push(v);
+    Parametrisation::orthonormalised(9, cols)
+}
+
+fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())].clone()
+}
+
+fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
+    (0..len).map(|_| standard_normal(rng)).collect()
+}
+
+/// A random image classifier under `group` (C4 or D4 at random when `None`):
+/// [c0, s, s] inputs (c0 ∈ {1, 2}, s ∈ {4, 6}) → conv(c1) → σ → avg-pool 2 → conv(c2) → σ'
+/// → flatten → dense(K), K ∈ 3..=5, σ, σ' ∈ {tanh, relu, layer norm + tanh}; both convs
+/// parametrised by `filters`; n ∈ 5..=8 samples with N(0, 1) pixels and uniform labels.
+pub fn image_case(seed: u64, group: Option<GridGroup>, filters: &Filters) -> Result<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let kind = group.unwrap_or_else(|| pick(&mut rng, &[GridGroup::C4, GridGroup::D4]));
+    let c0 = rng.random_range(1..=2);
+    let side = pick(&mut rng, &[4, 6]);
+    let (c1, c2) = (rng.random_range(2..=3), rng.random_range(2..=3));
+    let classes = rng.random_range(3..=5);
+    let n = rng.random_range(5..=8);
+    let mut filter_param = |layer: u64| -> Result<(Parametrisation, String)> {
+        Ok(match filters {
+            Filters::InvariantSupport => {
+                let s = random_invariant_support(kind, &mut rng)?;
+                (Parametrisation::from_support(&s), format!("one-hot {s}"))
+            }
+            Filters::OneHot(s) => (Parametrisation::from_support(s), format!("one-hot {s}")),
+            Filters::NonOrthonormal => {
+                // One unit column on a single tap (the centre) would be orthonormal: redraw
+                // until the support has at least two taps.
+                let mut s = random_invariant_support(kind, &mut rng)?;
+                while s.len() < 2 {
+                    s = random_invariant_support(kind, &mut rng)?;
+                }
+                let p = Parametrisation::random_normalised(
+                    9,
+                    &s.indices(),
+                    seed.wrapping_mul(31).wrapping_add(layer),
+                )?;
+                (p, format!("random-normalised on {s}"))
+            }
+            Filters::CompatibleNotInvariant => (
+                compatible_not_invariant(kind)?,
+                "compatible-not-invariant".into(),
+            ),
+        })
+    };
+    let (p1, d1) = filter_param(0)?;
+    let (p2, d2) = filter_param(1)?;
+    let activations: [&[LayerSpec]; 3] = [
+        &[LayerSpec::Tanh],
+        &[LayerSpec::Relu],
+        &[LayerSpec::LayerNorm, LayerSpec::Tanh],
+    ];
+    let (a1, a2) = (pick(&mut rng, &activations), pick(&mut rng, &activations));
+    let mut specs = vec![LayerSpec::conv_with(c1, 3, p1)];
+    specs.extend_from_slice(a1);
+    specs.push(LayerSpec::AvgPool2d(2));
+    specs.push(LayerSpec::conv_with(c2, 3, p2));
+    specs.extend_from_slice(a2);
+    specs.push(LayerSpec::Flatten);
+    specs.push(LayerSpec::dense_full(classes));
+    let kinds: Vec<&str> = specs.iter().map(LayerSpec::kind).collect();
+    let net = Network::new(&[c0, side, side], specs)?;
+    let gnet = GroupNetwork::on_images(net, kind)?;
+    let x = normals(&mut rng, n * c0 * side * side);
+    let labels = (0..n).map(|_| rng.random_range(0..classes)).collect();
+    Ok(Case {
+        gnet,
+        x,
+        n,
+        labels,
+        values: Vec::new(),
+        description: format!(
+            "{kind:?} on [{c0},{side},{side}], {} (filters {d1} / {d2}), {classes} classes, \
+             n = {n}",
+            kinds.join("→")
+        ),
+    })
+}
+
+/// A random vector regression under C_m (m ∈ {3, 4, 5, 6}) rotating p ∈ {2, 3} points of the
+/// plane: R^{2p} → dense → tanh → dense → R², hidden space h copies (h ∈ {1, 2}) of the
+/// regular representation, output rotated by ρ_Y = R(2πk/m) (non-trivial), MSE against
+/// N(0, 1) target vectors; n ∈ 5..=8 samples.
+pub fn vector_case(seed: u64) -> Result<Case> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let m = pick(&mut rng, &[3usize, 4, 5, 6]);
+    let points = rng.random_range(2..=3);
+    let copies = rng.random_range(1..=2);
+    let n = rng.random_range(5..=8);
+    let input = Rep::point_cloud(m, points)?;
+    let group = Arc::new(Group::cyclic(m));
+    let hidden = Rep::regular(group).feature_map(copies);
+    let output = Rep::rotations_r2(m)?;
+    let net = Network::new(
+        &[2 * points],
+        vec![
+            LayerSpec::dense_full(hidden.dim()),
+            LayerSpec::Tanh,
+            LayerSpec::dense_full(2),
+        ],
+    )?;
+    let gnet = GroupNetwork::new(net, vec![input, hidden.clone(), hidden, output])?;
+    let x = normals(&mut rng, n * 2 * points);
+    let values = normals(&mut rng, n * 2);
+    Ok(Case {
+        gnet,
+        x,
+        n,
+        labels: Vec::new(),
+        values,
+        description: format!(
+            "C{m} on {points} points of R² → {copies}×regular → R² (rotated), MSE, n = {n}"
+        ),
+    })
+}
+
+/// An independent sub-seed: SplitMix64 of `seed` mixed with the stream index.
+pub fn sub_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The Euclidean norm of weights given per linear map (the Frobenius norm on H).
+pub fn layers_norm(a: &[Vec<f64>]) -> f64 {
+    a.iter().flatten().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// ‖a − b‖ for weights given per linear map (same layout).
+pub fn layers_dist(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    assert_eq!(a.len(), b.len(), "layers_dist: different numbers of maps");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "layers_dist: different map sizes");
+            x.iter().zip(y).map(|(u, v)| (u - v) * (u - v))
+        })
+        .sum::<f64>()
+        .sqrt()
+}
