@@ -5,6 +5,14 @@
 //! function over slices with a fixed summation order (deterministic, no threads), so it can be
 //! swapped for a faster one and benchmarked in isolation.
 
+mod conv;
+mod elementwise;
+mod gemm;
+mod math;
+pub(crate) mod simd;
+
+pub use conv::ConvScratch;
+
 use crate::{Error, Result, Scalar};
 
 /// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
@@ -91,95 +99,51 @@ fn valid_range(d: isize, n: usize) -> (usize, usize) {
 }
 
 /// y = conv(x, w): x is [N, C_in, H, W], w is [C_out, C_in, taps], y is [N, C_out, H, W].
+///
+/// Allocates its scratch buffers; [`conv2d_forward_with`] reuses caller-owned ones.
 pub fn conv2d_forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
+    conv2d_forward_with(g, x, w, y, &mut ConvScratch::new());
+}
+
+/// [`conv2d_forward`] with reusable scratch buffers (no allocation once they have grown).
+pub fn conv2d_forward_with<T: Scalar>(
+    g: &ConvGeom,
+    x: &[T],
+    w: &[T],
+    y: &mut [T],
+    scratch: &mut ConvScratch<T>,
+) {
     check_conv_lens(g, x.len(), w.len(), y.len());
-    let (hw, nt) = (g.h * g.w, g.taps.len());
-    y.fill(T::zero());
-    for n in 0..g.batch {
-        for o in 0..g.c_out {
-            let yo = &mut y[(n * g.c_out + o) * hw..][..hw];
-            for c in 0..g.c_in {
-                let xc = &x[(n * g.c_in + c) * hw..][..hw];
-                for t in 0..nt {
-                    let wv = w[(o * g.c_in + c) * nt + t];
-                    let (di, dj) = g.offset(t);
-                    let (i0, i1) = valid_range(di, g.h);
-                    let (j0, j1) = valid_range(dj, g.w);
-                    if i0 == i1 || j0 == j1 {
-                        continue; // the tap never lands inside the grid
-                    }
-                    let len = j1 - j0;
-                    for i in i0..i1 {
-                        let src = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
-                        let yr = &mut yo[i * g.w + j0..][..len];
-                        for (yv, &xv) in yr.iter_mut().zip(&xc[src..][..len]) {
-                            *yv += wv * xv;
-                        }
-                    }
-                }
-            }
-        }
-    }
+    conv::forward(g, x, w, y, scratch);
 }
 
 /// gx += convᵀ(gy, w): the adjoint of [`conv2d_forward`] in x.
 pub fn conv2d_backward_input<T: Scalar>(g: &ConvGeom, gy: &[T], w: &[T], gx: &mut [T]) {
     check_conv_lens(g, gx.len(), w.len(), gy.len());
-    let (hw, nt) = (g.h * g.w, g.taps.len());
-    for n in 0..g.batch {
-        for c in 0..g.c_in {
-            let gxc = &mut gx[(n * g.c_in + c) * hw..][..hw];
-            for o in 0..g.c_out {
-                let gyo = &gy[(n * g.c_out + o) * hw..][..hw];
-                for t in 0..nt {
-                    let wv = w[(o * g.c_in + c) * nt + t];
-                    let (di, dj) = g.offset(t);
-                    let (i0, i1) = valid_range(di, g.h);
-                    let (j0, j1) = valid_range(dj, g.w);
-                    if i0 == i1 || j0 == j1 {
-                        continue; // the tap never lands inside the grid
-                    }
-                    let len = j1 - j0;
-                    for i in i0..i1 {
-                        let dst = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
-                        let gr = &gyo[i * g.w + j0..][..len];
-                        for (gxv, &gyv) in gxc[dst..][..len].iter_mut().zip(gr) {
-                            *gxv += wv * gyv;
-                        }
-                    }
-                }
-            }
-        }
-    }
+    conv::backward(g, gy, &[], w, Some(gx), None, &mut ConvScratch::new());
 }
 
 /// gw += ∂⟨gy, conv(x, w)⟩/∂w: the adjoint of [`conv2d_forward`] in w.
 pub fn conv2d_backward_weight<T: Scalar>(g: &ConvGeom, gy: &[T], x: &[T], gw: &mut [T]) {
     check_conv_lens(g, x.len(), gw.len(), gy.len());
-    let (hw, nt) = (g.h * g.w, g.taps.len());
-    for o in 0..g.c_out {
-        for c in 0..g.c_in {
-            for t in 0..nt {
-                let (di, dj) = g.offset(t);
-                let (i0, i1) = valid_range(di, g.h);
-                let (j0, j1) = valid_range(dj, g.w);
-                if i0 == i1 || j0 == j1 {
-                    continue; // the tap never lands inside the grid
-                }
-                let len = j1 - j0;
-                let mut acc = T::zero();
-                for n in 0..g.batch {
-                    let gyo = &gy[(n * g.c_out + o) * hw..][..hw];
-                    let xc = &x[(n * g.c_in + c) * hw..][..hw];
-                    for i in i0..i1 {
-                        let src = (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize;
-                        acc += dot(&gyo[i * g.w + j0..][..len], &xc[src..][..len]);
-                    }
-                }
-                gw[(o * g.c_in + c) * nt + t] += acc;
-            }
-        }
-    }
+    conv::backward(g, gy, x, &[], None, Some(gw), &mut ConvScratch::new());
+}
+
+/// Both adjoints at once, sharing the per-block work: gx += convᵀ(gy, w) and
+/// gw += ∂⟨gy, conv(x, w)⟩/∂w, with reusable scratch buffers.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_with<T: Scalar>(
+    g: &ConvGeom,
+    gy: &[T],
+    x: &[T],
+    w: &[T],
+    gx: &mut [T],
+    gw: &mut [T],
+    scratch: &mut ConvScratch<T>,
+) {
+    check_conv_lens(g, x.len(), w.len(), gy.len());
+    check_conv_lens(g, gx.len(), gw.len(), gy.len());
+    conv::backward(g, gy, x, w, Some(gx), Some(gw), scratch);
 }
 
 fn check_conv_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {
@@ -219,6 +183,9 @@ pub fn avg_pool2d_forward<T: Scalar>(
         x.len(),
         y.len()
     );
+    if k == 2 {
+        return simd::run(elementwise::Pool2Forward { planes, h, w, x, y });
+    }
     let inv = T::one() / T::of((k * k) as f64);
     y.fill(T::zero());
     for p in 0..planes {
@@ -258,6 +225,9 @@ pub fn avg_pool2d_backward<T: Scalar>(
         gx.len(),
         gy.len()
     );
+    if k == 2 {
+        return simd::run(elementwise::Pool2Backward { planes, h, w, gy, gx });
+    }
     let inv = T::one() / T::of((k * k) as f64);
     for p in 0..planes {
         let gxp = &mut gx[p * h * w..][..h * w];
@@ -278,7 +248,8 @@ pub fn avg_pool2d_backward<T: Scalar>(
 }
 
 /// Layer norm over consecutive groups of `m` entries: y = (x − μ)·s with s = 1/√(σ² + eps),
-/// σ² the biased variance of the group. Writes s of each group into `rstd`.
+/// σ² the biased variance of the group. Writes s of each group into `rstd`. The sums over a
+/// group use 8 partial sums added pairwise (a fixed order).
 pub fn layer_norm_forward<T: Scalar>(x: &[T], m: usize, eps: T, y: &mut [T], rstd: &mut [T]) {
     assert!(
         m > 0 && x.len() == y.len() && x.len() == m * rstd.len(),
@@ -287,22 +258,7 @@ pub fn layer_norm_forward<T: Scalar>(x: &[T], m: usize, eps: T, y: &mut [T], rst
         rstd.len(),
         y.len()
     );
-    let inv_m = T::one() / T::of(m as f64);
-    for ((xg, yg), s) in x
-        .chunks_exact(m)
-        .zip(y.chunks_exact_mut(m))
-        .zip(rstd.iter_mut())
-    {
-        let mean = xg.iter().copied().sum::<T>() * inv_m;
-        let mut var = T::zero();
-        for &v in xg {
-            var += (v - mean) * (v - mean);
-        }
-        *s = T::one() / (var * inv_m + eps).sqrt();
-        for (yv, &xv) in yg.iter_mut().zip(xg) {
-            *yv = (xv - mean) * *s;
-        }
-    }
+    simd::run(elementwise::LayerNormForward { x, m, eps, y, rstd });
 }
 
 /// gx += s·(gy − mean(gy) − y·mean(gy ⊙ y)) per group: the layer-norm backward.
@@ -311,18 +267,22 @@ pub fn layer_norm_backward<T: Scalar>(gy: &[T], y: &[T], rstd: &[T], m: usize, g
         m > 0 && gy.len() == y.len() && gx.len() == y.len() && y.len() == m * rstd.len(),
         "layer_norm backward: inconsistent buffer lengths"
     );
-    let inv_m = T::one() / T::of(m as f64);
-    let groups = gy
-        .chunks_exact(m)
-        .zip(y.chunks_exact(m))
-        .zip(gx.chunks_exact_mut(m));
-    for (((gyg, yg), gxg), &s) in groups.zip(rstd) {
-        let mean_g = gyg.iter().copied().sum::<T>() * inv_m;
-        let mean_gy = dot(gyg, yg) * inv_m;
-        for ((gxv, &gv), &yv) in gxg.iter_mut().zip(gyg).zip(yg) {
-            *gxv += s * (gv - mean_g - yv * mean_gy);
-        }
-    }
+    simd::run(elementwise::LayerNormBackward { gy, y, rstd, m, gx });
+}
+
+/// y = tanh(x) entrywise (a few ulps from the correctly rounded value; NaN stays NaN).
+pub fn tanh_forward<T: Scalar>(x: &[T], y: &mut [T]) {
+    assert_eq!(x.len(), y.len(), "tanh: input and output lengths differ");
+    simd::run(elementwise::TanhForward { x, y });
+}
+
+/// gx += gy ⊙ (1 − y²) with y = tanh(x): the tanh backward.
+pub fn tanh_backward<T: Scalar>(gy: &[T], y: &[T], gx: &mut [T]) {
+    assert!(
+        gy.len() == y.len() && gx.len() == y.len(),
+        "tanh backward: bad lengths"
+    );
+    simd::run(elementwise::TanhBackward { gy, y, gx });
 }
 
 /// Row-wise softmax over rows of length `k`, shifted by the row maximum (stable).

@@ -9,7 +9,7 @@
 //! Shape mismatches inside the tape are internal invariants and panic with a clear message;
 //! user input is validated (returning [`crate::Error`]) by the layers that build the tape.
 
-use super::kernels::{self, ConvGeom};
+use super::kernels::{self, ConvGeom, ConvScratch};
 use crate::Scalar;
 
 /// A handle to a node on the tape.
@@ -182,6 +182,11 @@ pub struct Tape<T> {
     labels: Vec<usize>,
     /// Reusable buffer for computing output shapes.
     shape_buf: Vec<usize>,
+    /// Reusable buffers of the convolution kernels.
+    conv_scratch: ConvScratch<T>,
+    /// Whether a backward ran since the last reset (otherwise every live gradient is still
+    /// the zero written by `push`).
+    grads_dirty: bool,
 }
 
 impl<T: Scalar> Default for Tape<T> {
@@ -219,6 +224,8 @@ impl<T: Scalar> Tape<T> {
             live_geoms: 0,
             labels: Vec::new(),
             shape_buf: Vec::new(),
+            conv_scratch: ConvScratch::new(),
+            grads_dirty: false,
         }
     }
 
@@ -227,6 +234,7 @@ impl<T: Scalar> Tape<T> {
         self.live = 0;
         self.live_geoms = 0;
         self.labels.clear();
+        self.grads_dirty = false;
     }
 
     /// Number of nodes currently on the tape.
@@ -333,14 +341,18 @@ impl<T: Scalar> Tape<T> {
             len, 1,
             "backward: output {out:?} has {len} entries, not one"
         );
-        for node in &mut self.nodes[..self.live] {
-            node.grad.fill(T::zero());
+        if self.grads_dirty {
+            for node in &mut self.nodes[..self.live] {
+                node.grad.fill(T::zero());
+            }
         }
+        self.grads_dirty = true;
         self.nodes[out.0].grad[0] = T::one();
         let Tape {
             nodes,
             geoms,
             labels,
+            conv_scratch,
             ..
         } = self;
         for i in (0..=out.0).rev() {
@@ -464,11 +476,9 @@ impl<T: Scalar> Tape<T> {
                     }
                 }),
                 Op::Reshape { a } => accumulate(before, a, |ga, _| add_into(ga, gy)),
-                Op::Tanh { a } => accumulate(before, a, |ga, _| {
-                    for ((g, &v), &t) in ga.iter_mut().zip(gy).zip(y) {
-                        *g += v * (T::one() - t * t);
-                    }
-                }),
+                Op::Tanh { a } => {
+                    accumulate(before, a, |ga, _| kernels::tanh_backward(gy, y, ga))
+                }
                 Op::Relu { a } => accumulate(before, a, |ga, _| {
                     for ((g, &v), &r) in ga.iter_mut().zip(gy).zip(y) {
                         if r > T::zero() {
@@ -477,13 +487,22 @@ impl<T: Scalar> Tape<T> {
                     }
                 }),
                 Op::Conv2d { x, w, geom } => {
+                    // x ≠ w (their shapes differ in rank), so both gradients can be taken
+                    // out of the arena at once and filled in one pass.
                     let geom = &geoms[geom];
-                    accumulate(before, x, |gx, nd| {
-                        kernels::conv2d_backward_input(geom, gy, &nd[w.0].value, gx)
-                    });
-                    accumulate(before, w, |gw, nd| {
-                        kernels::conv2d_backward_weight(geom, gy, &nd[x.0].value, gw)
-                    });
+                    let mut gx = std::mem::take(&mut before[x.0].grad);
+                    let mut gw = std::mem::take(&mut before[w.0].grad);
+                    kernels::conv2d_backward_with(
+                        geom,
+                        gy,
+                        &before[x.0].value,
+                        &before[w.0].value,
+                        &mut gx,
+                        &mut gw,
+                        conv_scratch,
+                    );
+                    before[x.0].grad = gx;
+                    before[w.0].grad = gw;
                 }
                 Op::AvgPool2d { x, k } => accumulate(before, x, |gx, nd| {
                     let (planes, h, w) = planes_hw(&nd[x.0].shape);
@@ -742,7 +761,11 @@ impl<T: Scalar> Tape<T> {
 
     /// tanh, elementwise.
     pub fn tanh(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Tanh { a }, |x| x.tanh())
+        let s = self.shape_of(a);
+        let id = self.push(Op::Tanh { a }, s, 0);
+        let (before, node) = split(&mut self.nodes, id);
+        kernels::tanh_forward(&before[a.0].value, &mut node.value);
+        Var(id)
     }
 
     /// max(0, a), elementwise; ReLU′(0) = 0 (the gradient passes only where a > 0).
@@ -770,11 +793,12 @@ impl<T: Scalar> Tape<T> {
         s.extend_from_slice(&[g.batch, g.c_out, g.h, g.w]);
         let id = self.push(Op::Conv2d { x, w, geom: gi }, s, 0);
         let (before, node) = split(&mut self.nodes, id);
-        kernels::conv2d_forward(
+        kernels::conv2d_forward_with(
             &self.geoms[gi],
             &before[x.0].value,
             &before[w.0].value,
             &mut node.value,
+            &mut self.conv_scratch,
         );
         Var(id)
     }

@@ -1,0 +1,216 @@
+//! Per-op profile of one training step: each kernel of the paper network's forward and
+//! backward, called directly on the shapes of a batch-32 step and timed in isolation
+//! (median of repeated runs), next to the whole `loss_and_grad`. Prints one table per
+//! network and scalar; the difference between the sum of the ops and the whole step is the
+//! tape's own overhead (node bookkeeping, zero-filling, copies of leaves and reshapes).
+//!
+//! Run: `cargo bench --bench ops` (optionally `-- 8` or `-- 28` to pick a network).
+
+mod common;
+
+use common::*;
+use eqens::autodiff::kernels::{self, ConvGeom, ConvScratch};
+use eqens::autodiff::Tape;
+use eqens::nn::{LayerSpec, Target, LAYER_NORM_EPS};
+use eqens::Scalar;
+use std::hint::black_box;
+use std::time::Instant;
+
+/// Seconds per call of `f`: the minimum over `reps` timed runs of `inner` calls each (the
+/// minimum is robust to preemption on a shared machine).
+fn time(reps: usize, inner: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..inner {
+        f();
+    }
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            for _ in 0..inner {
+                f();
+            }
+            s.elapsed().as_secs_f64() / inner as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[0]
+}
+
+fn rand_vec<T: Scalar>(n: usize, seed: u64) -> Vec<T> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| T::of(rng.random::<f64>() - 0.5)).collect()
+}
+
+fn profile<T: Scalar>(side: usize) {
+    let gnet = paper_gnet(side);
+    let net = gnet.network();
+    let n = BATCH;
+    // EQENS_OPS_QUICK=1: a few runs only (for callgrind or perf).
+    let quick = std::env::var_os("EQENS_OPS_QUICK").is_some();
+    let (reps, inner) = match (quick, side) {
+        (true, _) => (2, 1),
+        (false, 8) => (40, 20),
+        (false, _) => (40, 2),
+    };
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    let mut scratch = ConvScratch::<T>::new();
+    for (i, layer) in net.layers().iter().enumerate() {
+        let in_len = n * layer.in_shape.iter().product::<usize>();
+        let out_len = n * layer.out_shape.iter().product::<usize>();
+        let x = rand_vec::<T>(in_len, 10 + i as u64);
+        let gy = rand_vec::<T>(out_len, 20 + i as u64);
+        let mut y = vec![T::zero(); out_len];
+        let mut gx = vec![T::zero(); in_len];
+        let name = format!("{i:>2} {}", layer.spec.kind());
+        let (fwd, bwd) = match &layer.spec {
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                param,
+                padding,
+            } => {
+                let k = *kernel;
+                let g = ConvGeom {
+                    batch: n,
+                    c_in: layer.in_shape[0],
+                    c_out: *out_channels,
+                    h: layer.in_shape[1],
+                    w: layer.in_shape[2],
+                    k,
+                    taps: param
+                        .support_indices()
+                        .iter()
+                        .map(|&t| (t / k, t % k))
+                        .collect(),
+                    pad_top: padding.top,
+                    pad_left: padding.left,
+                };
+                let w = rand_vec::<T>(g.w_len(), 30 + i as u64);
+                let mut gw = vec![T::zero(); g.w_len()];
+                let f = time(reps, inner, || {
+                    kernels::conv2d_forward_with(&g, &x, &w, &mut y, &mut scratch)
+                });
+                let b = time(reps, inner, || {
+                    kernels::conv2d_backward_with(&g, &gy, &x, &w, &mut gx, &mut gw, &mut scratch)
+                });
+                (f, b)
+            }
+            LayerSpec::AvgPool2d(k) => {
+                let (c, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
+                let f = time(reps, inner, || {
+                    kernels::avg_pool2d_forward(n * c, h, w, *k, &x, &mut y)
+                });
+                let b = time(reps, inner, || {
+                    kernels::avg_pool2d_backward(n * c, h, w, *k, &gy, &mut gx)
+                });
+                (f, b)
+            }
+            LayerSpec::Tanh => {
+                let f = time(reps, inner, || kernels::tanh_forward(&x, &mut y));
+                let b = time(reps, inner, || kernels::tanh_backward(&gy, &x, &mut gx));
+                (f, b)
+            }
+            LayerSpec::LayerNorm => {
+                let m = in_len / n;
+                let mut rstd = vec![T::zero(); n];
+                let eps = T::of(LAYER_NORM_EPS);
+                let f = time(reps, inner, || {
+                    kernels::layer_norm_forward(&x, m, eps, &mut y, &mut rstd)
+                });
+                let b = time(reps, inner, || {
+                    kernels::layer_norm_backward(&gy, &x, &rstd, m, &mut gx)
+                });
+                (f, b)
+            }
+            LayerSpec::Dense { out, .. } => {
+                let d = layer.in_shape[0];
+                let w = rand_vec::<T>(out * d, 40);
+                let mut gw = vec![T::zero(); out * d];
+                let f = time(reps, inner, || {
+                    y.fill(T::zero());
+                    kernels::gemm_acc(n, d, *out, &x, false, &w, true, &mut y)
+                });
+                let b = time(reps, inner, || {
+                    kernels::gemm_acc(n, *out, d, &gy, false, &w, false, &mut gx);
+                    kernels::gemm_acc(*out, n, d, &gy, true, &x, false, &mut gw);
+                });
+                (f, b)
+            }
+            LayerSpec::Flatten => {
+                let f = time(reps, inner, || y.copy_from_slice(&x));
+                let b = time(reps, inner, || {
+                    for (g, &v) in gx.iter_mut().zip(&gy) {
+                        *g += v;
+                    }
+                });
+                (f, b)
+            }
+            _ => continue,
+        };
+        black_box((&y, &gx));
+        rows.push((name, fwd, bwd));
+    }
+    // The loss on the logits.
+    let k = net.output_dim();
+    let logits = rand_vec::<T>(n * k, 50);
+    let labels: Vec<usize> = (0..n).map(|i| i % k).collect();
+    let mut probs = vec![T::zero(); n * k];
+    let mut gl = vec![T::zero(); n * k];
+    let f = time(reps, inner, || {
+        black_box(kernels::cross_entropy_forward(&logits, k, &labels, &mut probs));
+    });
+    let b = time(reps, inner, || {
+        kernels::cross_entropy_backward(T::one(), &probs, k, &labels, &mut gl)
+    });
+    rows.push(("   cross-entropy".into(), f, b));
+
+    // The whole step through the tape.
+    let (x, labels) = synthetic_data::<T>(&gnet, n, 1);
+    let theta = initial_theta::<T>(&gnet, 2);
+    let mut tape = Tape::<T>::new();
+    let mut grad = vec![T::zero(); net.num_params()];
+    let whole = time(reps, inner, || {
+        black_box(
+            net.loss_and_grad(&mut tape, &theta, &x, n, Target::Labels(&labels), &mut grad)
+                .unwrap(),
+        );
+    });
+
+    let name = if std::mem::size_of::<T>() == 4 { "f32" } else { "f64" };
+    println!("\n{side}×{side} paper network, {name}, batch {n}: one loss_and_grad = {:.1} µs", whole * 1e6);
+    println!("{:<22} {:>10} {:>10} {:>8}", "op", "fwd µs", "bwd µs", "% step");
+    let mut sum = 0.0;
+    for (name, f, b) in &rows {
+        sum += f + b;
+        println!(
+            "{:<22} {:>10.2} {:>10.2} {:>7.1}%",
+            name,
+            f * 1e6,
+            b * 1e6,
+            100.0 * (f + b) / whole
+        );
+    }
+    println!(
+        "{:<22} {:>21.2} {:>7.1}%",
+        "tape overhead (rest)",
+        (whole - sum) * 1e6,
+        100.0 * (whole - sum) / whole
+    );
+    println!(
+        "useful GFLOP/s of the step: {:.2}",
+        step_flops(net, n) / whole * 1e-9
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let sides: Vec<usize> = if args.is_empty() {
+        vec![8, 28]
+    } else {
+        args.iter().filter_map(|a| a.parse().ok()).collect()
+    };
+    for side in sides {
+        profile::<f32>(side);
+        profile::<f64>(side);
+    }
+}

@@ -1,0 +1,212 @@
+//! Vectorisable bodies of the pooling, layer-norm and tanh kernels (run through
+//! [`super::simd`]).
+//!
+//! Reductions over a layer-norm group use [`LANES`] partial sums (lane l takes the entries
+//! i ≡ l mod LANES in increasing i, the lanes are added pairwise, then the tail of m mod
+//! LANES entries in order): a fixed order, the same on every instruction set.
+
+use super::math::{tanh_f32, tanh_f64};
+use super::simd::{Job, Level};
+use crate::Scalar;
+
+/// Partial sums per reduction.
+const LANES: usize = 8;
+
+fn is_f32<T>() -> bool {
+    std::mem::size_of::<T>() == 4
+}
+
+/// Σ f(i) over i < n in the lane order of the module doc, with f reading element i of the
+/// inputs.
+#[inline(always)]
+fn lane_sum<T: Scalar>(n: usize, f: impl Fn(usize) -> T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let full = n / LANES * LANES;
+    for i0 in (0..full).step_by(LANES) {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(i0 + l);
+        }
+    }
+    let mut h = LANES / 2;
+    while h > 0 {
+        for l in 0..h {
+            let v = acc[l + h];
+            acc[l] += v;
+        }
+        h /= 2;
+    }
+    let mut s = acc[0];
+    for i in full..n {
+        s += f(i);
+    }
+    s
+}
+
+/// 2×2 average pooling (stride 2): y = (((x₀₀ + x₀₁) + x₁₀) + x₁₁)/4 per window.
+pub(crate) struct Pool2Forward<'a, T> {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub x: &'a [T],
+    pub y: &'a mut [T],
+}
+
+impl<T: Scalar> Job for Pool2Forward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        let Pool2Forward { planes, h, w, x, y } = self;
+        let (ho, wo) = (h / 2, w / 2);
+        let inv = T::one() / T::of(4.0);
+        if ho * wo == 0 {
+            return;
+        }
+        for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)).take(planes) {
+            for (i, yr) in yp.chunks_exact_mut(wo).enumerate() {
+                let x0 = &xp[2 * i * w..][..2 * wo];
+                let x1 = &xp[(2 * i + 1) * w..][..2 * wo];
+                for ((yv, a), b) in yr.iter_mut().zip(x0.chunks_exact(2)).zip(x1.chunks_exact(2))
+                {
+                    *yv = (((a[0] + a[1]) + b[0]) + b[1]) * inv;
+                }
+            }
+        }
+    }
+}
+
+/// gx += pool2ᵀ(gy): every entry of a window receives gy/4.
+pub(crate) struct Pool2Backward<'a, T> {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub gy: &'a [T],
+    pub gx: &'a mut [T],
+}
+
+impl<T: Scalar> Job for Pool2Backward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        let Pool2Backward { planes, h, w, gy, gx } = self;
+        let (ho, wo) = (h / 2, w / 2);
+        let inv = T::one() / T::of(4.0);
+        if ho * wo == 0 {
+            return;
+        }
+        for (gxp, gyp) in gx.chunks_exact_mut(h * w).zip(gy.chunks_exact(ho * wo)).take(planes) {
+            for (i, gr) in gyp.chunks_exact(wo).enumerate() {
+                let (top, bottom) = gxp[2 * i * w..].split_at_mut(w);
+                let (g0, g1) = (&mut top[..2 * wo], &mut bottom[..2 * wo]);
+                for ((&gv, a), b) in gr.iter().zip(g0.chunks_exact_mut(2)).zip(g1.chunks_exact_mut(2))
+                {
+                    let v = gv * inv;
+                    a[0] += v;
+                    a[1] += v;
+                    b[0] += v;
+                    b[1] += v;
+                }
+            }
+        }
+    }
+}
+
+/// Layer norm over groups of m: y = (x − μ)·s, s = 1/√(σ² + eps); s written to `rstd`.
+pub(crate) struct LayerNormForward<'a, T> {
+    pub x: &'a [T],
+    pub m: usize,
+    pub eps: T,
+    pub y: &'a mut [T],
+    pub rstd: &'a mut [T],
+}
+
+impl<T: Scalar> Job for LayerNormForward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        let LayerNormForward { x, m, eps, y, rstd } = self;
+        let inv_m = T::one() / T::of(m as f64);
+        for ((xg, yg), s) in x
+            .chunks_exact(m)
+            .zip(y.chunks_exact_mut(m))
+            .zip(rstd.iter_mut())
+        {
+            let mean = lane_sum(m, |i| xg[i]) * inv_m;
+            let var = lane_sum(m, |i| (xg[i] - mean) * (xg[i] - mean));
+            *s = T::one() / (var * inv_m + eps).sqrt();
+            let sv = *s;
+            for (yv, &xv) in yg.iter_mut().zip(xg) {
+                *yv = (xv - mean) * sv;
+            }
+        }
+    }
+}
+
+/// gx += s·(gy − mean(gy) − y·mean(gy ⊙ y)) per group.
+pub(crate) struct LayerNormBackward<'a, T> {
+    pub gy: &'a [T],
+    pub y: &'a [T],
+    pub rstd: &'a [T],
+    pub m: usize,
+    pub gx: &'a mut [T],
+}
+
+impl<T: Scalar> Job for LayerNormBackward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        let LayerNormBackward { gy, y, rstd, m, gx } = self;
+        let inv_m = T::one() / T::of(m as f64);
+        let groups = gy
+            .chunks_exact(m)
+            .zip(y.chunks_exact(m))
+            .zip(gx.chunks_exact_mut(m));
+        for (((gyg, yg), gxg), &s) in groups.zip(rstd) {
+            let mean_g = lane_sum(m, |i| gyg[i]) * inv_m;
+            let mean_gy = lane_sum(m, |i| gyg[i] * yg[i]) * inv_m;
+            for ((gxv, &gv), &yv) in gxg.iter_mut().zip(gyg).zip(yg) {
+                *gxv += s * (gv - mean_g - yv * mean_gy);
+            }
+        }
+    }
+}
+
+/// y = tanh(x) entrywise.
+pub(crate) struct TanhForward<'a, T> {
+    pub x: &'a [T],
+    pub y: &'a mut [T],
+}
+
+impl<T: Scalar> Job for TanhForward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        // The conversions between T and its own type (f32 → f64 → f32, f64 → f64) are
+        // exact and compile to nothing.
+        if is_f32::<T>() {
+            for (o, &v) in self.y.iter_mut().zip(self.x) {
+                *o = T::of(tanh_f32(v.f64() as f32) as f64);
+            }
+        } else {
+            for (o, &v) in self.y.iter_mut().zip(self.x) {
+                *o = T::of(tanh_f64(v.f64()));
+            }
+        }
+    }
+}
+
+/// gx += gy·(1 − y²) with y = tanh(x).
+pub(crate) struct TanhBackward<'a, T> {
+    pub gy: &'a [T],
+    pub y: &'a [T],
+    pub gx: &'a mut [T],
+}
+
+impl<T: Scalar> Job for TanhBackward<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        for ((g, &v), &t) in self.gx.iter_mut().zip(self.gy).zip(self.y) {
+            *g += v * (T::one() - t * t);
+        }
+    }
+}
