@@ -339,7 +339,7 @@ fn split_error(splits: &[StepSplit]) -> (f64, String) {
 const ALL: [usize; 4] = [0, 1, 2, 3];
 
 /// S5 on a random invariant case with Gaussian init and full augmentation. The error is
-/// the worst over steps 0..=20 of two parts, each ≤ [`TOLERANCE`] (see [`StepSplit`]):
+/// the worst over steps 0..=20 of two parts, each ≤ [`TOLERANCE`]:
 /// (1) the relative error over all g ∈ C4 and probes of the ensemble of the exact lifts
 /// ρ(g)θ_t^(e) — the identity S5 states, exact at every step; (2) the drift per step of the
 /// trained members θ_t^(g) from those lifts — floating-point descent from ρ(g)θ_0 sums in
