@@ -35,3 +35,12 @@ fn one_over_m_with_a_large_population() {
         }
     }
 }
+
+/// Regression: this case seed used to draw the centre-only support, for which every member
+/// is exactly equivariant (D ≡ 0) and the slope is undefined.
+#[test]
+fn centre_only_support_is_not_drawn() {
+    let m = check(3246095697171754510).unwrap();
+    println!("{}", m.case);
+    assert!(m.holds(), "{m:?}");
+}
