@@ -124,7 +124,14 @@ fn bench_step<T: Scalar>(c: &mut Criterion, side: usize) {
         b.iter_custom(|iters| {
             timed(&id, iters, || {
                 let l = net
-                    .loss_and_grad(&mut tape, &theta, &x, BATCH, Target::Labels(&labels), &mut grad)
+                    .loss_and_grad(
+                        &mut tape,
+                        &theta,
+                        &x,
+                        BATCH,
+                        Target::Labels(&labels),
+                        &mut grad,
+                    )
                     .unwrap();
                 black_box(l);
             })
@@ -251,8 +258,7 @@ fn bench_ensemble<T: Scalar>(c: &mut Criterion, side: usize, members: usize, ste
                     pool.install(|| {
                         ms.par_iter_mut().for_each(|m| {
                             let Member { ws, theta, rng } = m;
-                            let l =
-                                sgd_epoch(&gnet, ws, theta, &data, &cfg, &law, 0, rng).unwrap();
+                            let l = sgd_epoch(&gnet, ws, theta, &data, &cfg, &law, 0, rng).unwrap();
                             black_box(l);
                         })
                     })

@@ -226,7 +226,13 @@ pub fn avg_pool2d_backward<T: Scalar>(
         gy.len()
     );
     if k == 2 {
-        return simd::run(elementwise::Pool2Backward { planes, h, w, gy, gx });
+        return simd::run(elementwise::Pool2Backward {
+            planes,
+            h,
+            w,
+            gy,
+            gx,
+        });
     }
     let inv = T::one() / T::of((k * k) as f64);
     for p in 0..planes {

@@ -476,9 +476,7 @@ impl<T: Scalar> Tape<T> {
                     }
                 }),
                 Op::Reshape { a } => accumulate(before, a, |ga, _| add_into(ga, gy)),
-                Op::Tanh { a } => {
-                    accumulate(before, a, |ga, _| kernels::tanh_backward(gy, y, ga))
-                }
+                Op::Tanh { a } => accumulate(before, a, |ga, _| kernels::tanh_backward(gy, y, ga)),
                 Op::Relu { a } => accumulate(before, a, |ga, _| {
                     for ((g, &v), &r) in ga.iter_mut().zip(gy).zip(y) {
                         if r > T::zero() {

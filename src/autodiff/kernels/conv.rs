@@ -226,7 +226,14 @@ fn gather_pixels<T: Scalar>(
 /// Copies `rows` rows of length `len` from `src` (row stride `ld_src`) to `dst` (row stride
 /// `ld_dst`), zeroing dst's padding columns.
 #[inline(always)]
-fn copy_rows<T: Scalar>(rows: usize, len: usize, src: &[T], ld_src: usize, dst: &mut [T], ld_dst: usize) {
+fn copy_rows<T: Scalar>(
+    rows: usize,
+    len: usize,
+    src: &[T],
+    ld_src: usize,
+    dst: &mut [T],
+    ld_dst: usize,
+) {
     for r in 0..rows {
         let d = &mut dst[r * ld_dst..][..ld_dst];
         d[..len].copy_from_slice(&src[r * ld_src..][..len]);
@@ -303,7 +310,14 @@ fn im2col_forward<T: Scalar>(
 
 /// Fills Mᵀ [(c,q), (o,p)] (row stride `ld`, padding columns zero) from w.
 #[inline(always)]
-fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], masks: &[bool], shifts: &[(isize, usize, usize)], ld: usize, mt: &mut [T]) {
+fn dense_mt<T: Scalar>(
+    g: &ConvGeom,
+    w: &[T],
+    masks: &[bool],
+    shifts: &[(isize, usize, usize)],
+    ld: usize,
+    mt: &mut [T],
+) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     mt[..g.c_in * hw * ld].fill(T::zero());
     for o in 0..g.c_out {
@@ -507,7 +521,14 @@ fn dense_backward<T: Scalar>(
         };
         s.gwt.resize(din * ldo, T::zero());
         let gmt = (&mut s.gwt[..], Layout::Rows);
-        gemm_nn(level, (din, n, ldo), &s.cols, (gyp, Layout::Rows), gmt, false);
+        gemm_nn(
+            level,
+            (din, n, ldo),
+            &s.cols,
+            (gyp, Layout::Rows),
+            gmt,
+            false,
+        );
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for (t, &(shift, lo, hi)) in s.shifts.iter().enumerate() {

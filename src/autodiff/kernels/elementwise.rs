@@ -61,11 +61,18 @@ impl<T: Scalar> Job for Pool2Forward<'_, T> {
         if ho * wo == 0 {
             return;
         }
-        for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)).take(planes) {
+        for (xp, yp) in x
+            .chunks_exact(h * w)
+            .zip(y.chunks_exact_mut(ho * wo))
+            .take(planes)
+        {
             for (i, yr) in yp.chunks_exact_mut(wo).enumerate() {
                 let x0 = &xp[2 * i * w..][..2 * wo];
                 let x1 = &xp[(2 * i + 1) * w..][..2 * wo];
-                for ((yv, a), b) in yr.iter_mut().zip(x0.chunks_exact(2)).zip(x1.chunks_exact(2))
+                for ((yv, a), b) in yr
+                    .iter_mut()
+                    .zip(x0.chunks_exact(2))
+                    .zip(x1.chunks_exact(2))
                 {
                     *yv = (((a[0] + a[1]) + b[0]) + b[1]) * inv;
                 }
@@ -87,17 +94,30 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
     type Output = ();
     #[inline(always)]
     fn run(self, _: Level) {
-        let Pool2Backward { planes, h, w, gy, gx } = self;
+        let Pool2Backward {
+            planes,
+            h,
+            w,
+            gy,
+            gx,
+        } = self;
         let (ho, wo) = (h / 2, w / 2);
         let inv = T::one() / T::of(4.0);
         if ho * wo == 0 {
             return;
         }
-        for (gxp, gyp) in gx.chunks_exact_mut(h * w).zip(gy.chunks_exact(ho * wo)).take(planes) {
+        for (gxp, gyp) in gx
+            .chunks_exact_mut(h * w)
+            .zip(gy.chunks_exact(ho * wo))
+            .take(planes)
+        {
             for (i, gr) in gyp.chunks_exact(wo).enumerate() {
                 let (top, bottom) = gxp[2 * i * w..].split_at_mut(w);
                 let (g0, g1) = (&mut top[..2 * wo], &mut bottom[..2 * wo]);
-                for ((&gv, a), b) in gr.iter().zip(g0.chunks_exact_mut(2)).zip(g1.chunks_exact_mut(2))
+                for ((&gv, a), b) in gr
+                    .iter()
+                    .zip(g0.chunks_exact_mut(2))
+                    .zip(g1.chunks_exact_mut(2))
                 {
                     let v = gv * inv;
                     a[0] += v;

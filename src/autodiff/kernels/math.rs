@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn tanh_f64_is_within_four_ulps_of_std() {
-        let worst = sweep().map(|x| ulps64(tanh_f64(x), x.tanh())).max().unwrap();
+        let worst = sweep()
+            .map(|x| ulps64(tanh_f64(x), x.tanh()))
+            .max()
+            .unwrap();
         // Each of em, the rescaling, e + 2 and the division rounds once (≤ ½ ulp each),
         // with em itself within ~1 ulp: a few ulps in total.
         assert!(worst <= 4, "tanh_f64 is {worst} ulps off");
