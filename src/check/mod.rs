@@ -55,6 +55,7 @@ impl Control {
     }
 }
 
+mod common;
 pub mod registry;
 pub mod report;
 pub mod s01_lifted_identity;

@@ -4,9 +4,10 @@
 //! Cases: a random image classifier under C4/D4 (trivial ρ_Y) and a random vector
 //! regression under C_m whose outputs rotate (non-trivial ρ_Y), at Gaussian coefficients.
 
+use super::common::image_and_vector_cases;
 use super::{Control, Measurement};
 use crate::nn::{GroupNetwork, Target};
-use crate::train::cases::{image_case, sub_seed, vector_case, worst, Activations, Case, Filters};
+use crate::train::cases::{sub_seed, vector_case, worst, Case};
 use crate::train::{augmented_loss_and_grad, init_theta, nominal_loss_and_grad, Augmentation};
 use crate::train::{InitLaw, Samples, Workspace};
 use crate::Result;
@@ -76,13 +77,7 @@ fn orbit_average_error(case: &Case, seed: u64, transform_targets: bool) -> Resul
 
 /// S2 on a random image case and a random vector case drawn from `seed`.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let image = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
-    let vector = vector_case(sub_seed(seed, 1))?;
+    let (image, vector) = image_and_vector_cases(seed)?;
     let error = orbit_average_error(&image, sub_seed(seed, 2), true)?.max(orbit_average_error(
         &vector,
         sub_seed(seed, 3),

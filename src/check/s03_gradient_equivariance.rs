@@ -7,10 +7,9 @@
 //!
 //! [`Network::ambient_weights`]: crate::nn::Network::ambient_weights
 
+use super::common::{any_image_case, image_and_vector_cases};
 use super::{Control, Measurement};
-use crate::train::cases::{
-    image_case, layers_dist, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
-};
+use crate::train::cases::{layers_dist, layers_norm, sub_seed, worst, Case, Filters};
 use crate::train::{augmented_loss_and_grad, init_theta, Augmentation, InitLaw, Workspace};
 use crate::Result;
 use rand::SeedableRng;
@@ -55,13 +54,7 @@ fn gradient_error(case: &Case, seed: u64) -> Result<f64> {
 
 /// S3 on a random image case (invariant support, one-hot basis) and a random vector case.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let image = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
-    let vector = vector_case(sub_seed(seed, 1))?;
+    let (image, vector) = image_and_vector_cases(seed)?;
     let error =
         gradient_error(&image, sub_seed(seed, 2))?.max(gradient_error(&vector, sub_seed(seed, 3))?);
     Ok(Measurement {
@@ -74,12 +67,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
 
 /// Control: a random normalised, non-orthonormal basis on an invariant support (drops H5).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let image = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::NonOrthonormal,
-        Activations::Any,
-    )?;
+    let image = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
     Ok(vec![Control {
         statement: "S3",
         dropped: "H5",

@@ -4,11 +4,10 @@
 //! Both trajectories are compared in the ambient space H after every step t = 1..k; the
 //! measured error is max_{g,t} ‖ρ(g)A_t − A_t^(g)‖ / (‖A_t‖·t), the relative error per step.
 
+use super::common::{any_image_case, image_and_vector_cases};
 use super::{Control, Measurement};
 use crate::nn::{GroupNetwork, Support};
-use crate::train::cases::{
-    image_case, layers_dist, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
-};
+use crate::train::cases::{layers_dist, layers_norm, sub_seed, worst, Case, Filters};
 use crate::train::{descend, init_theta, Augmentation, InitLaw, Law, Samples, Workspace};
 use crate::Result;
 use rand::{RngExt, SeedableRng};
@@ -96,13 +95,7 @@ fn run(case: &Case, init: &InitLaw, seed: u64) -> Result<(f64, String)> {
 /// Gaussian initialisation.
 pub fn check(seed: u64) -> Result<Measurement> {
     let gauss = InitLaw::Gaussian { scale: 1.0 };
-    let image = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
-    let vector = vector_case(sub_seed(seed, 1))?;
+    let (image, vector) = image_and_vector_cases(seed)?;
     let (e1, d1) = run(&image, &gauss, sub_seed(seed, 2))?;
     let (e2, d2) = run(&vector, &gauss, sub_seed(seed, 3))?;
     Ok(Measurement {
@@ -117,23 +110,13 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// (A_0 ∈ 𝓛_0, so ρ(g)A_0 ∈ 𝓛, but the trajectories leave 𝓛_0); (H5) a random normalised
 /// basis on an invariant support.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::OneHot(Support::plus_corner()),
-        Activations::Any,
-    )?;
+    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
     let (e1, d1) = run(
         &corner,
         &InitLaw::Symmetric { scale: 1.0 },
         sub_seed(seed, 2),
     )?;
-    let skew = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::NonOrthonormal,
-        Activations::Any,
-    )?;
+    let skew = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
     let (e2, d2) = run(&skew, &InitLaw::Gaussian { scale: 1.0 }, sub_seed(seed, 2))?;
     Ok(vec![
         Control {

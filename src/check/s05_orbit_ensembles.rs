@@ -9,13 +9,14 @@
 //! error is the relative one of [`equivariance_error`] (max over g and probes, divided by the
 //! mean ‖f̂(x)‖), measured after every step t = 0..=[`STEPS`].
 
+use super::common::run_fallible_members;
 use super::{Control, Measurement};
-use crate::ensemble::{equivariance_error, run_members};
+use crate::ensemble::equivariance_error;
 use crate::nn::analysis::direction_basis;
 use crate::nn::Target;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
 use crate::rep::{GridGroup, Rep};
-use crate::train::cases::{filter_orbits, random_invariant_support, sub_seed, worst};
+use crate::train::cases::{filter_orbits, normals, random_invariant_support, sub_seed, worst};
 use crate::train::init::standard_normal;
 use crate::train::{descend, init_theta, orbit, Augmentation, InitLaw, Samples, Workspace};
 use crate::{Error, Result};
@@ -181,9 +182,7 @@ fn case(seed: u64, filters: &Filters) -> Result<Case> {
         ],
     )?;
     let gnet = GroupNetwork::on_images(net, GridGroup::C4)?;
-    let x = (0..SAMPLES * 36)
-        .map(|_| standard_normal(&mut rng))
-        .collect();
+    let x = normals(&mut rng, SAMPLES * 36);
     let labels = (0..SAMPLES).map(|_| rng.random_range(0..3)).collect();
     let probes = (0..PROBES * 36)
         .map(|_| 2.0 * standard_normal(&mut rng))
@@ -217,7 +216,7 @@ fn orbit_trajectories(
         n: SAMPLES,
         target: Target::Labels(&case.labels),
     };
-    let runs = run_members(0..members.len(), THREADS, |g| -> Result<Vec<Vec<f64>>> {
+    let runs = run_fallible_members(0..members.len(), THREADS, |g| -> Result<Vec<Vec<f64>>> {
         let mut theta = members[g].clone();
         let mut traj = vec![theta.clone()];
         let mut ws = Workspace::<f64>::new(gnet);
@@ -232,9 +231,7 @@ fn orbit_trajectories(
             |_, th, _| traj.push(th.to_vec()),
         )?;
         Ok(traj)
-    })?
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+    })?;
     Ok((0..=STEPS)
         .map(|t| runs.iter().map(|r| r[t].clone()).collect())
         .collect())

@@ -13,14 +13,14 @@
 //! groups of random partitions of the population (each group is an i.i.d. sample of M
 //! members, so the mean of ‖D̄‖² over groups is unbiased for E‖D̄_M‖²).
 
+use super::common::{run_fallible_members, train};
 use super::{Control, Measurement};
-use crate::ensemble::{member_rng, run_members};
+use crate::ensemble::member_rng;
 use crate::metrics::loglog_slope;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Support, Target};
 use crate::rep::GridGroup;
-use crate::train::cases::{random_invariant_support, sub_seed};
-use crate::train::init::standard_normal;
-use crate::train::{descend, init_theta, Augmentation, InitLaw, Samples, Workspace};
+use crate::train::cases::{normals, random_invariant_support, sub_seed};
+use crate::train::{init_theta, Augmentation, InitLaw, Samples};
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -80,15 +80,9 @@ fn population(seed: u64, support: &Support, init: &Init, members: usize) -> Resu
     let gnet = GroupNetwork::on_images(Network::new(&[1, 4, 4], specs)?, GridGroup::C4)?;
     let net = gnet.network();
     let (d_in, k) = (net.input_dim(), net.output_dim());
-    let x: Vec<f64> = (0..SAMPLES * d_in)
-        .map(|_| standard_normal(&mut rng))
-        .collect();
-    let y: Vec<f64> = (0..SAMPLES * k)
-        .map(|_| standard_normal(&mut rng))
-        .collect();
-    let probes: Vec<f64> = (0..PROBES * d_in)
-        .map(|_| standard_normal(&mut rng))
-        .collect();
+    let x = normals(&mut rng, SAMPLES * d_in);
+    let y = normals(&mut rng, SAMPLES * k);
+    let probes = normals(&mut rng, PROBES * d_in);
     let order = gnet.group().order();
     // Block 0: the probes; block g: ρ_X(g) of them.
     let mut inputs = vec![0.0; order * PROBES * d_in];
@@ -106,23 +100,13 @@ fn population(seed: u64, support: &Support, init: &Init, members: usize) -> Resu
         Init::ScaledTap { tap, factor } => Some((*tap, *factor)),
     };
     let master = sub_seed(seed, 1);
-    let defects = run_members(0..members, THREADS, |m| -> Result<Vec<f64>> {
+    let defects = run_fallible_members(0..members, THREADS, |m| -> Result<Vec<f64>> {
         let mut rng = member_rng(master, m);
         let mut theta = init_theta(&gnet, &InitLaw::Gaussian { scale: 1.0 }, &mut rng)?;
         if let Some((tap, factor)) = scaled {
             scale_tap(&gnet, &mut theta, tap, factor)?;
         }
-        let mut ws = Workspace::<f64>::new(&gnet);
-        descend(
-            &gnet,
-            &mut ws,
-            &mut theta,
-            &samples,
-            &law,
-            LR,
-            STEPS,
-            |_, _, _| {},
-        )?;
+        let mut ws = train(&gnet, &mut theta, &samples, &law, LR, STEPS)?;
         let out = net.predict(ws.tape(), &theta, &inputs, order * PROBES)?;
         let (base, moved) = out.split_at(PROBES * k);
         let mut d = vec![0.0; (order - 1) * PROBES * k];
@@ -135,9 +119,7 @@ fn population(seed: u64, support: &Support, init: &Init, members: usize) -> Resu
             block.iter_mut().zip(got).for_each(|(e, o)| *e = o - *e);
         }
         Ok(d)
-    })?
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+    })?;
     Ok(Population {
         defects,
         description: format!(

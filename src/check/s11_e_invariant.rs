@@ -6,13 +6,12 @@
 //! the intersection of the direction T𝓛 (`analysis::direction_basis`) with the range of the
 //! unit's Reynolds projector (1/|G|) Σ_g `unit_action(map, g)`.
 
+use super::common::{any_image_case, e_cases, worst_over};
 use super::{Control, Measurement};
 use crate::linalg;
 use crate::nn::analysis::{direction_basis, SPAN_TOL};
 use crate::nn::{GroupNetwork, Support};
-use crate::train::cases::{
-    image_case, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
-};
+use crate::train::cases::{layers_norm, sub_seed, worst, Case, Filters};
 use crate::train::init::standard_normal;
 use crate::train::{descend, Augmentation, Workspace};
 use crate::Result;
@@ -171,26 +170,11 @@ fn drift_from_e(case: &Case, aug: &Augmentation, seed: u64) -> Result<f64> {
 /// S11 on a random image case with an invariant support, the same with the compatible but
 /// not invariant direction of S5(v), and a random vector case; full augmentation.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let invariant = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
-    let compatible = image_case(
-        sub_seed(seed, 1),
-        None,
-        &Filters::CompatibleNotInvariant,
-        Activations::Any,
-    )?;
-    let vector = vector_case(sub_seed(seed, 2))?;
-    let mut error: f64 = 0.0;
-    for (i, case) in [&invariant, &compatible, &vector].into_iter().enumerate() {
-        error = worst(
-            error,
-            drift_from_e(case, &Augmentation::Full, sub_seed(seed, 10 + i as u64))?,
-        );
-    }
+    let cases = e_cases(seed)?;
+    let error = worst_over(&cases, seed, 10, |case, s| {
+        drift_from_e(case, &Augmentation::Full, s)
+    })?;
+    let [invariant, compatible, vector] = &cases;
     Ok(Measurement {
         statement: "S11",
         case: format!(
@@ -205,24 +189,9 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// Controls, each from A_0 ∈ E: an incompatible support (plus-corner), a non-orthonormal
 /// basis, and no augmentation.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::OneHot(Support::plus_corner()),
-        Activations::Any,
-    )?;
-    let skew = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::NonOrthonormal,
-        Activations::Any,
-    )?;
-    let plain = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
+    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
+    let skew = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
+    let plain = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let s = sub_seed(seed, 10);
     Ok(vec![
         Control {

@@ -7,13 +7,12 @@
 //!
 //! [`Network::ambient_network`]: crate::nn::Network::ambient_network
 
+use super::common::{any_image_case, e_cases, worst_over};
 use super::s11_e_invariant::{project, UnitSpaces};
 use super::{Control, Measurement};
 use crate::autodiff::Tape;
 use crate::nn::Support;
-use crate::train::cases::{
-    image_case, layers_dist, layers_norm, sub_seed, vector_case, worst, Activations, Case, Filters,
-};
+use crate::train::cases::{layers_dist, layers_norm, sub_seed, Case, Filters};
 use crate::train::{augmented_loss_and_grad, init_theta, Augmentation, InitLaw, Workspace};
 use crate::Result;
 use rand::SeedableRng;
@@ -102,26 +101,11 @@ fn gradient_on_e_error(case: &Case, point: Point, seed: u64) -> Result<f64> {
 /// S12 at random points of E on a random image case with an invariant support, the same
 /// with the compatible but not invariant direction of S5(v), and a random vector case.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let invariant = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
-    let compatible = image_case(
-        sub_seed(seed, 1),
-        None,
-        &Filters::CompatibleNotInvariant,
-        Activations::Any,
-    )?;
-    let vector = vector_case(sub_seed(seed, 2))?;
-    let mut error: f64 = 0.0;
-    for (i, case) in [&invariant, &compatible, &vector].into_iter().enumerate() {
-        error = worst(
-            error,
-            gradient_on_e_error(case, Point::InE, sub_seed(seed, 10 + i as u64))?,
-        );
-    }
+    let cases = e_cases(seed)?;
+    let error = worst_over(&cases, seed, 10, |case, s| {
+        gradient_on_e_error(case, Point::InE, s)
+    })?;
+    let [invariant, compatible, vector] = &cases;
     Ok(Measurement {
         statement: "S12",
         case: format!(
@@ -136,18 +120,8 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// Controls: an incompatible support (plus-corner) at A ∈ E, and an invariant support at
 /// A ∉ E (Gaussian coefficients).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::OneHot(Support::plus_corner()),
-        Activations::Any,
-    )?;
-    let plain = image_case(
-        sub_seed(seed, 0),
-        None,
-        &Filters::InvariantSupport,
-        Activations::Any,
-    )?;
+    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
+    let plain = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let s = sub_seed(seed, 10);
     Ok(vec![
         Control {

@@ -10,14 +10,14 @@
 //! squared error) and the probes are the same for every n: only the group changes. Members
 //! ρ(g)A_0, g ∈ C_n, each take [`STEPS`] steps of descent on the C_n-augmented risk.
 
+use super::common::{run_fallible_members, train};
 use super::{Control, Measurement};
-use crate::ensemble::{equivariance_error, equivariance_error_under, run_members};
+use crate::ensemble::{equivariance_error, equivariance_error_under};
 use crate::group::Group;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Target};
 use crate::rep::Rep;
-use crate::train::cases::{sub_seed, worst};
-use crate::train::init::standard_normal;
-use crate::train::{descend, init_theta, orbit, Augmentation, InitLaw, Samples, Workspace};
+use crate::train::cases::{normals, sub_seed, worst};
+use crate::train::{init_theta, orbit, Augmentation, InitLaw, Samples};
 use crate::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -103,11 +103,9 @@ fn run_case(n: usize, aug: &Augmentation, seed: u64) -> Result<(f64, f64, f64)> 
     let net = gnet.network();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let theta0 = init_theta(&gnet, &InitLaw::Gaussian { scale: 0.5 }, &mut rng)?;
-    let mut normals =
-        |len: usize| -> Vec<f64> { (0..len).map(|_| standard_normal(&mut rng)).collect() };
-    let x = normals(SAMPLES * 2 * POINTS);
-    let y = normals(SAMPLES * 2);
-    let probes = normals(PROBES * 2 * POINTS);
+    let x = normals(&mut rng, SAMPLES * 2 * POINTS);
+    let y = normals(&mut rng, SAMPLES * 2);
+    let probes = normals(&mut rng, PROBES * 2 * POINTS);
     let samples = Samples {
         x: &x,
         n: SAMPLES,
@@ -115,23 +113,11 @@ fn run_case(n: usize, aug: &Augmentation, seed: u64) -> Result<(f64, f64, f64)> 
     };
     let law = aug.law(gnet.group())?;
     let starts = orbit(&gnet, &theta0)?;
-    let members = run_members(0..n, THREADS, |g| -> Result<Vec<f64>> {
+    let members = run_fallible_members(0..n, THREADS, |g| -> Result<Vec<f64>> {
         let mut theta = starts[g].clone();
-        let mut ws = Workspace::<f64>::new(&gnet);
-        descend(
-            &gnet,
-            &mut ws,
-            &mut theta,
-            &samples,
-            &law,
-            LR,
-            STEPS,
-            |_, _, _| {},
-        )?;
+        train(&gnet, &mut theta, &samples, &law, LR, STEPS)?;
         Ok(theta)
-    })?
-    .into_iter()
-    .collect::<Result<Vec<_>>>()?;
+    })?;
     let all: Vec<usize> = (0..n).collect();
     let cn = equivariance_error(&gnet, &members, &probes, PROBES, &all, THREADS)?;
     let so2 = |thetas: &[Vec<f64>]| {

@@ -135,7 +135,8 @@ fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())].clone()
 }
 
-fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
+/// `len` i.i.d. N(0, 1) draws from `rng`.
+pub fn normals(rng: &mut ChaCha8Rng, len: usize) -> Vec<f64> {
     (0..len).map(|_| standard_normal(rng)).collect()
 }
 
