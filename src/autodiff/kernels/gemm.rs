@@ -1,6 +1,6 @@
-//! Register-tiled matrix product on contiguous row-major panels, written as fixed-size
-//! loops that LLVM vectorises (see [`super::simd`]). Column counts are padded by the caller
-//! to a multiple of [`COL_UNIT`], so there is no remainder loop over columns.
+//! Register-tiled matrix product on strided views, written as fixed-size loops that LLVM
+//! vectorises (see [`super::simd`]). Column counts are multiples of [`COL_UNIT`], so there
+//! is no remainder loop over columns.
 //!
 //! Summation order (fixed, independent of the instruction set and of the tile sizes): each
 //! entry of c is Σ_p a[i,p]·b[p,j] accumulated in increasing p, starting from 0 (or from
@@ -9,7 +9,7 @@
 use super::simd::Level;
 use crate::Scalar;
 
-/// Column counts of the panels are multiples of this.
+/// Column counts of the products are multiples of this.
 pub(crate) const COL_UNIT: usize = 16;
 
 /// Rounds `n` up to a multiple of [`COL_UNIT`].
@@ -21,114 +21,172 @@ fn is_f32<T>() -> bool {
     std::mem::size_of::<T>() == 4
 }
 
-/// How a k × n (or m × n) operand is laid out in its slice.
+/// Where entry (r, j) of a matrix lives in its slice: rows come in groups of `rg` (row r
+/// at (r / rg)·rgs + (r mod rg)·rs) and columns in contiguous groups of `cg` (column j at
+/// (j / cg)·cgs + j mod cg). `usize::MAX` means a single group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Layout {
-    /// Contiguous row-major: entry (r, j) at r·n + j.
-    Rows,
-    /// Column j = (s, p) is pixel p of sample s of an [S, rows, hw] tensor: entry (r, j) at
-    /// s·rows·hw + r·hw + p. Needs hw to be a multiple of [`COL_UNIT`] (a column tile then
-    /// never straddles two samples).
-    Planes {
-        /// Pixels per plane.
-        hw: usize,
-    },
+pub(crate) struct View {
+    rs: usize,
+    rg: usize,
+    rgs: usize,
+    cg: usize,
+    cgs: usize,
 }
 
-impl Layout {
-    /// (offset of entry (0, j0), row stride) for a matrix with `rows` rows and n columns.
-    #[inline(always)]
-    fn tile(self, rows: usize, n: usize, j0: usize) -> (usize, usize) {
-        match self {
-            Layout::Rows => (j0, n),
-            Layout::Planes { hw } => ((j0 / hw) * rows * hw + j0 % hw, hw),
+const ONE: usize = usize::MAX;
+
+impl View {
+    /// Contiguous row-major with row length `n`.
+    pub(crate) fn rows(n: usize) -> View {
+        View {
+            rs: n,
+            rg: ONE,
+            rgs: 0,
+            cg: ONE,
+            cgs: 0,
         }
+    }
+
+    /// `rows` × (S·hw) where column (s, p) is pixel p of sample s of an [S, rows, hw]
+    /// tensor (one sample's [C, H·W] block of an [N, C, H, W] tensor is channel-major).
+    pub(crate) fn planes(rows: usize, hw: usize) -> View {
+        View {
+            rs: hw,
+            rg: ONE,
+            rgs: 0,
+            cg: hw,
+            cgs: rows * hw,
+        }
+        .normalised()
+    }
+
+    /// (T·C) × (S·hw) with row (t, c) and column (s, p) stored as [T, S, C, hw]: tap t's
+    /// shifted copy of sample s is one contiguous [C, hw] block.
+    pub(crate) fn tap_planes(c: usize, hw: usize, samples: usize) -> View {
+        View {
+            rs: hw,
+            rg: c,
+            rgs: samples * c * hw,
+            cg: hw,
+            cgs: c * hw,
+        }
+        .normalised()
+    }
+
+    /// The same addresses with groups merged where they are contiguous (a group of one
+    /// row, or groups that follow each other at the in-group stride), so that products
+    /// split their inner loop as little as possible.
+    fn normalised(mut self) -> View {
+        if self.rg != ONE && (self.rg == 1 || self.rs * self.rg == self.rgs) {
+            self.rs = if self.rg == 1 { self.rgs } else { self.rs };
+            self.rg = ONE;
+            self.rgs = 0;
+        }
+        if self.cg != ONE && self.cgs == self.cg {
+            self.cg = ONE;
+            self.cgs = 0;
+        }
+        self
+    }
+
+    #[inline(always)]
+    fn row(&self, r: usize) -> usize {
+        if self.rg == ONE {
+            r * self.rs
+        } else {
+            (r / self.rg) * self.rgs + (r % self.rg) * self.rs
+        }
+    }
+
+    #[inline(always)]
+    fn col(&self, j: usize) -> usize {
+        if self.cg == ONE {
+            j
+        } else {
+            (j / self.cg) * self.cgs + j % self.cg
+        }
+    }
+
+    /// Whether column tiles of width `w` never straddle a column group.
+    fn tiles_ok(&self, w: usize) -> bool {
+        self.cg == ONE || self.cg % w == 0
     }
 }
 
-/// c (m × n) = a (m × k) · b (k × n), or c += a · b when `accumulate`; a is contiguous
-/// row-major, b and c are laid out as given, n is a multiple of [`COL_UNIT`].
+/// c (m × n) = a (m × k) · b (k × n), or c += a · b when `accumulate`, on views; n is a
+/// multiple of [`COL_UNIT`], and the column groups of b and c are too. The row groups of
+/// b and the column groups of a split the inner index k; at most one of the two may be
+/// grouped.
 ///
 /// A register tile is R rows × W columns of c (R·W accumulators): 8 vectors on AVX2
 /// (16 registers), 8 to 12 on AVX-512 (32 registers).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) fn gemm_nn<T: Scalar>(
+pub(crate) fn gemm<T: Scalar>(
     level: Level,
     (m, k, n): (usize, usize, usize),
-    a: &[T],
-    (b, b_layout): (&[T], Layout),
-    (c, c_layout): (&mut [T], Layout),
+    a: (&[T], View),
+    b: (&[T], View),
+    c: (&mut [T], View),
     accumulate: bool,
 ) {
-    let planes_ok = |l: Layout| match l {
-        Layout::Rows => true,
-        Layout::Planes { hw } => hw % COL_UNIT == 0 && n % hw == 0,
-    };
+    let (av, bv, cv) = (a.1, b.1, c.1);
     assert!(
         n % COL_UNIT == 0
-            && a.len() >= m * k
-            && b.len() >= k * n
-            && c.len() >= m * n
-            && planes_ok(b_layout)
-            && planes_ok(c_layout),
-        "gemm_nn: bad panel sizes"
+            && bv.tiles_ok(COL_UNIT)
+            && cv.tiles_ok(COL_UNIT)
+            && (av.cg == ONE || bv.rg == ONE),
+        "gemm: bad views {av:?} {bv:?} {cv:?} for {m}×{k}×{n}"
     );
-    if k == 0 {
-        if !accumulate {
-            for j0 in (0..n).step_by(COL_UNIT) {
-                let (base, ld) = c_layout.tile(m, n, j0);
-                for r in 0..m {
-                    c[base + r * ld..][..COL_UNIT].fill(T::zero());
-                }
-            }
-        }
+    let kg = if av.cg != ONE { av.cg } else { bv.rg };
+    if m == 0 || n == 0 {
         return;
     }
     let ops = Operands {
-        m,
         k,
-        n,
-        a,
-        b,
-        b_layout,
-        c_layout,
+        kg: kg.min(k.max(1)),
+        a: a.0,
+        av,
+        b: b.0,
+        bv,
+        cv,
         accumulate,
     };
+    let c = c.0;
     match (is_f32::<T>(), level) {
-        (true, Level::Avx512) => ops.run::<8, 16>(c),
-        (true, _) => ops.run::<4, 16>(c),
-        (false, Level::Avx512) => ops.run::<6, 16>(c),
-        (false, _) => ops.run::<4, 8>(c),
+        (true, Level::Avx512) => ops.run::<8, 16>(m, n, c),
+        (true, _) => ops.run::<4, 16>(m, n, c),
+        (false, Level::Avx512) => ops.run::<6, 16>(m, n, c),
+        (false, _) => ops.run::<4, 8>(m, n, c),
     }
 }
 
 /// The read-only operands of one product.
 struct Operands<'a, T> {
-    m: usize,
     k: usize,
-    n: usize,
+    /// Length of the groups the inner index is split into.
+    kg: usize,
     a: &'a [T],
+    av: View,
     b: &'a [T],
-    b_layout: Layout,
-    c_layout: Layout,
+    bv: View,
+    cv: View,
     accumulate: bool,
 }
 
 impl<T: Scalar> Operands<'_, T> {
     #[inline(always)]
-    fn run<const R: usize, const W: usize>(&self, c: &mut [T]) {
-        for j0 in (0..self.n).step_by(W) {
+    fn run<const R: usize, const W: usize>(&self, m: usize, n: usize, c: &mut [T]) {
+        for j0 in (0..n).step_by(W) {
             let mut r0 = 0;
-            while r0 + R <= self.m {
+            while r0 + R <= m {
                 self.tile::<R, W>(r0, j0, c);
                 r0 += R;
             }
-            while r0 + 2 <= self.m {
+            while r0 + 2 <= m {
                 self.tile::<2, W>(r0, j0, c);
                 r0 += 2;
             }
-            if r0 < self.m {
+            if r0 < m {
                 self.tile::<1, W>(r0, j0, c);
             }
         }
@@ -137,29 +195,43 @@ impl<T: Scalar> Operands<'_, T> {
     /// The R × W tile of c at (r0, j0).
     #[inline(always)]
     fn tile<const R: usize, const W: usize>(&self, r0: usize, j0: usize, c: &mut [T]) {
-        let k = self.k;
-        let rows: [&[T]; R] = std::array::from_fn(|r| &self.a[(r0 + r) * k..(r0 + r + 1) * k]);
-        let (bb, bld) = self.b_layout.tile(k, self.n, j0);
-        let (cb, cld) = self.c_layout.tile(self.m, self.n, j0);
-        let cb = cb + r0 * cld;
+        let mut a_rows = [0; R];
+        let mut c_rows = [0; R];
+        for r in 0..R {
+            a_rows[r] = self.av.row(r0 + r);
+            c_rows[r] = self.cv.row(r0 + r);
+        }
+        let (bc, cc) = (self.bv.col(j0), self.cv.col(j0));
         let mut acc = [[T::zero(); W]; R];
         if self.accumulate {
-            for (r, accr) in acc.iter_mut().enumerate() {
-                accr.copy_from_slice(&c[cb + r * cld..][..W]);
+            for (accr, &cr) in acc.iter_mut().zip(&c_rows) {
+                accr.copy_from_slice(&c[cr + cc..][..W]);
             }
         }
-        let b = &self.b[bb..bb + (k - 1) * bld + W];
-        for p in 0..k {
-            let bv: &[T; W] = b[p * bld..p * bld + W].try_into().expect("tile width");
+        let bs = self.bv.rs;
+        let mut p0 = 0;
+        while p0 < self.k {
+            let len = self.kg.min(self.k - p0);
+            let ac = self.av.col(p0);
+            let mut ar: [&[T]; R] = [&[]; R];
             for r in 0..R {
-                let av = rows[r][p];
-                for l in 0..W {
-                    acc[r][l] += av * bv[l];
+                ar[r] = &self.a[a_rows[r] + ac..][..len];
+            }
+            let bb = self.bv.row(p0) + bc;
+            let b = &self.b[bb..bb + (len - 1) * bs + W];
+            for p in 0..len {
+                let brow: &[T; W] = b[p * bs..p * bs + W].try_into().expect("tile width");
+                for r in 0..R {
+                    let x = ar[r][p];
+                    for l in 0..W {
+                        acc[r][l] += x * brow[l];
+                    }
                 }
             }
+            p0 += len;
         }
-        for (r, accr) in acc.iter().enumerate() {
-            c[cb + r * cld..][..W].copy_from_slice(accr);
+        for (accr, &cr) in acc.iter().zip(&c_rows) {
+            c[cr + cc..][..W].copy_from_slice(accr);
         }
     }
 }
