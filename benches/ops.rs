@@ -49,8 +49,8 @@ fn profile<T: Scalar>(side: usize) {
     let quick = std::env::var_os("EQENS_OPS_QUICK").is_some();
     let (reps, inner) = match (quick, side) {
         (true, _) => (2, 1),
-        (false, 8) => (40, 20),
-        (false, _) => (40, 2),
+        (false, 8) => (60, 20),
+        (false, _) => (60, 2),
     };
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     let mut scratch = ConvScratch::<T>::new();

@@ -24,7 +24,7 @@
 //! [`super::gemm`]); as with any matrix formulation, a non-finite input or weight may turn
 //! into NaN outputs that the exact per-tap formula would not touch (0·∞).
 
-use super::gemm::{gemm, pad_cols, View, COL_UNIT};
+use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
 use super::simd::{self, Job, Level};
 use super::{valid_range, ConvGeom};
 use crate::Scalar;
@@ -527,27 +527,43 @@ fn tap_planes_backward<T: Scalar>(
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
+    let lanes = nt_lanes::<T>();
     let cp = pad_cols(g.c_out);
+    // Weight gradient by dot products along the pixels when the panel is no taller than
+    // G (few input channels and taps): no transposition of G, at half the arithmetic
+    // throughput of the register-tiled product, which wins otherwise.
+    let by_dots = k <= g.c_out;
     s.cols.resize(k * per * hw, T::zero());
     if gx.is_some() {
         weights_by_row(g, w, true, &mut s.wt);
     }
     if gw.is_some() {
-        s.gt.resize(per * hw * cp, T::zero());
         s.gwt.clear();
-        s.gwt.resize(k * cp, T::zero());
+        if by_dots {
+            s.gwt.resize(g.c_out * k * lanes, T::zero());
+        } else {
+            s.gt.resize(per * hw * cp, T::zero());
+            s.gwt.resize(k * cp, T::zero());
+        }
     }
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         let jp = ns * hw;
         if gw.is_some() {
-            // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
-            gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
             tap_planes(g, x, n0, ns, s);
             let panel = (&s.cols[..], View::tap_planes(g.c_in, hw, ns));
-            let (gt, gwt) = ((&s.gt[..], View::rows(cp)), (&mut s.gwt[..], View::rows(cp)));
-            gemm(level, (k, jp, cp), panel, gt, gwt, true);
+            if by_dots {
+                // gW[o, (t,c)] += Σ_(n,p) G[o, (n,p)] · B[(t,c), (n,p)], both operands in
+                // place, in lanes (reduced after the last block).
+                let gyb = (&gy[n0 * g.c_out * hw..][..jp * g.c_out], View::planes(g.c_out, hw));
+                gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.gwt);
+            } else {
+                // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
+                gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
+                let (gt, gwt) = ((&s.gt[..], View::rows(cp)), (&mut s.gwt[..], View::rows(cp)));
+                gemm(level, (k, jp, cp), panel, gt, gwt, true);
+            }
         }
         if let Some(gx) = gx.as_deref_mut() {
             let gyb = (&gy[n0 * g.c_out * hw..][..jp * g.c_out], View::planes(g.c_out, hw));
@@ -558,12 +574,31 @@ fn tap_planes_backward<T: Scalar>(
         }
         n0 += ns;
     }
-    if let Some(gw) = gw {
+    let Some(gw) = gw else { return };
+    if !by_dots {
         // gwt[(t,c), o] → gw[o, c, t].
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for t in 0..nt {
                     gw[(o * g.c_in + c) * nt + t] += s.gwt[(t * g.c_in + c) * cp + o];
+                }
+            }
+        }
+    } else {
+        // gw[o, c, t] += the pairwise sum of the lanes of entry (o, (t,c)).
+        for o in 0..g.c_out {
+            for c in 0..g.c_in {
+                for t in 0..nt {
+                    let e = &mut s.gwt[(o * k + t * g.c_in + c) * lanes..][..lanes];
+                    let mut h = lanes / 2;
+                    while h > 0 {
+                        for l in 0..h {
+                            let v = e[l + h];
+                            e[l] += v;
+                        }
+                        h /= 2;
+                    }
+                    gw[(o * g.c_in + c) * nt + t] += e[0];
                 }
             }
         }

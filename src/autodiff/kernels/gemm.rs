@@ -235,3 +235,143 @@ impl<T: Scalar> Operands<'_, T> {
         }
     }
 }
+
+/// Lanes of the partial sums in [`gemm_nt_lanes`]: 16 for f32, 8 for f64 (fixed by the
+/// type alone, so every instruction set sums in the same order).
+pub(crate) fn nt_lanes<T>() -> usize {
+    if is_f32::<T>() {
+        16
+    } else {
+        8
+    }
+}
+
+/// Partial sums of c (m × n) = a (m × k) · b (n × k)ᵀ on views: `lanes[(i, j, l)]` (with
+/// L = [`nt_lanes`]) accumulates a[i, q]·b[j, q] over the q ≡ l mod L, in increasing q.
+/// The caller adds the L lanes of each entry. k and the column groups of a and b are
+/// multiples of L.
+#[inline(always)]
+pub(crate) fn gemm_nt_lanes<T: Scalar>(
+    level: Level,
+    (m, n, k): (usize, usize, usize),
+    a: (&[T], View),
+    b: (&[T], View),
+    lanes: &mut [T],
+) {
+    let (av, bv) = (a.1, b.1);
+    let kg = av.cg.min(bv.cg).min(k.max(1));
+    let l = nt_lanes::<T>();
+    assert!(
+        k % l == 0
+            && kg % l == 0
+            && (av.cg == ONE || av.cg == kg)
+            && (bv.cg == ONE || bv.cg == kg)
+            && lanes.len() >= m * n * l,
+        "gemm_nt_lanes: bad views {av:?} {bv:?} for {m}×{n}×{k}"
+    );
+    let ops = DotOperands {
+        k,
+        kg,
+        n,
+        a: a.0,
+        av,
+        b: b.0,
+        bv,
+    };
+    match (is_f32::<T>(), level) {
+        (true, Level::Avx512) => ops.run::<4, 4, 16>(m, lanes),
+        (true, _) => ops.run::<2, 2, 16>(m, lanes),
+        (false, Level::Avx512) => ops.run::<2, 2, 8>(m, lanes),
+        (false, _) => ops.run::<2, 2, 8>(m, lanes),
+    }
+}
+
+/// The read-only operands of one dot-product-form product.
+struct DotOperands<'a, T> {
+    k: usize,
+    kg: usize,
+    n: usize,
+    a: &'a [T],
+    av: View,
+    b: &'a [T],
+    bv: View,
+}
+
+impl<T: Scalar> DotOperands<'_, T> {
+    #[inline(always)]
+    fn run<const R: usize, const S: usize, const L: usize>(&self, m: usize, out: &mut [T]) {
+        let n = self.n;
+        let mut i0 = 0;
+        while i0 < m {
+            let ri = if i0 + R <= m { R } else { 1 };
+            let mut j0 = 0;
+            while j0 < n {
+                let sj = if j0 + S <= n { S } else { 1 };
+                match (ri == R, sj == S) {
+                    (true, true) => self.tile::<R, S, L>(i0, j0, out),
+                    (true, false) => self.tile::<R, 1, L>(i0, j0, out),
+                    (false, true) => self.tile::<1, S, L>(i0, j0, out),
+                    (false, false) => self.tile::<1, 1, L>(i0, j0, out),
+                }
+                j0 += sj;
+            }
+            i0 += ri;
+        }
+    }
+
+    /// Lanes of the R × S entries at (i0, j0) += a rows i0.. · b rows j0..ᵀ.
+    #[inline(always)]
+    fn tile<const R: usize, const S: usize, const L: usize>(
+        &self,
+        i0: usize,
+        j0: usize,
+        out: &mut [T],
+    ) {
+        let mut a_rows = [0; R];
+        for (r, v) in a_rows.iter_mut().enumerate() {
+            *v = self.av.row(i0 + r);
+        }
+        let mut b_rows = [0; S];
+        for (s, v) in b_rows.iter_mut().enumerate() {
+            *v = self.bv.row(j0 + s);
+        }
+        let mut acc = [[[T::zero(); L]; S]; R];
+        for r in 0..R {
+            for s in 0..S {
+                let o = ((i0 + r) * self.n + j0 + s) * L;
+                acc[r][s].copy_from_slice(&out[o..o + L]);
+            }
+        }
+        let mut p0 = 0;
+        while p0 < self.k {
+            let len = self.kg.min(self.k - p0);
+            let (ac, bc) = (self.av.col(p0), self.bv.col(p0));
+            let mut ar: [&[T]; R] = [&[]; R];
+            for r in 0..R {
+                ar[r] = &self.a[a_rows[r] + ac..][..len];
+            }
+            let mut br: [&[T]; S] = [&[]; S];
+            for s in 0..S {
+                br[s] = &self.b[b_rows[s] + bc..][..len];
+            }
+            for q in (0..len).step_by(L) {
+                for r in 0..R {
+                    let x: &[T; L] = ar[r][q..q + L].try_into().expect("lanes");
+                    for s in 0..S {
+                        let y: &[T; L] = br[s][q..q + L].try_into().expect("lanes");
+                        for l in 0..L {
+                            acc[r][s][l] += x[l] * y[l];
+                        }
+                    }
+                }
+            }
+            p0 += len;
+        }
+        for r in 0..R {
+            for s in 0..S {
+                let o = ((i0 + r) * self.n + j0 + s) * L;
+                out[o..o + L].copy_from_slice(&acc[r][s]);
+            }
+        }
+    }
+}
