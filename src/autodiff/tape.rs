@@ -9,7 +9,7 @@
 //! Shape mismatches inside the tape are internal invariants and panic with a clear message;
 //! user input is validated (returning [`crate::Error`]) by the layers that build the tape.
 
-use super::kernels::{self, ConvGeom, ConvScratch};
+use super::kernels::{self, ConvGeom, Scratch};
 use crate::Scalar;
 
 /// A handle to a node on the tape.
@@ -182,8 +182,8 @@ pub struct Tape<T> {
     labels: Vec<usize>,
     /// Reusable buffer for computing output shapes.
     shape_buf: Vec<usize>,
-    /// Reusable buffers of the convolution kernels.
-    conv_scratch: ConvScratch<T>,
+    /// Reusable buffers of the kernels.
+    scratch: Scratch<T>,
     /// Whether a backward ran since the last reset (otherwise every live gradient is still
     /// the zero written by `push`).
     grads_dirty: bool,
@@ -224,7 +224,7 @@ impl<T: Scalar> Tape<T> {
             live_geoms: 0,
             labels: Vec::new(),
             shape_buf: Vec::new(),
-            conv_scratch: ConvScratch::new(),
+            scratch: Scratch::new(),
             grads_dirty: false,
         }
     }
@@ -352,7 +352,7 @@ impl<T: Scalar> Tape<T> {
             nodes,
             geoms,
             labels,
-            conv_scratch,
+            scratch,
             ..
         } = self;
         for i in (0..=out.0).rev() {
@@ -384,10 +384,10 @@ impl<T: Scalar> Tape<T> {
                             );
                             if ta {
                                 // a stored k×m: ∂a = op(b)·gcᵀ.
-                                kernels::gemm_acc(k, n, m, bp, tb, gc, true, gap);
+                                kernels::gemm_acc_with(k, n, m, (bp, tb), (gc, true), gap, scratch);
                             } else {
                                 // ∂a = gc·op(b)ᵀ.
-                                kernels::gemm_acc(m, n, k, gc, false, bp, !tb, gap);
+                                kernels::gemm_acc_with(m, n, k, (gc, false), (bp, !tb), gap, scratch);
                             }
                         }
                     });
@@ -401,10 +401,10 @@ impl<T: Scalar> Tape<T> {
                             );
                             if tb {
                                 // b stored n×k: ∂b = gcᵀ·op(a).
-                                kernels::gemm_acc(n, m, k, gc, true, ap, ta, gbp);
+                                kernels::gemm_acc_with(n, m, k, (gc, true), (ap, ta), gbp, scratch);
                             } else {
                                 // ∂b = op(a)ᵀ·gc.
-                                kernels::gemm_acc(k, m, n, ap, !ta, gc, false, gbp);
+                                kernels::gemm_acc_with(k, m, n, (ap, !ta), (gc, false), gbp, scratch);
                             }
                         }
                     });
@@ -499,7 +499,7 @@ impl<T: Scalar> Tape<T> {
                         &before[w.0].value,
                         &mut gx,
                         &mut gw,
-                        conv_scratch,
+                        scratch,
                     );
                     before[x.0].grad = gx;
                     before[w.0].grad = gw;
@@ -613,15 +613,14 @@ impl<T: Scalar> Tape<T> {
         let (av, bv) = (&before[a.0].value, &before[b.0].value);
         for p in 0..batch {
             let c = &mut node.value[p * m * n..][..m * n];
-            kernels::gemm_acc(
+            kernels::gemm_acc_with(
                 m,
                 k,
                 n,
-                &av[p * m * k..][..m * k],
-                ta,
-                &bv[p * k * n..][..k * n],
-                tb,
+                (&av[p * m * k..][..m * k], ta),
+                (&bv[p * k * n..][..k * n], tb),
                 c,
+                &mut self.scratch,
             );
         }
         Var(id)
@@ -798,7 +797,7 @@ impl<T: Scalar> Tape<T> {
             &before[x.0].value,
             &before[w.0].value,
             &mut node.value,
-            &mut self.conv_scratch,
+            &mut self.scratch,
         );
         Var(id)
     }

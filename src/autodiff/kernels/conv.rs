@@ -26,51 +26,11 @@
 
 use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
 use super::simd::{self, Job, Level};
-use super::{valid_range, ConvGeom};
+use super::{valid_range, ConvGeom, Scratch};
 use crate::Scalar;
 
 /// Target number of output pixels (columns) per block.
 const BLOCK_COLS: usize = 512;
-
-/// Reusable buffers of the convolution kernels (grown on demand, never shrunk).
-#[derive(Clone, Debug, Default)]
-pub struct ConvScratch<T> {
-    /// im2col: the panel B or gB of a block. Dense: Xᵀ, [C_in·H·W, N].
-    cols: Vec<T>,
-    /// Gathered im2col: channel-major output or output gradient of a block, [C_out, cols].
-    /// Dense: the padded output or output gradient, [N, C_out·H·W padded].
-    chan: Vec<T>,
-    /// im2col: the weights in panel-row order, [C_out, K] (forward) or [K, C_out]
-    /// (input gradient). Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
-    wt: Vec<T>,
-    /// im2col: Gᵀ, [cols, C_out padded]. Dense: M, [C_out·H·W, C_in·H·W padded].
-    gt: Vec<T>,
-    /// im2col: the weight gradient in panel-row order, [K, C_out padded].
-    /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
-    gwt: Vec<T>,
-    /// Per tap, which pixels of a plane read inside the grid.
-    masks: Vec<bool>,
-    /// Per tap, the mask repeated over the C_in planes of a sample (tap-planes layout).
-    tmasks: Vec<bool>,
-    /// Per tap: flat shift s = di·W + dj, and the pixel range [lo, hi) that may be valid.
-    shifts: Vec<(isize, usize, usize)>,
-}
-
-impl<T: Scalar> ConvScratch<T> {
-    /// Empty buffers.
-    pub fn new() -> Self {
-        ConvScratch {
-            cols: Vec::new(),
-            chan: Vec::new(),
-            wt: Vec::new(),
-            gt: Vec::new(),
-            gwt: Vec::new(),
-            masks: Vec::new(),
-            tmasks: Vec::new(),
-            shifts: Vec::new(),
-        }
-    }
-}
 
 /// Which formulation a geometry uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +57,7 @@ fn plan(g: &ConvGeom) -> Plan {
 
 /// Fills the tap masks and shifts of `g` into the scratch (and the repeated masks of the
 /// tap-planes layout when `tiled`).
-fn prepare_taps<T>(g: &ConvGeom, s: &mut ConvScratch<T>, tiled: bool) {
+fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
     let (h, w) = (g.h, g.w);
     let hw = h * w;
     s.masks.clear();
@@ -143,7 +103,7 @@ fn block_range(shift: isize, len: usize) -> (usize, usize) {
 
 /// The tap-planes panel [T, ns, C_in, hw] of samples n0..n0+ns.
 #[inline(always)]
-fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut ConvScratch<T>) {
+fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut Scratch<T>) {
     let len = g.c_in * g.h * g.w;
     for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
         let mask = &s.tmasks[t * len..][..len];
@@ -164,7 +124,7 @@ fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut Co
 /// Adds each (t, n) block of the tap-planes gradient panel, shifted back, onto gx[n]
 /// (the adjoint of [`tap_planes`]); taps in increasing order.
 #[inline(always)]
-fn tap_planes_add<T: Scalar>(g: &ConvGeom, n0: usize, ns: usize, s: &ConvScratch<T>, gx: &mut [T]) {
+fn tap_planes_add<T: Scalar>(g: &ConvGeom, n0: usize, ns: usize, s: &Scratch<T>, gx: &mut [T]) {
     let len = g.c_in * g.h * g.w;
     for nl in 0..ns {
         let gxn = &mut gx[(n0 + nl) * len..][..len];
@@ -310,7 +270,7 @@ struct Forward<'a, T> {
     x: &'a [T],
     w: &'a [T],
     y: &'a mut [T],
-    s: &'a mut ConvScratch<T>,
+    s: &'a mut Scratch<T>,
 }
 
 impl<T: Scalar> Job for Forward<'_, T> {
@@ -339,7 +299,7 @@ fn tap_planes_forward<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
@@ -374,7 +334,7 @@ fn gathered_forward<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, k) = (g.h * g.w, g.c_in * g.taps.len());
     let jp_max = pad_cols(per * hw);
@@ -400,7 +360,7 @@ fn gathered_forward<T: Scalar>(
 
 /// Fills Mᵀ [(c,q), (o,p)] (row stride `ld`, padding columns zero) from w.
 #[inline(always)]
-fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], s: &mut ConvScratch<T>, ld: usize) {
+fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], s: &mut Scratch<T>, ld: usize) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     s.wt.clear();
     s.wt.resize(g.c_in * hw * ld, T::zero());
@@ -426,7 +386,7 @@ fn dense_forward<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let hw = g.h * g.w;
     let (din, dout) = (g.c_in * hw, g.c_out * hw);
@@ -450,7 +410,7 @@ struct Backward<'a, T> {
     w: &'a [T],
     gx: Option<&'a mut [T]>,
     gw: Option<&'a mut [T]>,
-    s: &'a mut ConvScratch<T>,
+    s: &'a mut Scratch<T>,
 }
 
 impl<T: Scalar> Job for Backward<'_, T> {
@@ -523,7 +483,7 @@ fn tap_planes_backward<T: Scalar>(
     g: &ConvGeom,
     per: usize,
     Grads { gy, x, w, mut gx, gw }: Grads<'_, T>,
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
@@ -611,7 +571,7 @@ fn gathered_backward<T: Scalar>(
     g: &ConvGeom,
     per: usize,
     Grads { gy, x, w, mut gx, gw }: Grads<'_, T>,
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
@@ -655,7 +615,7 @@ fn dense_backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
     Grads { gy, x, w, gx, gw }: Grads<'_, T>,
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt, n) = (g.h * g.w, g.taps.len(), g.batch);
     let (din, dout) = (g.c_in * hw, g.c_out * hw);
@@ -727,7 +687,7 @@ pub(crate) fn forward<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     simd::run(Forward { g, x, w, y, s })
 }
@@ -741,7 +701,7 @@ pub(crate) fn backward<T: Scalar>(
     w: &[T],
     gx: Option<&mut [T]>,
     gw: Option<&mut [T]>,
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     simd::run(Backward {
         g,

@@ -6,7 +6,8 @@
 //! entry of c is Σ_p a[i,p]·b[p,j] accumulated in increasing p, starting from 0 (or from
 //! the entry's previous value when accumulating).
 
-use super::simd::Level;
+use super::simd::{Job, Level};
+use super::Scratch;
 use crate::Scalar;
 
 /// Column counts of the products are multiples of this.
@@ -371,6 +372,72 @@ impl<T: Scalar> DotOperands<'_, T> {
             for s in 0..S {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
                 out[o..o + L].copy_from_slice(&acc[r][s]);
+            }
+        }
+    }
+}
+
+/// c += op(a)·op(b) through packed operands (see [`super::gemm_acc_with`]).
+pub(crate) struct PackedProduct<'a, T> {
+    pub dims: (usize, usize, usize),
+    pub a: (&'a [T], bool),
+    pub b: (&'a [T], bool),
+    pub c: &'a mut [T],
+    pub scratch: &'a mut Scratch<T>,
+}
+
+impl<T: Scalar> Job for PackedProduct<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, level: Level) {
+        let PackedProduct {
+            dims: (m, k, n),
+            a: (a, ta),
+            b: (b, tb),
+            c,
+            scratch: s,
+        } = self;
+        let np = pad_cols(n);
+        // op(a) row-major [m, k].
+        let pa: &[T] = if ta {
+            s.packed_a.resize(m * k, T::zero());
+            for (p, ar) in a.chunks_exact(m).enumerate().take(k) {
+                for (i, &v) in ar.iter().enumerate() {
+                    s.packed_a[i * k + p] = v;
+                }
+            }
+            &s.packed_a
+        } else {
+            a
+        };
+        // op(b) row-major [k, np].
+        let pb: &[T] = if tb || np != n {
+            s.packed_b.resize(k * np, T::zero());
+            for p in 0..k {
+                let row = &mut s.packed_b[p * np..][..np];
+                if tb {
+                    for (j, v) in row[..n].iter_mut().enumerate() {
+                        *v = b[j * k + p];
+                    }
+                } else {
+                    row[..n].copy_from_slice(&b[p * n..][..n]);
+                }
+                row[n..].fill(T::zero());
+            }
+            &s.packed_b
+        } else {
+            b
+        };
+        let (av, bv) = ((pa, View::rows(k)), (pb, View::rows(np)));
+        if np == n {
+            gemm(level, (m, k, np), av, bv, (c, View::rows(np)), true);
+        } else {
+            s.packed_c.resize(m * np, T::zero());
+            gemm(level, (m, k, np), av, bv, (&mut s.packed_c[..], View::rows(np)), false);
+            for (cr, pr) in c.chunks_exact_mut(n).zip(s.packed_c.chunks_exact(np)) {
+                for (x, &y) in cr.iter_mut().zip(pr) {
+                    *x += y;
+                }
             }
         }
     }
