@@ -1,33 +1,51 @@
 //! Vectorisable bodies of the pooling, layer-norm and tanh kernels (run through
 //! [`super::simd`]).
 //!
-//! Reductions over a layer-norm group use [`LANES`] partial sums (lane l takes the entries
-//! i ≡ l mod LANES in increasing i, the lanes are added pairwise, then the tail of m mod
-//! LANES entries in order): a fixed order, the same on every instruction set.
+//! Reductions over a layer-norm group use L partial sums (L = 16 for f32, 8 for f64; lane
+//! l takes the entries i ≡ l mod L in increasing i up to the last multiple of L, the lanes
+//! are added pairwise, then the tail of m mod L entries in order): a fixed order, the same
+//! on every instruction set.
 
 use super::math::{tanh_f32, tanh_f64};
 use super::simd::{Job, Level};
 use crate::Scalar;
 
-/// Partial sums per reduction.
-const LANES: usize = 8;
-
 fn is_f32<T>() -> bool {
     std::mem::size_of::<T>() == 4
 }
 
-/// Σ f(i) over i < n in the lane order of the module doc, with f reading element i of the
-/// inputs.
+/// Σ_i f(a_i, b_i) in the lane order of the module doc (`b` as long as `a`, or empty
+/// when f ignores its second argument).
 #[inline(always)]
-fn lane_sum<T: Scalar>(n: usize, f: impl Fn(usize) -> T) -> T {
-    let mut acc = [T::zero(); LANES];
-    let full = n / LANES * LANES;
-    for i0 in (0..full).step_by(LANES) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(i0 + l);
+fn lane_sum<T: Scalar>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    if is_f32::<T>() {
+        lane_sum_l::<T, 16>(a, b, f)
+    } else {
+        lane_sum_l::<T, 8>(a, b, f)
+    }
+}
+
+#[inline(always)]
+fn lane_sum_l<T: Scalar, const L: usize>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); L];
+    let full = a.len() / L * L;
+    if b.is_empty() {
+        for c in a[..full].chunks_exact(L) {
+            let c: &[T; L] = c.try_into().expect("lanes");
+            for l in 0..L {
+                acc[l] += f(c[l], T::zero());
+            }
+        }
+    } else {
+        for (c, d) in a[..full].chunks_exact(L).zip(b[..full].chunks_exact(L)) {
+            let c: &[T; L] = c.try_into().expect("lanes");
+            let d: &[T; L] = d.try_into().expect("lanes");
+            for l in 0..L {
+                acc[l] += f(c[l], d[l]);
+            }
         }
     }
-    let mut h = LANES / 2;
+    let mut h = L / 2;
     while h > 0 {
         for l in 0..h {
             let v = acc[l + h];
@@ -36,8 +54,8 @@ fn lane_sum<T: Scalar>(n: usize, f: impl Fn(usize) -> T) -> T {
         h /= 2;
     }
     let mut s = acc[0];
-    for i in full..n {
-        s += f(i);
+    for i in full..a.len() {
+        s += f(a[i], if b.is_empty() { T::zero() } else { b[i] });
     }
     s
 }
@@ -212,8 +230,8 @@ impl<T: Scalar> Job for LayerNormForward<'_, T> {
             .zip(y.chunks_exact_mut(m))
             .zip(rstd.iter_mut())
         {
-            let mean = lane_sum(m, |i| xg[i]) * inv_m;
-            let var = lane_sum(m, |i| (xg[i] - mean) * (xg[i] - mean));
+            let mean = lane_sum(xg, &[], |v, _| v) * inv_m;
+            let var = lane_sum(xg, &[], |v, _| (v - mean) * (v - mean));
             *s = T::one() / (var * inv_m + eps).sqrt();
             let sv = *s;
             for (yv, &xv) in yg.iter_mut().zip(xg) {
@@ -243,8 +261,8 @@ impl<T: Scalar> Job for LayerNormBackward<'_, T> {
             .zip(y.chunks_exact(m))
             .zip(gx.chunks_exact_mut(m));
         for (((gyg, yg), gxg), &s) in groups.zip(rstd) {
-            let mean_g = lane_sum(m, |i| gyg[i]) * inv_m;
-            let mean_gy = lane_sum(m, |i| gyg[i] * yg[i]) * inv_m;
+            let mean_g = lane_sum(gyg, &[], |v, _| v) * inv_m;
+            let mean_gy = lane_sum(gyg, yg, |g, v| g * v) * inv_m;
             for ((gxv, &gv), &yv) in gxg.iter_mut().zip(gyg).zip(yg) {
                 *gxv += s * (gv - mean_g - yv * mean_gy);
             }
