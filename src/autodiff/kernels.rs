@@ -10,6 +10,8 @@ mod elementwise;
 mod gemm;
 mod math;
 pub(crate) mod simd;
+#[cfg(test)]
+mod tests;
 
 
 use crate::{Error, Result, Scalar};

@@ -713,3 +713,26 @@ pub(crate) fn backward<T: Scalar>(
         s,
     })
 }
+
+/// [`forward`] and [`backward`] at a given instruction-set level (for the level tests).
+#[cfg(test)]
+pub(crate) mod at_level {
+    use super::*;
+
+    pub(crate) fn forward<T: Scalar>(level: Level, g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
+        let s = &mut Scratch::new();
+        simd::run_at(level, Forward { g, x, w, y, s })
+    }
+
+    pub(crate) fn backward<T: Scalar>(
+        level: Level,
+        g: &ConvGeom,
+        (gy, x, w): (&[T], &[T], &[T]),
+        gx: &mut [T],
+        gw: &mut [T],
+    ) {
+        let s = &mut Scratch::new();
+        let (gx, gw) = (Some(gx), Some(gw));
+        simd::run_at(level, Backward { g, gy, x, w, gx, gw, s })
+    }
+}
