@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use eqens::autodiff::kernels::{self, ConvGeom, ConvScratch};
+use eqens::autodiff::kernels::{self, ConvGeom, Scratch};
 use eqens::autodiff::Tape;
 use eqens::nn::{LayerSpec, Target, LAYER_NORM_EPS};
 use eqens::Scalar;
@@ -49,11 +49,11 @@ fn profile<T: Scalar>(side: usize) {
     let quick = std::env::var_os("EQENS_OPS_QUICK").is_some();
     let (reps, inner) = match (quick, side) {
         (true, _) => (2, 1),
-        (false, 8) => (40, 20),
-        (false, _) => (40, 2),
+        (false, 8) => (200, 4),
+        (false, _) => (100, 1),
     };
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
-    let mut scratch = ConvScratch::<T>::new();
+    let mut scratch = Scratch::<T>::new();
     for (i, layer) in net.layers().iter().enumerate() {
         let in_len = n * layer.in_shape.iter().product::<usize>();
         let out_len = n * layer.out_shape.iter().product::<usize>();
@@ -128,11 +128,35 @@ fn profile<T: Scalar>(side: usize) {
                 let mut gw = vec![T::zero(); out * d];
                 let f = time(reps, inner, || {
                     y.fill(T::zero());
-                    kernels::gemm_acc(n, d, *out, &x, false, &w, true, &mut y)
+                    kernels::gemm_acc_with(
+                        n,
+                        d,
+                        *out,
+                        (&x, false),
+                        (&w, true),
+                        &mut y,
+                        &mut scratch,
+                    )
                 });
                 let b = time(reps, inner, || {
-                    kernels::gemm_acc(n, *out, d, &gy, false, &w, false, &mut gx);
-                    kernels::gemm_acc(*out, n, d, &gy, true, &x, false, &mut gw);
+                    kernels::gemm_acc_with(
+                        n,
+                        *out,
+                        d,
+                        (&gy, false),
+                        (&w, false),
+                        &mut gx,
+                        &mut scratch,
+                    );
+                    kernels::gemm_acc_with(
+                        *out,
+                        n,
+                        d,
+                        (&gy, true),
+                        (&x, false),
+                        &mut gw,
+                        &mut scratch,
+                    );
                 });
                 (f, b)
             }

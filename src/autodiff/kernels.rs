@@ -10,10 +10,61 @@ mod elementwise;
 mod gemm;
 mod math;
 pub(crate) mod simd;
-
-pub use conv::ConvScratch;
+#[cfg(test)]
+mod tests;
 
 use crate::{Error, Result, Scalar};
+
+/// Reusable buffers of the convolution and matrix-product kernels (grown on demand, never
+/// shrunk): with them a kernel call allocates nothing once the buffers have reached the
+/// sizes of its shapes.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch<T> {
+    /// Convolution, im2col: the panel B or gB of a block. Dense: Xᵀ, [C_in·H·W, N].
+    cols: Vec<T>,
+    /// Convolution, gathered im2col: channel-major output or output gradient of a block, [C_out, cols].
+    /// Dense: the padded output or output gradient, [N, C_out·H·W padded].
+    chan: Vec<T>,
+    /// Convolution, im2col: the weights in panel-row order, [C_out, K] (forward) or [K, C_out]
+    /// (input gradient). Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
+    wt: Vec<T>,
+    /// Convolution, im2col: Gᵀ, [cols, C_out padded]. Dense: M, [C_out·H·W, C_in·H·W padded].
+    gt: Vec<T>,
+    /// Convolution, im2col: the weight gradient in panel-row order, [K, C_out padded].
+    /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
+    gwt: Vec<T>,
+    /// Per tap, which pixels of a plane read inside the grid.
+    masks: Vec<bool>,
+    /// Per tap, the mask repeated over the C_in planes of a sample (tap-planes layout).
+    tmasks: Vec<bool>,
+    /// Per tap: flat shift s = di·W + dj, and the pixel range [lo, hi) that may be valid.
+    shifts: Vec<(isize, usize, usize)>,
+    /// Matrix products: op(a) packed row-major, [m, k].
+    packed_a: Vec<T>,
+    /// Matrix products: op(b) packed row-major with padded rows, [k, n padded].
+    packed_b: Vec<T>,
+    /// Matrix products: the product with padded rows, [m, n padded].
+    packed_c: Vec<T>,
+}
+
+impl<T: Scalar> Scratch<T> {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Scratch {
+            cols: Vec::new(),
+            chan: Vec::new(),
+            wt: Vec::new(),
+            gt: Vec::new(),
+            gwt: Vec::new(),
+            masks: Vec::new(),
+            tmasks: Vec::new(),
+            shifts: Vec::new(),
+            packed_a: Vec::new(),
+            packed_b: Vec::new(),
+            packed_c: Vec::new(),
+        }
+    }
+}
 
 /// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
 /// whose k×k filters are non-zero only on a list of taps.
@@ -102,7 +153,7 @@ fn valid_range(d: isize, n: usize) -> (usize, usize) {
 ///
 /// Allocates its scratch buffers; [`conv2d_forward_with`] reuses caller-owned ones.
 pub fn conv2d_forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
-    conv2d_forward_with(g, x, w, y, &mut ConvScratch::new());
+    conv2d_forward_with(g, x, w, y, &mut Scratch::new());
 }
 
 /// [`conv2d_forward`] with reusable scratch buffers (no allocation once they have grown).
@@ -111,7 +162,7 @@ pub fn conv2d_forward_with<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    scratch: &mut ConvScratch<T>,
+    scratch: &mut Scratch<T>,
 ) {
     check_conv_lens(g, x.len(), w.len(), y.len());
     conv::forward(g, x, w, y, scratch);
@@ -120,13 +171,13 @@ pub fn conv2d_forward_with<T: Scalar>(
 /// gx += convᵀ(gy, w): the adjoint of [`conv2d_forward`] in x.
 pub fn conv2d_backward_input<T: Scalar>(g: &ConvGeom, gy: &[T], w: &[T], gx: &mut [T]) {
     check_conv_lens(g, gx.len(), w.len(), gy.len());
-    conv::backward(g, gy, &[], w, Some(gx), None, &mut ConvScratch::new());
+    conv::backward(g, gy, &[], w, Some(gx), None, &mut Scratch::new());
 }
 
 /// gw += ∂⟨gy, conv(x, w)⟩/∂w: the adjoint of [`conv2d_forward`] in w.
 pub fn conv2d_backward_weight<T: Scalar>(g: &ConvGeom, gy: &[T], x: &[T], gw: &mut [T]) {
     check_conv_lens(g, x.len(), gw.len(), gy.len());
-    conv::backward(g, gy, x, &[], None, Some(gw), &mut ConvScratch::new());
+    conv::backward(g, gy, x, &[], None, Some(gw), &mut Scratch::new());
 }
 
 /// Both adjoints at once, sharing the per-block work: gx += convᵀ(gy, w) and
@@ -139,7 +190,7 @@ pub fn conv2d_backward_with<T: Scalar>(
     w: &[T],
     gx: &mut [T],
     gw: &mut [T],
-    scratch: &mut ConvScratch<T>,
+    scratch: &mut Scratch<T>,
 ) {
     check_conv_lens(g, x.len(), w.len(), gy.len());
     check_conv_lens(g, gx.len(), gw.len(), gy.len());
@@ -434,6 +485,7 @@ fn log_sum_exp<T: Scalar>(r: &[T]) -> T {
 /// k×m when `trans_a`; likewise op(b) = b stored k×n, or bᵀ with b stored n×k.
 ///
 /// For every entry of c the products are summed over the inner index in increasing order.
+/// Allocates its scratch buffers; [`gemm_acc_with`] reuses caller-owned ones.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_acc<T: Scalar>(
     m: usize,
@@ -445,6 +497,20 @@ pub fn gemm_acc<T: Scalar>(
     trans_b: bool,
     c: &mut [T],
 ) {
+    gemm_acc_with(m, k, n, (a, trans_a), (b, trans_b), c, &mut Scratch::new());
+}
+
+/// [`gemm_acc`] with reusable scratch buffers: op(a) and op(b) are packed row-major (rows
+/// of op(b) and c padded to a multiple of 16) and multiplied by the register-tiled kernel.
+pub fn gemm_acc_with<T: Scalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, trans_a): (&[T], bool),
+    (b, trans_b): (&[T], bool),
+    c: &mut [T],
+    scratch: &mut Scratch<T>,
+) {
     assert!(
         a.len() == m * k && b.len() == k * n && c.len() == m * n,
         "gemm: lengths a {}, b {}, c {} do not fit {m}×{k} · {k}×{n}",
@@ -452,48 +518,14 @@ pub fn gemm_acc<T: Scalar>(
         b.len(),
         c.len()
     );
-    match (trans_a, trans_b) {
-        (false, false) => {
-            for i in 0..m {
-                let cr = &mut c[i * n..][..n];
-                for p in 0..k {
-                    let av = a[i * k + p];
-                    for (cv, &bv) in cr.iter_mut().zip(&b[p * n..][..n]) {
-                        *cv += av * bv;
-                    }
-                }
-            }
-        }
-        (true, false) => {
-            for p in 0..k {
-                let ar = &a[p * m..][..m];
-                let br = &b[p * n..][..n];
-                for (i, &av) in ar.iter().enumerate() {
-                    for (cv, &bv) in c[i * n..][..n].iter_mut().zip(br) {
-                        *cv += av * bv;
-                    }
-                }
-            }
-        }
-        (false, true) => {
-            for i in 0..m {
-                let ar = &a[i * k..][..k];
-                for j in 0..n {
-                    c[i * n + j] += dot(ar, &b[j * k..][..k]);
-                }
-            }
-        }
-        (true, true) => {
-            for i in 0..m {
-                for j in 0..n {
-                    let br = &b[j * k..][..k];
-                    let mut s = T::zero();
-                    for (p, &bv) in br.iter().enumerate() {
-                        s += a[p * m + i] * bv;
-                    }
-                    c[i * n + j] += s;
-                }
-            }
-        }
+    if m * n == 0 {
+        return;
     }
+    simd::run(gemm::PackedProduct {
+        dims: (m, k, n),
+        a: (a, trans_a),
+        b: (b, trans_b),
+        c,
+        scratch,
+    });
 }

@@ -9,7 +9,7 @@
 //! Shape mismatches inside the tape are internal invariants and panic with a clear message;
 //! user input is validated (returning [`crate::Error`]) by the layers that build the tape.
 
-use super::kernels::{self, ConvGeom, ConvScratch};
+use super::kernels::{self, ConvGeom, Scratch};
 use crate::Scalar;
 
 /// A handle to a node on the tape.
@@ -160,6 +160,15 @@ pub enum Op<T> {
     },
 }
 
+/// How [`Tape::push`] prepares a node's value buffer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// Zero-filled: the op accumulates into it.
+    Zero,
+    /// Left as is: the op writes every entry.
+    Overwritten,
+}
+
 /// One slot of the arena: the buffers are kept across [`Tape::reset`].
 struct Node<T> {
     op: Op<T>,
@@ -182,8 +191,8 @@ pub struct Tape<T> {
     labels: Vec<usize>,
     /// Reusable buffer for computing output shapes.
     shape_buf: Vec<usize>,
-    /// Reusable buffers of the convolution kernels.
-    conv_scratch: ConvScratch<T>,
+    /// Reusable buffers of the kernels.
+    scratch: Scratch<T>,
     /// Whether a backward ran since the last reset (otherwise every live gradient is still
     /// the zero written by `push`).
     grads_dirty: bool,
@@ -224,7 +233,7 @@ impl<T: Scalar> Tape<T> {
             live_geoms: 0,
             labels: Vec::new(),
             shape_buf: Vec::new(),
-            conv_scratch: ConvScratch::new(),
+            scratch: Scratch::new(),
             grads_dirty: false,
         }
     }
@@ -278,8 +287,10 @@ impl<T: Scalar> Tape<T> {
     }
 
     /// Claims the next slot for `op` with output `shape` and `aux_len` auxiliary entries;
-    /// value, gradient and aux are zero-filled within their existing capacity.
-    fn push(&mut self, op: Op<T>, shape: Vec<usize>, aux_len: usize) -> usize {
+    /// gradient and aux are zero-filled within their existing capacity. The value is
+    /// zero-filled only for `Fill::Zero` ops (that accumulate into it); `Fill::Overwritten`
+    /// ops must write every entry.
+    fn push(&mut self, op: Op<T>, shape: Vec<usize>, aux_len: usize, fill: Fill) -> usize {
         let n: usize = shape.iter().product();
         if self.live == self.nodes.len() {
             self.nodes.push(Node {
@@ -294,10 +305,16 @@ impl<T: Scalar> Tape<T> {
         node.op = op;
         node.shape.clear();
         node.shape.extend_from_slice(&shape);
-        for buf in [&mut node.value, &mut node.grad] {
-            buf.clear();
-            buf.resize(n, T::zero());
+        match fill {
+            Fill::Zero => {
+                node.value.clear();
+                node.value.resize(n, T::zero());
+            }
+            // Stale entries are overwritten by the op; only a grown tail is written here.
+            Fill::Overwritten => node.value.resize(n, T::zero()),
         }
+        node.grad.clear();
+        node.grad.resize(n, T::zero());
         node.aux.clear();
         node.aux.resize(aux_len, T::zero());
         self.shape_buf = shape;
@@ -316,7 +333,7 @@ impl<T: Scalar> Tape<T> {
         );
         let mut s = self.shape_buf();
         s.extend_from_slice(shape);
-        let id = self.push(Op::Leaf, s, 0);
+        let id = self.push(Op::Leaf, s, 0, Fill::Overwritten);
         self.nodes[id].value.copy_from_slice(data);
         Var(id)
     }
@@ -352,7 +369,7 @@ impl<T: Scalar> Tape<T> {
             nodes,
             geoms,
             labels,
-            conv_scratch,
+            scratch,
             ..
         } = self;
         for i in (0..=out.0).rev() {
@@ -384,10 +401,18 @@ impl<T: Scalar> Tape<T> {
                             );
                             if ta {
                                 // a stored k×m: ∂a = op(b)·gcᵀ.
-                                kernels::gemm_acc(k, n, m, bp, tb, gc, true, gap);
+                                kernels::gemm_acc_with(k, n, m, (bp, tb), (gc, true), gap, scratch);
                             } else {
                                 // ∂a = gc·op(b)ᵀ.
-                                kernels::gemm_acc(m, n, k, gc, false, bp, !tb, gap);
+                                kernels::gemm_acc_with(
+                                    m,
+                                    n,
+                                    k,
+                                    (gc, false),
+                                    (bp, !tb),
+                                    gap,
+                                    scratch,
+                                );
                             }
                         }
                     });
@@ -401,10 +426,18 @@ impl<T: Scalar> Tape<T> {
                             );
                             if tb {
                                 // b stored n×k: ∂b = gcᵀ·op(a).
-                                kernels::gemm_acc(n, m, k, gc, true, ap, ta, gbp);
+                                kernels::gemm_acc_with(n, m, k, (gc, true), (ap, ta), gbp, scratch);
                             } else {
                                 // ∂b = op(a)ᵀ·gc.
-                                kernels::gemm_acc(k, m, n, ap, !ta, gc, false, gbp);
+                                kernels::gemm_acc_with(
+                                    k,
+                                    m,
+                                    n,
+                                    (ap, !ta),
+                                    (gc, false),
+                                    gbp,
+                                    scratch,
+                                );
                             }
                         }
                     });
@@ -497,7 +530,7 @@ impl<T: Scalar> Tape<T> {
                         &before[w.0].value,
                         &mut gx,
                         &mut gw,
-                        conv_scratch,
+                        scratch,
                     );
                     before[x.0].grad = gx;
                     before[w.0].grad = gw;
@@ -606,20 +639,19 @@ impl<T: Scalar> Tape<T> {
             k,
             n,
         };
-        let id = self.push(op, s, 0);
+        let id = self.push(op, s, 0, Fill::Zero);
         let (before, node) = split(&mut self.nodes, id);
         let (av, bv) = (&before[a.0].value, &before[b.0].value);
         for p in 0..batch {
             let c = &mut node.value[p * m * n..][..m * n];
-            kernels::gemm_acc(
+            kernels::gemm_acc_with(
                 m,
                 k,
                 n,
-                &av[p * m * k..][..m * k],
-                ta,
-                &bv[p * k * n..][..k * n],
-                tb,
+                (&av[p * m * k..][..m * k], ta),
+                (&bv[p * k * n..][..k * n], tb),
                 c,
+                &mut self.scratch,
             );
         }
         Var(id)
@@ -634,7 +666,7 @@ impl<T: Scalar> Tape<T> {
             self.shape(a)
         );
         let s = self.shape_of(a);
-        let id = self.push(op, s, 0);
+        let id = self.push(op, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         let (av, bv) = (&before[a.0].value, &before[b.0].value);
         if bv.is_empty() {
@@ -670,7 +702,7 @@ impl<T: Scalar> Tape<T> {
     /// Pushes an elementwise unary op with out = f(a).
     fn unary(&mut self, a: Var, op: Op<T>, f: impl Fn(T) -> T) -> Var {
         let s = self.shape_of(a);
-        let id = self.push(op, s, 0);
+        let id = self.push(op, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         for (o, &x) in node.value.iter_mut().zip(&before[a.0].value) {
             *o = f(x);
@@ -708,7 +740,7 @@ impl<T: Scalar> Tape<T> {
         let mut s = self.shape_of(a);
         let (_, len, inner) = axis_split(&s, axis);
         s.remove(axis);
-        let id = self.push(op, s, 0);
+        let id = self.push(op, s, 0, Fill::Zero);
         let (before, node) = split(&mut self.nodes, id);
         let av = &before[a.0].value;
         if len * inner == 0 {
@@ -733,7 +765,7 @@ impl<T: Scalar> Tape<T> {
     pub fn sum_all(&mut self, a: Var) -> Var {
         let mut s = self.shape_buf();
         s.push(1);
-        let id = self.push(Op::SumAll { a }, s, 0);
+        let id = self.push(Op::SumAll { a }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         node.value[0] = before[a.0].value.iter().copied().sum();
         Var(id)
@@ -751,7 +783,7 @@ impl<T: Scalar> Tape<T> {
         );
         let mut s = self.shape_buf();
         s.extend_from_slice(shape);
-        let id = self.push(Op::Reshape { a }, s, 0);
+        let id = self.push(Op::Reshape { a }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         node.value.copy_from_slice(&before[a.0].value);
         Var(id)
@@ -760,7 +792,7 @@ impl<T: Scalar> Tape<T> {
     /// tanh, elementwise.
     pub fn tanh(&mut self, a: Var) -> Var {
         let s = self.shape_of(a);
-        let id = self.push(Op::Tanh { a }, s, 0);
+        let id = self.push(Op::Tanh { a }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         kernels::tanh_forward(&before[a.0].value, &mut node.value);
         Var(id)
@@ -789,14 +821,14 @@ impl<T: Scalar> Tape<T> {
         let gi = self.store_geom(g);
         let mut s = self.shape_buf();
         s.extend_from_slice(&[g.batch, g.c_out, g.h, g.w]);
-        let id = self.push(Op::Conv2d { x, w, geom: gi }, s, 0);
+        let id = self.push(Op::Conv2d { x, w, geom: gi }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         kernels::conv2d_forward_with(
             &self.geoms[gi],
             &before[x.0].value,
             &before[w.0].value,
             &mut node.value,
-            &mut self.conv_scratch,
+            &mut self.scratch,
         );
         Var(id)
     }
@@ -827,7 +859,7 @@ impl<T: Scalar> Tape<T> {
         let mut s = self.shape_of(x);
         s[2] /= k;
         s[3] /= k;
-        let id = self.push(Op::AvgPool2d { x, k }, s, 0);
+        let id = self.push(Op::AvgPool2d { x, k }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         let (planes, h, w) = planes_hw(&before[x.0].shape);
         kernels::avg_pool2d_forward(planes, h, w, k, &before[x.0].value, &mut node.value);
@@ -846,7 +878,12 @@ impl<T: Scalar> Tape<T> {
         assert!(m > 0, "layer_norm: empty normalised group in {sx:?}");
         let groups = self.value(x).len() / m;
         let s = self.shape_of(x);
-        let id = self.push(Op::LayerNorm { x, first_axis }, s, groups);
+        let id = self.push(
+            Op::LayerNorm { x, first_axis },
+            s,
+            groups,
+            Fill::Overwritten,
+        );
         let (before, node) = split(&mut self.nodes, id);
         kernels::layer_norm_forward(&before[x.0].value, m, eps, &mut node.value, &mut node.aux);
         Var(id)
@@ -856,7 +893,7 @@ impl<T: Scalar> Tape<T> {
     pub fn softmax(&mut self, x: Var) -> Var {
         let k = last_dim(self.shape(x));
         let s = self.shape_of(x);
-        let id = self.push(Op::Softmax { x }, s, 0);
+        let id = self.push(Op::Softmax { x }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         kernels::softmax_forward(&before[x.0].value, k, &mut node.value);
         Var(id)
@@ -866,7 +903,7 @@ impl<T: Scalar> Tape<T> {
     pub fn log_softmax(&mut self, x: Var) -> Var {
         let k = last_dim(self.shape(x));
         let s = self.shape_of(x);
-        let id = self.push(Op::LogSoftmax { x }, s, 0);
+        let id = self.push(Op::LogSoftmax { x }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         kernels::log_softmax_forward(&before[x.0].value, k, &mut node.value);
         Var(id)
@@ -895,7 +932,7 @@ impl<T: Scalar> Tape<T> {
             labels_start,
             labels_len: labels.len(),
         };
-        let id = self.push(op, s, aux);
+        let id = self.push(op, s, aux, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         let lab = &self.labels[labels_start..];
         node.value[0] =
@@ -912,7 +949,7 @@ impl<T: Scalar> Tape<T> {
         );
         let mut s = self.shape_buf();
         s.push(1);
-        let id = self.push(Op::Mse { pred, target }, s, 0);
+        let id = self.push(Op::Mse { pred, target }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         let (p, t) = (&before[pred.0].value, &before[target.0].value);
         let sq: T = p.iter().zip(t).map(|(&a, &b)| (a - b) * (a - b)).sum();

@@ -1,86 +1,63 @@
 //! The support-restricted convolution as register-tiled matrix products ([`super::gemm`]).
 //!
-//! Two formulations, chosen by the geometry:
+//! Three formulations, chosen by the geometry (H·W pixels per plane, T taps):
 //!
-//! - **im2col** (the general case). Samples are processed in blocks. The *column panel* B
-//!   of a block has one row per (input channel c, tap t) and one column per (sample,
-//!   pixel p): B[(c,t), (n,p)] = x[n, c, p shifted by tap t] (0 where the tap falls outside
-//!   the grid). Forward: Y = W · B (W the [C_out, C_in·T] weights). Weight gradient:
-//!   gWᵀ += B · Gᵀ (G the block's output gradient, channel-major; Gᵀ is gathered
-//!   pixel-major). Input gradient: gB = Wᵀ · G, then each row (c, t) of gB is added back
-//!   onto the pixels of x that tap t read (col2im). Blocks hold about [`BLOCK_COLS`]
-//!   pixels. When H·W is a multiple of [`COL_UNIT`], Y and G are read and written in
-//!   place ([`Layout::Planes`]); otherwise they are gathered and scattered.
+//! - **tap planes** (H·W a multiple of [`COL_UNIT`]). Samples are processed in blocks of
+//!   about [`BLOCK_COLS`] pixels. For each tap t and sample n, the panel holds the whole
+//!   [C_in, H·W] block of x[n] shifted by the tap's flat offset di·W + dj, with the pixels
+//!   whose source falls outside their plane zeroed: one vectorised pass per (t, n). As a
+//!   matrix B [(t, c), (n, p)] this is the im2col panel ([`View::tap_planes`]). Forward:
+//!   Y = W · B, written straight into y ([`View::planes`]). Weight gradient: gWᵀ += B · Gᵀ
+//!   (Gᵀ the output gradient gathered pixel-major). Input gradient: gB = Wᵀ · G with G
+//!   read straight from gy, then each (t, n) block of gB is shifted back and added onto
+//!   x[n]'s gradient.
+//! - **gathered im2col** (other grids). The same with one panel row per (c, t), gathered
+//!   plane by plane into blocks of about [`BLOCK_COLS`] columns (padded to [`COL_UNIT`]),
+//!   and the products' outputs scattered back.
 //! - **dense** (tiny grids, H·W ≤ T). The convolution of one sample is the matrix
 //!   M [(C_out·H·W), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q = p shifted by
 //!   tap t. Then Y = X · Mᵀ, gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W]
 //!   tensors themselves; gw[o,c,t] sums gMᵀ over the pixel pairs of tap t. For H·W ≤ T
 //!   this is no more work than im2col and needs no gathering.
 //!
-//! Column counts are padded with zero columns to a multiple of [`COL_UNIT`]. The summation
-//! order of every entry is fixed by the geometry alone (see [`super::gemm`]); as with any
-//! matrix formulation, a non-finite input or weight may turn into NaN outputs that the
-//! exact per-tap formula would not touch (0·∞).
+//! The summation order of every entry is fixed by the geometry alone (see
+//! [`super::gemm`]); as with any matrix formulation, a non-finite input or weight may turn
+//! into NaN outputs that the exact per-tap formula would not touch (0·∞).
 
-use super::gemm::{gemm_nn, pad_cols, Layout, COL_UNIT};
+use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
 use super::simd::{self, Job, Level};
-use super::{valid_range, ConvGeom};
+use super::{valid_range, ConvGeom, Scratch};
 use crate::Scalar;
 
-/// Target number of output pixels (columns) per im2col block when H·W is not a multiple
-/// of [`COL_UNIT`].
+/// Target number of output pixels (columns) per block.
 const BLOCK_COLS: usize = 512;
 
-/// Reusable buffers of the convolution kernels (grown on demand, never shrunk).
-#[derive(Clone, Debug, Default)]
-pub struct ConvScratch<T> {
-    /// im2col: column panel B or gB, [C_in·T, cols]. Dense: Xᵀ, [C_in·H·W, N].
-    cols: Vec<T>,
-    /// im2col: channel-major output or output gradient of a block, [C_out, cols].
-    /// Dense: the padded output or output gradient, [N, C_out·H·W padded].
-    chan: Vec<T>,
-    /// im2col: Wᵀ, [C_in·T, C_out]. Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
-    wt: Vec<T>,
-    /// im2col: Gᵀ, [cols, C_out padded]. Dense: M, [C_out·H·W, C_in·H·W padded].
-    gt: Vec<T>,
-    /// im2col: the weight gradient transposed, [C_in·T, C_out padded].
-    /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
-    gwt: Vec<T>,
-    /// Per tap, which pixels of a plane read inside the grid.
-    masks: Vec<bool>,
-    /// Per tap: flat shift s = di·W + dj, and the pixel range [lo, hi) that may be valid.
-    shifts: Vec<(isize, usize, usize)>,
+/// Which formulation a geometry uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// Tap planes, `per` samples per block.
+    TapPlanes { per: usize },
+    /// Gathered im2col, `per` samples per block.
+    Gathered { per: usize },
+    /// Dense per-sample matrix.
+    Dense,
 }
 
-impl<T: Scalar> ConvScratch<T> {
-    /// Empty buffers.
-    pub fn new() -> Self {
-        ConvScratch {
-            cols: Vec::new(),
-            chan: Vec::new(),
-            wt: Vec::new(),
-            gt: Vec::new(),
-            gwt: Vec::new(),
-            masks: Vec::new(),
-            shifts: Vec::new(),
-        }
+fn plan(g: &ConvGeom) -> Plan {
+    let hw = g.h * g.w;
+    let per = (BLOCK_COLS / hw.max(1)).clamp(1, g.batch.max(1));
+    if hw <= g.taps.len() {
+        Plan::Dense
+    } else if hw % COL_UNIT == 0 {
+        Plan::TapPlanes { per }
+    } else {
+        Plan::Gathered { per }
     }
 }
 
-/// Whether the dense formulation applies: a grid of at most T pixels.
-fn use_dense(g: &ConvGeom) -> bool {
-    g.h * g.w <= g.taps.len()
-}
-
-/// im2col blocking: samples per block, and whether Y and G are used in place.
-fn blocking(g: &ConvGeom) -> (usize, bool) {
-    let hw = g.h * g.w;
-    let per = (BLOCK_COLS / hw.max(1)).clamp(1, g.batch.max(1));
-    (per, hw % COL_UNIT == 0)
-}
-
-/// Fills the tap masks and shifts of `g` into the scratch.
-fn prepare_taps<T>(g: &ConvGeom, s: &mut ConvScratch<T>) {
+/// Fills the tap masks and shifts of `g` into the scratch (and the repeated masks of the
+/// tap-planes layout when `tiled`).
+fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
     let (h, w) = (g.h, g.w);
     let hw = h * w;
     s.masks.clear();
@@ -104,9 +81,67 @@ fn prepare_taps<T>(g: &ConvGeom, s: &mut ConvScratch<T>) {
         let hi = (i1 * w).min((hw as isize - shift).max(0) as usize);
         s.shifts.push((shift, lo, hi.max(lo)));
     }
+    if tiled {
+        s.tmasks.clear();
+        for mask in s.masks.chunks_exact(hw.max(1)) {
+            for _ in 0..g.c_in {
+                s.tmasks.extend_from_slice(mask);
+            }
+        }
+    }
 }
 
-/// The column panel of samples n0..n0+ns: rows (c, t), `jp` columns (padding zeroed).
+/// Reads of a tap-planes block: (shift, lo, hi) over a sample's [C_in, hw] block of
+/// length `len` such that q + shift stays in the block for q ∈ [lo, hi); every pixel
+/// outside [lo, hi) is masked.
+#[inline(always)]
+fn block_range(shift: isize, len: usize) -> (usize, usize) {
+    let lo = ((-shift).max(0) as usize).min(len);
+    let hi = ((len as isize - shift).max(0) as usize).min(len).max(lo);
+    (lo, hi)
+}
+
+/// The tap-planes panel [T, ns, C_in, hw] of samples n0..n0+ns.
+#[inline(always)]
+fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut Scratch<T>) {
+    let len = g.c_in * g.h * g.w;
+    for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
+        let mask = &s.tmasks[t * len..][..len];
+        let (lo, hi) = block_range(shift, len);
+        for nl in 0..ns {
+            let src = &x[(n0 + nl) * len..][..len];
+            let dst = &mut s.cols[(t * ns + nl) * len..][..len];
+            dst[..lo].fill(T::zero());
+            dst[hi..].fill(T::zero());
+            let src = &src[(lo as isize + shift) as usize..][..hi - lo];
+            for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
+                *d = if m { v } else { T::zero() };
+            }
+        }
+    }
+}
+
+/// Adds each (t, n) block of the tap-planes gradient panel, shifted back, onto gx[n]
+/// (the adjoint of [`tap_planes`]); taps in increasing order.
+#[inline(always)]
+fn tap_planes_add<T: Scalar>(g: &ConvGeom, n0: usize, ns: usize, s: &Scratch<T>, gx: &mut [T]) {
+    let len = g.c_in * g.h * g.w;
+    for nl in 0..ns {
+        let gxn = &mut gx[(n0 + nl) * len..][..len];
+        for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
+            let mask = &s.tmasks[t * len..][..len];
+            let (lo, hi) = block_range(shift, len);
+            let src = &s.cols[(t * ns + nl) * len..][lo..hi];
+            let dst = &mut gxn[(lo as isize + shift) as usize..][..hi - lo];
+            // Adding +0 where the tap read outside the grid leaves every value unchanged.
+            for ((d, &v), &m) in dst.iter_mut().zip(src).zip(&mask[lo..hi]) {
+                *d += if m { v } else { T::zero() };
+            }
+        }
+    }
+}
+
+/// The gathered panel of samples n0..n0+ns: rows (c, t), `jp` columns (padding zeroed).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn im2col<T: Scalar>(
@@ -139,8 +174,8 @@ fn im2col<T: Scalar>(
     }
 }
 
-/// Adds the rows (c, t) of gb onto the pixels of gx that tap t read (the adjoint of
-/// [`im2col`]), taps in increasing order.
+/// Adds the rows (c, t) of the gathered gradient panel onto the pixels of gx that tap t
+/// read (the adjoint of [`im2col`]), taps in increasing order.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn col2im_add<T: Scalar>(
@@ -161,7 +196,6 @@ fn col2im_add<T: Scalar>(
                 let src = &gb[(c * nt + t) * jp + nl * hw..][lo..hi];
                 let mask = &masks[t * hw + lo..t * hw + hi];
                 let dst = &mut gxp[(lo as isize + shift) as usize..][..hi - lo];
-                // Adding +0 where the tap read outside the grid leaves every value unchanged.
                 for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
                     *d += if m { v } else { T::zero() };
                 }
@@ -177,8 +211,7 @@ fn gather_channels<T: Scalar>(
     src: &[T],
     c_n: usize,
     hw: usize,
-    n0: usize,
-    ns: usize,
+    (n0, ns): (usize, usize),
     jp: usize,
     dst: &mut [T],
 ) {
@@ -193,16 +226,13 @@ fn gather_channels<T: Scalar>(
 
 /// Pixel-major copy of `src` [N, C, hw] for samples n0..n0+ns: dst[(n, p), c] with `cp`
 /// columns and `jp` rows (padding zeroed).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn gather_pixels<T: Scalar>(
     src: &[T],
     c_n: usize,
     hw: usize,
-    n0: usize,
-    ns: usize,
-    jp: usize,
-    cp: usize,
+    (n0, ns): (usize, usize),
+    (jp, cp): (usize, usize),
     dst: &mut [T],
 ) {
     let dst = &mut dst[..jp * cp];
@@ -229,8 +259,7 @@ fn gather_pixels<T: Scalar>(
 fn copy_rows<T: Scalar>(
     rows: usize,
     len: usize,
-    src: &[T],
-    ld_src: usize,
+    (src, ld_src): (&[T], usize),
     dst: &mut [T],
     ld_dst: usize,
 ) {
@@ -247,7 +276,7 @@ struct Forward<'a, T> {
     x: &'a [T],
     w: &'a [T],
     y: &'a mut [T],
-    s: &'a mut ConvScratch<T>,
+    s: &'a mut Scratch<T>,
 }
 
 impl<T: Scalar> Job for Forward<'_, T> {
@@ -258,50 +287,77 @@ impl<T: Scalar> Job for Forward<'_, T> {
         if g.batch * g.h * g.w * g.c_out == 0 {
             return;
         }
-        prepare_taps(g, s);
-        if use_dense(g) {
-            dense_forward(level, g, x, w, y, s);
-        } else {
-            im2col_forward(level, g, x, w, y, s);
+        let plan = plan(g);
+        prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. }));
+        match plan {
+            Plan::TapPlanes { per } => tap_planes_forward(level, g, per, x, w, y, s),
+            Plan::Gathered { per } => gathered_forward(level, g, per, x, w, y, s),
+            Plan::Dense => dense_forward(level, g, x, w, y, s),
         }
     }
 }
 
 #[inline(always)]
-fn im2col_forward<T: Scalar>(
+fn tap_planes_forward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
+    per: usize,
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
+) {
+    let (hw, nt) = (g.h * g.w, g.taps.len());
+    let k = g.c_in * nt;
+    // Weights in panel-row order: wt[o, (t, c)] = w[o, c, t].
+    s.wt.resize(g.c_out * k, T::zero());
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for t in 0..nt {
+                s.wt[o * k + t * g.c_in + c] = w[(o * g.c_in + c) * nt + t];
+            }
+        }
+    }
+    s.cols.resize(k * per * hw, T::zero());
+    let mut n0 = 0;
+    while n0 < g.batch {
+        let ns = per.min(g.batch - n0);
+        tap_planes(g, x, n0, ns, s);
+        let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
+        let panel = (&s.cols[..], View::tap_planes(g.c_in, hw, ns));
+        let wts = (&s.wt[..], View::rows(k));
+        let out = (yb, View::planes(g.c_out, hw));
+        gemm(level, (g.c_out, k, ns * hw), wts, panel, out, false);
+        n0 += ns;
+    }
+}
+
+#[inline(always)]
+fn gathered_forward<T: Scalar>(
+    level: Level,
+    g: &ConvGeom,
+    per: usize,
+    x: &[T],
+    w: &[T],
+    y: &mut [T],
+    s: &mut Scratch<T>,
 ) {
     let (hw, k) = (g.h * g.w, g.c_in * g.taps.len());
-    let (per, direct) = blocking(g);
     let jp_max = pad_cols(per * hw);
     s.cols.resize(k * jp_max, T::zero());
-    if !direct {
-        s.chan.resize(g.c_out * jp_max, T::zero());
-    }
+    s.chan.resize(g.c_out * jp_max, T::zero());
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
         im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
-        let dims = (g.c_out, k, jp);
-        if direct {
-            let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
-            let planes = Layout::Planes { hw };
-            gemm_nn(level, dims, w, (&s.cols, Layout::Rows), (yb, planes), false);
-        } else {
-            let chan = (&mut s.chan[..], Layout::Rows);
-            gemm_nn(level, dims, w, (&s.cols, Layout::Rows), chan, false);
-            for o in 0..g.c_out {
-                let row = &s.chan[o * jp..][..jp];
-                for nl in 0..ns {
-                    y[((n0 + nl) * g.c_out + o) * hw..][..hw]
-                        .copy_from_slice(&row[nl * hw..][..hw]);
-                }
+        let (panel, wts) = ((&s.cols[..], View::rows(jp)), (w, View::rows(k)));
+        let out = (&mut s.chan[..], View::rows(jp));
+        gemm(level, (g.c_out, k, jp), wts, panel, out, false);
+        for o in 0..g.c_out {
+            let row = &s.chan[o * jp..][..jp];
+            for nl in 0..ns {
+                y[((n0 + nl) * g.c_out + o) * hw..][..hw].copy_from_slice(&row[nl * hw..][..hw]);
             }
         }
         n0 += ns;
@@ -310,24 +366,18 @@ fn im2col_forward<T: Scalar>(
 
 /// Fills Mᵀ [(c,q), (o,p)] (row stride `ld`, padding columns zero) from w.
 #[inline(always)]
-fn dense_mt<T: Scalar>(
-    g: &ConvGeom,
-    w: &[T],
-    masks: &[bool],
-    shifts: &[(isize, usize, usize)],
-    ld: usize,
-    mt: &mut [T],
-) {
+fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], s: &mut Scratch<T>, ld: usize) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
-    mt[..g.c_in * hw * ld].fill(T::zero());
+    s.wt.clear();
+    s.wt.resize(g.c_in * hw * ld, T::zero());
     for o in 0..g.c_out {
         for c in 0..g.c_in {
-            for (t, &(shift, lo, hi)) in shifts.iter().enumerate() {
+            for (t, &(shift, lo, hi)) in s.shifts.iter().enumerate() {
                 let wv = w[(o * g.c_in + c) * nt + t];
                 for p in lo..hi {
-                    if masks[t * hw + p] {
+                    if s.masks[t * hw + p] {
                         let q = (p as isize + shift) as usize;
-                        mt[(c * hw + q) * ld + o * hw + p] += wv;
+                        s.wt[(c * hw + q) * ld + o * hw + p] += wv;
                     }
                 }
             }
@@ -342,20 +392,30 @@ fn dense_forward<T: Scalar>(
     x: &[T],
     w: &[T],
     y: &mut [T],
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     let hw = g.h * g.w;
     let (din, dout) = (g.c_in * hw, g.c_out * hw);
     let ldo = pad_cols(dout);
-    s.wt.resize(din * ldo, T::zero());
-    dense_mt(g, w, &s.masks, &s.shifts, ldo, &mut s.wt);
-    let (dims, mt) = ((g.batch, din, ldo), (&s.wt[..], Layout::Rows));
+    dense_mt(g, w, s, ldo);
+    let (dims, xs, mt) = (
+        (g.batch, din, ldo),
+        (x, View::rows(din)),
+        (&s.wt[..], View::rows(ldo)),
+    );
     if ldo == dout {
-        gemm_nn(level, dims, x, mt, (y, Layout::Rows), false);
+        gemm(level, dims, xs, mt, (y, View::rows(ldo)), false);
     } else {
         s.chan.resize(g.batch * ldo, T::zero());
-        gemm_nn(level, dims, x, mt, (&mut s.chan[..], Layout::Rows), false);
-        copy_rows(g.batch, dout, &s.chan, ldo, y, dout);
+        gemm(
+            level,
+            dims,
+            xs,
+            mt,
+            (&mut s.chan[..], View::rows(ldo)),
+            false,
+        );
+        copy_rows(g.batch, dout, (&s.chan, ldo), y, dout);
     }
 }
 
@@ -367,7 +427,7 @@ struct Backward<'a, T> {
     w: &'a [T],
     gx: Option<&'a mut [T]>,
     gw: Option<&'a mut [T]>,
-    s: &'a mut ConvScratch<T>,
+    s: &'a mut Scratch<T>,
 }
 
 impl<T: Scalar> Job for Backward<'_, T> {
@@ -386,44 +446,183 @@ impl<T: Scalar> Job for Backward<'_, T> {
         if g.batch * g.h * g.w * g.c_out * g.c_in * g.taps.len() == 0 {
             return;
         }
-        prepare_taps(g, s);
-        if use_dense(g) {
-            dense_backward(level, g, gy, x, w, gx, gw, s);
-        } else {
-            im2col_backward(level, g, gy, x, w, gx, gw, s);
+        let plan = plan(g);
+        prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. }));
+        let grads = Grads { gy, x, w, gx, gw };
+        match plan {
+            Plan::TapPlanes { per } => tap_planes_backward(level, g, per, grads, s),
+            Plan::Gathered { per } => gathered_backward(level, g, per, grads, s),
+            Plan::Dense => dense_backward(level, g, grads, s),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The arguments of a backward pass.
+struct Grads<'a, T> {
+    gy: &'a [T],
+    x: &'a [T],
+    w: &'a [T],
+    gx: Option<&'a mut [T]>,
+    gw: Option<&'a mut [T]>,
+}
+
+/// The weights in row order (t, c) × o for the input gradient: wt[(t,c), o] = w[o, c, t]
+/// (`tap_major`), or in row order (c, t): wt[(c,t), o] = w[o, (c,t)].
 #[inline(always)]
-fn im2col_backward<T: Scalar>(
+fn weights_by_row<T: Scalar>(g: &ConvGeom, w: &[T], tap_major: bool, wt: &mut Vec<T>) {
+    let nt = g.taps.len();
+    let k = g.c_in * nt;
+    wt.resize(k * g.c_out, T::zero());
+    for o in 0..g.c_out {
+        for c in 0..g.c_in {
+            for t in 0..nt {
+                let row = if tap_major {
+                    t * g.c_in + c
+                } else {
+                    c * nt + t
+                };
+                wt[row * g.c_out + o] = w[(o * g.c_in + c) * nt + t];
+            }
+        }
+    }
+}
+
+/// gw[o, c, t] += gwt[(c, t), o] (the gathered panel's row order).
+#[inline(always)]
+fn add_weight_grad<T: Scalar>(g: &ConvGeom, gwt: &[T], cp: usize, gw: &mut [T]) {
+    let k = g.c_in * g.taps.len();
+    for o in 0..g.c_out {
+        for (ct, v) in gw[o * k..(o + 1) * k].iter_mut().enumerate() {
+            *v += gwt[ct * cp + o];
+        }
+    }
+}
+
+#[inline(always)]
+fn tap_planes_backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
-    gy: &[T],
-    x: &[T],
-    w: &[T],
-    mut gx: Option<&mut [T]>,
-    gw: Option<&mut [T]>,
-    s: &mut ConvScratch<T>,
+    per: usize,
+    Grads {
+        gy,
+        x,
+        w,
+        mut gx,
+        gw,
+    }: Grads<'_, T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
-    let (per, direct) = blocking(g);
+    let lanes = nt_lanes::<T>();
+    let cp = pad_cols(g.c_out);
+    // Weight gradient by dot products along the pixels when the panel is no taller than
+    // G (few input channels and taps): no transposition of G, at half the arithmetic
+    // throughput of the register-tiled product, which wins otherwise.
+    let by_dots = k <= g.c_out;
+    s.cols.resize(k * per * hw, T::zero());
+    if gx.is_some() {
+        weights_by_row(g, w, true, &mut s.wt);
+    }
+    if gw.is_some() {
+        s.gwt.clear();
+        if by_dots {
+            s.gwt.resize(g.c_out * k * lanes, T::zero());
+        } else {
+            s.gt.resize(per * hw * cp, T::zero());
+            s.gwt.resize(k * cp, T::zero());
+        }
+    }
+    let mut n0 = 0;
+    while n0 < g.batch {
+        let ns = per.min(g.batch - n0);
+        let jp = ns * hw;
+        if gw.is_some() {
+            tap_planes(g, x, n0, ns, s);
+            let panel = (&s.cols[..], View::tap_planes(g.c_in, hw, ns));
+            if by_dots {
+                // gW[o, (t,c)] += Σ_(n,p) G[o, (n,p)] · B[(t,c), (n,p)], both operands in
+                // place, in lanes (reduced after the last block).
+                let gyb = (
+                    &gy[n0 * g.c_out * hw..][..jp * g.c_out],
+                    View::planes(g.c_out, hw),
+                );
+                gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.gwt);
+            } else {
+                // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
+                gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
+                let (gt, gwt) = (
+                    (&s.gt[..], View::rows(cp)),
+                    (&mut s.gwt[..], View::rows(cp)),
+                );
+                gemm(level, (k, jp, cp), panel, gt, gwt, true);
+            }
+        }
+        if let Some(gx) = gx.as_deref_mut() {
+            let gyb = (
+                &gy[n0 * g.c_out * hw..][..jp * g.c_out],
+                View::planes(g.c_out, hw),
+            );
+            let wts = (&s.wt[..], View::rows(g.c_out));
+            let gpanel = (&mut s.cols[..], View::tap_planes(g.c_in, hw, ns));
+            gemm(level, (k, g.c_out, jp), wts, gyb, gpanel, false);
+            tap_planes_add(g, n0, ns, s, gx);
+        }
+        n0 += ns;
+    }
+    let Some(gw) = gw else { return };
+    if !by_dots {
+        // gwt[(t,c), o] → gw[o, c, t].
+        for o in 0..g.c_out {
+            for c in 0..g.c_in {
+                for t in 0..nt {
+                    gw[(o * g.c_in + c) * nt + t] += s.gwt[(t * g.c_in + c) * cp + o];
+                }
+            }
+        }
+    } else {
+        // gw[o, c, t] += the pairwise sum of the lanes of entry (o, (t,c)).
+        for o in 0..g.c_out {
+            for c in 0..g.c_in {
+                for t in 0..nt {
+                    let e = &mut s.gwt[(o * k + t * g.c_in + c) * lanes..][..lanes];
+                    let mut h = lanes / 2;
+                    while h > 0 {
+                        for l in 0..h {
+                            let v = e[l + h];
+                            e[l] += v;
+                        }
+                        h /= 2;
+                    }
+                    gw[(o * g.c_in + c) * nt + t] += e[0];
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn gathered_backward<T: Scalar>(
+    level: Level,
+    g: &ConvGeom,
+    per: usize,
+    Grads {
+        gy,
+        x,
+        w,
+        mut gx,
+        gw,
+    }: Grads<'_, T>,
+    s: &mut Scratch<T>,
+) {
+    let (hw, nt) = (g.h * g.w, g.taps.len());
+    let k = g.c_in * nt;
     let jp_max = pad_cols(per * hw);
     let cp = pad_cols(g.c_out);
     s.cols.resize(k * jp_max, T::zero());
     if gx.is_some() {
-        // Wᵀ: wt[(c,t), o] = w[o, (c,t)].
-        s.wt.resize(k * g.c_out, T::zero());
-        for o in 0..g.c_out {
-            for (ct, &v) in w[o * k..(o + 1) * k].iter().enumerate() {
-                s.wt[ct * g.c_out + o] = v;
-            }
-        }
-        if !direct {
-            s.chan.resize(g.c_out * jp_max, T::zero());
-        }
+        weights_by_row(g, w, false, &mut s.wt);
+        s.chan.resize(g.c_out * jp_max, T::zero());
     }
     if gw.is_some() {
         s.gt.resize(jp_max * cp, T::zero());
@@ -435,54 +634,54 @@ fn im2col_backward<T: Scalar>(
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
         if gw.is_some() {
-            gather_pixels(gy, g.c_out, hw, n0, ns, jp, cp, &mut s.gt);
+            gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
             im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
-            let gt = (&s.gt[..], Layout::Rows);
-            let gwt = (&mut s.gwt[..], Layout::Rows);
-            gemm_nn(level, (k, jp, cp), &s.cols, gt, gwt, true);
+            let (panel, gt) = ((&s.cols[..], View::rows(jp)), (&s.gt[..], View::rows(cp)));
+            gemm(
+                level,
+                (k, jp, cp),
+                panel,
+                gt,
+                (&mut s.gwt[..], View::rows(cp)),
+                true,
+            );
         }
         if let Some(gx) = gx.as_deref_mut() {
-            let gblock = if direct {
-                let b = &gy[n0 * g.c_out * hw..][..ns * g.c_out * hw];
-                (b, Layout::Planes { hw })
-            } else {
-                gather_channels(gy, g.c_out, hw, n0, ns, jp, &mut s.chan);
-                (&s.chan[..], Layout::Rows)
-            };
-            let gb = (&mut s.cols[..], Layout::Rows);
-            gemm_nn(level, (k, g.c_out, jp), &s.wt, gblock, gb, false);
+            gather_channels(gy, g.c_out, hw, (n0, ns), jp, &mut s.chan);
+            let (wts, gyb) = (
+                (&s.wt[..], View::rows(g.c_out)),
+                (&s.chan[..], View::rows(jp)),
+            );
+            gemm(
+                level,
+                (k, g.c_out, jp),
+                wts,
+                gyb,
+                (&mut s.cols[..], View::rows(jp)),
+                false,
+            );
             col2im_add(g, &s.cols, n0, ns, jp, &s.masks, &s.shifts, gx);
         }
         n0 += ns;
     }
     if let Some(gw) = gw {
-        for (o, gwo) in gw.chunks_exact_mut(k).enumerate() {
-            for (ct, v) in gwo.iter_mut().enumerate() {
-                *v += s.gwt[ct * cp + o];
-            }
-        }
+        add_weight_grad(g, &s.gwt, cp, gw);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn dense_backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
-    gy: &[T],
-    x: &[T],
-    w: &[T],
-    gx: Option<&mut [T]>,
-    gw: Option<&mut [T]>,
-    s: &mut ConvScratch<T>,
+    Grads { gy, x, w, gx, gw }: Grads<'_, T>,
+    s: &mut Scratch<T>,
 ) {
     let (hw, nt, n) = (g.h * g.w, g.taps.len(), g.batch);
     let (din, dout) = (g.c_in * hw, g.c_out * hw);
     let (ldi, ldo) = (pad_cols(din), pad_cols(dout));
     if let Some(gx) = gx {
         // M [(o,p), (c,q)] = Mᵀ transposed; gX += gY · M.
-        s.wt.resize(din * ldo, T::zero());
-        dense_mt(g, w, &s.masks, &s.shifts, ldo, &mut s.wt);
+        dense_mt(g, w, s, ldo);
         s.gt.resize(dout * ldi, T::zero());
         for r in 0..dout {
             let row = &mut s.gt[r * ldi..][..ldi];
@@ -491,12 +690,23 @@ fn dense_backward<T: Scalar>(
             }
             row[din..].fill(T::zero());
         }
-        let (dims, m) = ((n, dout, ldi), (&s.gt[..], Layout::Rows));
+        let (dims, gys, m) = (
+            (n, dout, ldi),
+            (gy, View::rows(dout)),
+            (&s.gt[..], View::rows(ldi)),
+        );
         if ldi == din {
-            gemm_nn(level, dims, gy, m, (gx, Layout::Rows), true);
+            gemm(level, dims, gys, m, (gx, View::rows(ldi)), true);
         } else {
             s.gwt.resize(n * ldi, T::zero());
-            gemm_nn(level, dims, gy, m, (&mut s.gwt[..], Layout::Rows), false);
+            gemm(
+                level,
+                dims,
+                gys,
+                m,
+                (&mut s.gwt[..], View::rows(ldi)),
+                false,
+            );
             for (gr, sr) in gx.chunks_exact_mut(din).zip(s.gwt.chunks_exact(ldi)) {
                 for (a, &b) in gr.iter_mut().zip(sr) {
                     *a += b;
@@ -516,17 +726,17 @@ fn dense_backward<T: Scalar>(
             gy
         } else {
             s.chan.resize(n * ldo, T::zero());
-            copy_rows(n, dout, gy, dout, &mut s.chan, ldo);
+            copy_rows(n, dout, (gy, dout), &mut s.chan, ldo);
             &s.chan
         };
         s.gwt.resize(din * ldo, T::zero());
-        let gmt = (&mut s.gwt[..], Layout::Rows);
-        gemm_nn(
+        let (xt, gys) = ((&s.cols[..], View::rows(n)), (gyp, View::rows(ldo)));
+        gemm(
             level,
             (din, n, ldo),
-            &s.cols,
-            (gyp, Layout::Rows),
-            gmt,
+            xt,
+            gys,
+            (&mut s.gwt[..], View::rows(ldo)),
             false,
         );
         for o in 0..g.c_out {
@@ -549,13 +759,7 @@ fn dense_backward<T: Scalar>(
 /// y = conv(x, w) using `scratch` (see [`super::conv2d_forward`]). Never inlined, so that
 /// profiles attribute its time.
 #[inline(never)]
-pub(crate) fn forward<T: Scalar>(
-    g: &ConvGeom,
-    x: &[T],
-    w: &[T],
-    y: &mut [T],
-    s: &mut ConvScratch<T>,
-) {
+pub(crate) fn forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T], s: &mut Scratch<T>) {
     simd::run(Forward { g, x, w, y, s })
 }
 
@@ -568,7 +772,7 @@ pub(crate) fn backward<T: Scalar>(
     w: &[T],
     gx: Option<&mut [T]>,
     gw: Option<&mut [T]>,
-    s: &mut ConvScratch<T>,
+    s: &mut Scratch<T>,
 ) {
     simd::run(Backward {
         g,
@@ -579,4 +783,38 @@ pub(crate) fn backward<T: Scalar>(
         gw,
         s,
     })
+}
+
+/// [`forward`] and [`backward`] at a given instruction-set level (for the level tests).
+#[cfg(test)]
+pub(crate) mod at_level {
+    use super::*;
+
+    pub(crate) fn forward<T: Scalar>(level: Level, g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
+        let s = &mut Scratch::new();
+        simd::run_at(level, Forward { g, x, w, y, s })
+    }
+
+    pub(crate) fn backward<T: Scalar>(
+        level: Level,
+        g: &ConvGeom,
+        (gy, x, w): (&[T], &[T], &[T]),
+        gx: &mut [T],
+        gw: &mut [T],
+    ) {
+        let s = &mut Scratch::new();
+        let (gx, gw) = (Some(gx), Some(gw));
+        simd::run_at(
+            level,
+            Backward {
+                g,
+                gy,
+                x,
+                w,
+                gx,
+                gw,
+                s,
+            },
+        )
+    }
 }

@@ -1,33 +1,51 @@
 //! Vectorisable bodies of the pooling, layer-norm and tanh kernels (run through
 //! [`super::simd`]).
 //!
-//! Reductions over a layer-norm group use [`LANES`] partial sums (lane l takes the entries
-//! i ≡ l mod LANES in increasing i, the lanes are added pairwise, then the tail of m mod
-//! LANES entries in order): a fixed order, the same on every instruction set.
+//! Reductions over a layer-norm group use L partial sums (L = 16 for f32, 8 for f64; lane
+//! l takes the entries i ≡ l mod L in increasing i up to the last multiple of L, the lanes
+//! are added pairwise, then the tail of m mod L entries in order): a fixed order, the same
+//! on every instruction set.
 
 use super::math::{tanh_f32, tanh_f64};
 use super::simd::{Job, Level};
 use crate::Scalar;
 
-/// Partial sums per reduction.
-const LANES: usize = 8;
-
 fn is_f32<T>() -> bool {
     std::mem::size_of::<T>() == 4
 }
 
-/// Σ f(i) over i < n in the lane order of the module doc, with f reading element i of the
-/// inputs.
+/// Σ_i f(a_i, b_i) in the lane order of the module doc (`b` as long as `a`, or empty
+/// when f ignores its second argument).
 #[inline(always)]
-fn lane_sum<T: Scalar>(n: usize, f: impl Fn(usize) -> T) -> T {
-    let mut acc = [T::zero(); LANES];
-    let full = n / LANES * LANES;
-    for i0 in (0..full).step_by(LANES) {
-        for (l, a) in acc.iter_mut().enumerate() {
-            *a += f(i0 + l);
+fn lane_sum<T: Scalar>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    if is_f32::<T>() {
+        lane_sum_l::<T, 16>(a, b, f)
+    } else {
+        lane_sum_l::<T, 8>(a, b, f)
+    }
+}
+
+#[inline(always)]
+fn lane_sum_l<T: Scalar, const L: usize>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); L];
+    let full = a.len() / L * L;
+    if b.is_empty() {
+        for c in a[..full].chunks_exact(L) {
+            let c: &[T; L] = c.try_into().expect("lanes");
+            for l in 0..L {
+                acc[l] += f(c[l], T::zero());
+            }
+        }
+    } else {
+        for (c, d) in a[..full].chunks_exact(L).zip(b[..full].chunks_exact(L)) {
+            let c: &[T; L] = c.try_into().expect("lanes");
+            let d: &[T; L] = d.try_into().expect("lanes");
+            for l in 0..L {
+                acc[l] += f(c[l], d[l]);
+            }
         }
     }
-    let mut h = LANES / 2;
+    let mut h = L / 2;
     while h > 0 {
         for l in 0..h {
             let v = acc[l + h];
@@ -36,19 +54,65 @@ fn lane_sum<T: Scalar>(n: usize, f: impl Fn(usize) -> T) -> T {
         h /= 2;
     }
     let mut s = acc[0];
-    for i in full..n {
-        s += f(i);
+    for i in full..a.len() {
+        s += f(a[i], if b.is_empty() { T::zero() } else { b[i] });
     }
     s
 }
 
-/// 2×2 average pooling (stride 2): y = (((x₀₀ + x₀₁) + x₁₀) + x₁₁)/4 per window.
+/// 2×2 average pooling (stride 2): y = ((x₀₀ + x₁₀) + (x₀₁ + x₁₁))/4 per window (the
+/// vertical sums first: they are contiguous).
 pub(crate) struct Pool2Forward<'a, T> {
     pub planes: usize,
     pub h: usize,
     pub w: usize,
     pub x: &'a [T],
     pub y: &'a mut [T],
+}
+
+/// Entries of the stack buffer of the pooling kernels.
+const POOL_BUF: usize = 256;
+
+/// Pools `rows` consecutive row pairs of width `w` (even) from x into y, a few row pairs at
+/// a time: the vertical sums of a group into a stack buffer (contiguous adds), then the
+/// horizontal pairs of the buffer (one long stride-2 loop).
+#[inline(always)]
+fn pool2_row_pairs<T: Scalar>(rows: usize, w: usize, x: &[T], y: &mut [T], inv: T) {
+    let per = (POOL_BUF / w).max(1);
+    let mut v = [T::zero(); POOL_BUF];
+    if w > POOL_BUF {
+        // Wide rows: one row pair at a time, straight from x.
+        for (xr, yr) in x
+            .chunks_exact(2 * w)
+            .zip(y.chunks_exact_mut(w / 2))
+            .take(rows)
+        {
+            let (top, bottom) = xr.split_at(w);
+            for ((yv, a), b) in yr
+                .iter_mut()
+                .zip(top.chunks_exact(2))
+                .zip(bottom.chunks_exact(2))
+            {
+                *yv = ((a[0] + b[0]) + (a[1] + b[1])) * inv;
+            }
+        }
+        return;
+    }
+    let mut r0 = 0;
+    while r0 < rows {
+        let nr = per.min(rows - r0);
+        for (i, xr) in x[2 * r0 * w..].chunks_exact(2 * w).take(nr).enumerate() {
+            let (top, bottom) = xr.split_at(w);
+            for ((d, &a), &b) in v[i * w..(i + 1) * w].iter_mut().zip(top).zip(bottom) {
+                *d = a + b;
+            }
+        }
+        let out = &mut y[r0 * w / 2..(r0 + nr) * w / 2];
+        for (yv, pair) in out.iter_mut().zip(v[..nr * w].chunks_exact(2)) {
+            *yv = (pair[0] + pair[1]) * inv;
+        }
+        r0 += nr;
+    }
 }
 
 impl<T: Scalar> Job for Pool2Forward<'_, T> {
@@ -61,20 +125,24 @@ impl<T: Scalar> Job for Pool2Forward<'_, T> {
         if ho * wo == 0 {
             return;
         }
+        if h % 2 == 0 && w % 2 == 0 {
+            // The row pairs of all planes follow each other.
+            return pool2_row_pairs(planes * ho, w, x, y, inv);
+        }
         for (xp, yp) in x
             .chunks_exact(h * w)
             .zip(y.chunks_exact_mut(ho * wo))
             .take(planes)
         {
             for (i, yr) in yp.chunks_exact_mut(wo).enumerate() {
-                let x0 = &xp[2 * i * w..][..2 * wo];
-                let x1 = &xp[(2 * i + 1) * w..][..2 * wo];
+                let top = &xp[2 * i * w..][..2 * wo];
+                let bottom = &xp[(2 * i + 1) * w..][..2 * wo];
                 for ((yv, a), b) in yr
                     .iter_mut()
-                    .zip(x0.chunks_exact(2))
-                    .zip(x1.chunks_exact(2))
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
                 {
-                    *yv = (((a[0] + a[1]) + b[0]) + b[1]) * inv;
+                    *yv = ((a[0] + b[0]) + (a[1] + b[1])) * inv;
                 }
             }
         }
@@ -88,6 +156,61 @@ pub(crate) struct Pool2Backward<'a, T> {
     pub w: usize,
     pub gy: &'a [T],
     pub gx: &'a mut [T],
+}
+
+/// The adjoint of [`pool2_row_pairs`]: gy/4 spread into a stack buffer (one long stride-2
+/// loop), then added to both rows of each pair (contiguous adds).
+#[inline(always)]
+fn pool2_row_pairs_back<T: Scalar>(rows: usize, w: usize, gy: &[T], gx: &mut [T], inv: T) {
+    let per = (POOL_BUF / w).max(1);
+    let mut v = [T::zero(); POOL_BUF];
+    if w > POOL_BUF {
+        for (xr, gr) in gx
+            .chunks_exact_mut(2 * w)
+            .zip(gy.chunks_exact(w / 2))
+            .take(rows)
+        {
+            let (top, bottom) = xr.split_at_mut(w);
+            for ((&g, a), b) in gr
+                .iter()
+                .zip(top.chunks_exact_mut(2))
+                .zip(bottom.chunks_exact_mut(2))
+            {
+                let d = g * inv;
+                a[0] += d;
+                a[1] += d;
+                b[0] += d;
+                b[1] += d;
+            }
+        }
+        return;
+    }
+    let mut r0 = 0;
+    while r0 < rows {
+        let nr = per.min(rows - r0);
+        let g = &gy[r0 * w / 2..(r0 + nr) * w / 2];
+        for (pair, &gv) in v[..nr * w].chunks_exact_mut(2).zip(g) {
+            let d = gv * inv;
+            pair[0] = d;
+            pair[1] = d;
+        }
+        for (i, xr) in gx[2 * r0 * w..]
+            .chunks_exact_mut(2 * w)
+            .take(nr)
+            .enumerate()
+        {
+            let (top, bottom) = xr.split_at_mut(w);
+            for ((a, b), &d) in top
+                .iter_mut()
+                .zip(bottom.iter_mut())
+                .zip(&v[i * w..(i + 1) * w])
+            {
+                *a += d;
+                *b += d;
+            }
+        }
+        r0 += nr;
+    }
 }
 
 impl<T: Scalar> Job for Pool2Backward<'_, T> {
@@ -106,6 +229,9 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
         if ho * wo == 0 {
             return;
         }
+        if h % 2 == 0 && w % 2 == 0 {
+            return pool2_row_pairs_back(planes * ho, w, gy, gx, inv);
+        }
         for (gxp, gyp) in gx
             .chunks_exact_mut(h * w)
             .zip(gy.chunks_exact(ho * wo))
@@ -113,17 +239,15 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
         {
             for (i, gr) in gyp.chunks_exact(wo).enumerate() {
                 let (top, bottom) = gxp[2 * i * w..].split_at_mut(w);
-                let (g0, g1) = (&mut top[..2 * wo], &mut bottom[..2 * wo]);
-                for ((&gv, a), b) in gr
-                    .iter()
-                    .zip(g0.chunks_exact_mut(2))
-                    .zip(g1.chunks_exact_mut(2))
-                {
-                    let v = gv * inv;
-                    a[0] += v;
-                    a[1] += v;
-                    b[0] += v;
-                    b[1] += v;
+                let rows = top[..2 * wo]
+                    .chunks_exact_mut(2)
+                    .zip(bottom[..2 * wo].chunks_exact_mut(2));
+                for (&g, (a, b)) in gr.iter().zip(rows) {
+                    let d = g * inv;
+                    a[0] += d;
+                    a[1] += d;
+                    b[0] += d;
+                    b[1] += d;
                 }
             }
         }
@@ -150,8 +274,8 @@ impl<T: Scalar> Job for LayerNormForward<'_, T> {
             .zip(y.chunks_exact_mut(m))
             .zip(rstd.iter_mut())
         {
-            let mean = lane_sum(m, |i| xg[i]) * inv_m;
-            let var = lane_sum(m, |i| (xg[i] - mean) * (xg[i] - mean));
+            let mean = lane_sum(xg, &[], |v, _| v) * inv_m;
+            let var = lane_sum(xg, &[], |v, _| (v - mean) * (v - mean));
             *s = T::one() / (var * inv_m + eps).sqrt();
             let sv = *s;
             for (yv, &xv) in yg.iter_mut().zip(xg) {
@@ -181,8 +305,8 @@ impl<T: Scalar> Job for LayerNormBackward<'_, T> {
             .zip(y.chunks_exact(m))
             .zip(gx.chunks_exact_mut(m));
         for (((gyg, yg), gxg), &s) in groups.zip(rstd) {
-            let mean_g = lane_sum(m, |i| gyg[i]) * inv_m;
-            let mean_gy = lane_sum(m, |i| gyg[i] * yg[i]) * inv_m;
+            let mean_g = lane_sum(gyg, &[], |v, _| v) * inv_m;
+            let mean_gy = lane_sum(gyg, yg, |g, v| g * v) * inv_m;
             for ((gxv, &gv), &yv) in gxg.iter_mut().zip(gyg).zip(yg) {
                 *gxv += s * (gv - mean_g - yv * mean_gy);
             }

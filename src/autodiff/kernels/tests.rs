@@ -1,0 +1,216 @@
+//! Every instruction-set level gives bit-identical results (the levels only change the
+//! vector width; the summation orders are fixed in the source), on the shapes of each
+//! kernel's code paths. On a CPU without AVX-512 or AVX2, [`simd::run_at`] falls back to a
+//! supported level and the comparison is trivially true for that level.
+
+use super::conv::at_level;
+use super::elementwise::{
+    LayerNormBackward, LayerNormForward, Pool2Backward, Pool2Forward, TanhBackward, TanhForward,
+};
+use super::gemm::PackedProduct;
+use super::simd::{self, Level};
+use super::{ConvGeom, Scratch};
+
+const LEVELS: [Level; 3] = [Level::Avx512, Level::Avx2, Level::Baseline];
+
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    // A simple deterministic sequence in [−1, 1) with many distinct mantissas.
+    (0..n)
+        .map(|i| {
+            let v = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15 ^ seed) >> 11;
+            (v as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn bits<T: crate::Scalar>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.f64().to_bits()).collect()
+}
+
+/// Runs `f` at every level and asserts all results are bit-identical.
+fn same_at_every_level<T: crate::Scalar>(what: &str, f: impl Fn(Level) -> Vec<T>) {
+    let base = bits(&f(Level::Baseline));
+    for level in LEVELS {
+        assert_eq!(
+            bits(&f(level)),
+            base,
+            "{what}: {level:?} differs from the baseline"
+        );
+    }
+}
+
+fn geoms() -> Vec<ConvGeom> {
+    let plus = vec![(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)];
+    let g = |batch, c_in, c_out, h, w| ConvGeom {
+        batch,
+        c_in,
+        c_out,
+        h,
+        w,
+        k: 3,
+        taps: plus.clone(),
+        pad_top: 1,
+        pad_left: 1,
+    };
+    vec![
+        g(9, 1, 16, 8, 8),
+        g(33, 16, 16, 4, 4),
+        g(5, 16, 16, 2, 2),
+        g(3, 4, 5, 7, 7),
+        g(2, 1, 3, 1, 3),
+    ]
+}
+
+fn conv_all<T: crate::Scalar>() {
+    for g in geoms() {
+        let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+        let (x, w, gy) = (
+            c(data(g.x_len(), 1)),
+            c(data(g.w_len(), 2)),
+            c(data(g.y_len(), 3)),
+        );
+        same_at_every_level(&format!("conv forward {g:?}"), |level| {
+            let mut y = vec![T::zero(); g.y_len()];
+            at_level::forward(level, &g, &x, &w, &mut y);
+            y
+        });
+        same_at_every_level(&format!("conv backward {g:?}"), |level| {
+            let (mut gx, mut gw) = (c(data(g.x_len(), 4)), c(data(g.w_len(), 5)));
+            at_level::backward(level, &g, (&gy, &x, &w), &mut gx, &mut gw);
+            gx.extend(gw);
+            gx
+        });
+    }
+}
+
+#[test]
+fn conv_is_identical_at_every_level() {
+    conv_all::<f32>();
+    conv_all::<f64>();
+}
+
+fn others<T: crate::Scalar>() {
+    let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+    for &(m, k, n, ta, tb) in &[
+        (32, 64, 10, false, true),
+        (10, 32, 64, true, false),
+        (7, 5, 33, true, true),
+    ] {
+        let (a, b) = (c(data(m * k, 6)), c(data(k * n, 7)));
+        same_at_every_level("packed product", |level| {
+            let mut out = c(data(m * n, 8));
+            let scratch = &mut Scratch::new();
+            let job = PackedProduct {
+                dims: (m, k, n),
+                a: (&a, ta),
+                b: (&b, tb),
+                c: &mut out,
+                scratch,
+            };
+            simd::run_at(level, job);
+            out
+        });
+    }
+    for &(planes, h, w) in &[(64, 8, 8), (16, 4, 4), (3, 28, 28), (2, 7, 5)] {
+        let (x, gy) = (
+            c(data(planes * h * w, 9)),
+            c(data(planes * (h / 2) * (w / 2), 10)),
+        );
+        same_at_every_level("pool", |level| {
+            let mut y = vec![T::zero(); planes * (h / 2) * (w / 2)];
+            simd::run_at(
+                level,
+                Pool2Forward {
+                    planes,
+                    h,
+                    w,
+                    x: &x,
+                    y: &mut y,
+                },
+            );
+            let mut gx = c(data(planes * h * w, 11));
+            simd::run_at(
+                level,
+                Pool2Backward {
+                    planes,
+                    h,
+                    w,
+                    gy: &gy,
+                    gx: &mut gx,
+                },
+            );
+            y.extend(gx);
+            y
+        });
+    }
+    for &m in &[256, 65, 7] {
+        let (x, gy) = (c(data(4 * m, 12)), c(data(4 * m, 13)));
+        same_at_every_level("layer norm", |level| {
+            let (mut y, mut rstd) = (vec![T::zero(); 4 * m], vec![T::zero(); 4]);
+            let eps = T::of(1e-5);
+            simd::run_at(
+                level,
+                LayerNormForward {
+                    x: &x,
+                    m,
+                    eps,
+                    y: &mut y,
+                    rstd: &mut rstd,
+                },
+            );
+            let mut gx = c(data(4 * m, 14));
+            simd::run_at(
+                level,
+                LayerNormBackward {
+                    gy: &gy,
+                    y: &y,
+                    rstd: &rstd,
+                    m,
+                    gx: &mut gx,
+                },
+            );
+            y.extend(rstd);
+            y.extend(gx);
+            y
+        });
+    }
+    let x: Vec<T> = data(1000, 15)
+        .into_iter()
+        .map(|v| T::of(v * 12.0))
+        .collect();
+    same_at_every_level("tanh", |level| {
+        let mut y = vec![T::zero(); x.len()];
+        simd::run_at(level, TanhForward { x: &x, y: &mut y });
+        let mut gx = c(data(1000, 16));
+        simd::run_at(
+            level,
+            TanhBackward {
+                gy: &x,
+                y: &y,
+                gx: &mut gx,
+            },
+        );
+        y.extend(gx);
+        y
+    });
+}
+
+#[test]
+fn other_kernels_are_identical_at_every_level() {
+    others::<f32>();
+    others::<f64>();
+}
+
+/// Negative control: the bit comparison does see a one-ulp difference.
+#[test]
+#[should_panic(expected = "differs from the baseline")]
+fn level_comparison_detects_one_ulp() {
+    same_at_every_level("perturbed", |level| {
+        let v = 1.0f64 / 3.0;
+        vec![if level == Level::Avx2 {
+            f64::from_bits(v.to_bits() + 1)
+        } else {
+            v
+        }]
+    });
+}
