@@ -337,10 +337,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             *v = self.bv.row(j0 + s);
         }
         let mut acc = [[[T::zero(); L]; S]; R];
-        for r in 0..R {
-            for s in 0..S {
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            for (s, acc_rs) in acc_r.iter_mut().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
-                acc[r][s].copy_from_slice(&out[o..o + L]);
+                acc_rs.copy_from_slice(&out[o..o + L]);
             }
         }
         let mut p0 = 0;
@@ -368,10 +368,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             }
             p0 += len;
         }
-        for r in 0..R {
-            for s in 0..S {
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (s, acc_rs) in acc_r.iter().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
-                out[o..o + L].copy_from_slice(&acc[r][s]);
+                out[o..o + L].copy_from_slice(acc_rs);
             }
         }
     }
