@@ -30,7 +30,7 @@ use super::{valid_range, ConvGeom, Scratch};
 use crate::Scalar;
 
 /// Target number of output pixels (columns) per block.
-const BLOCK_COLS: usize = 512;
+const BLOCK_COLS: usize = 256;
 
 /// Which formulation a geometry uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
