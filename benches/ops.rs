@@ -128,11 +128,35 @@ fn profile<T: Scalar>(side: usize) {
                 let mut gw = vec![T::zero(); out * d];
                 let f = time(reps, inner, || {
                     y.fill(T::zero());
-                    kernels::gemm_acc_with(n, d, *out, (&x, false), (&w, true), &mut y, &mut scratch)
+                    kernels::gemm_acc_with(
+                        n,
+                        d,
+                        *out,
+                        (&x, false),
+                        (&w, true),
+                        &mut y,
+                        &mut scratch,
+                    )
                 });
                 let b = time(reps, inner, || {
-                    kernels::gemm_acc_with(n, *out, d, (&gy, false), (&w, false), &mut gx, &mut scratch);
-                    kernels::gemm_acc_with(*out, n, d, (&gy, true), (&x, false), &mut gw, &mut scratch);
+                    kernels::gemm_acc_with(
+                        n,
+                        *out,
+                        d,
+                        (&gy, false),
+                        (&w, false),
+                        &mut gx,
+                        &mut scratch,
+                    );
+                    kernels::gemm_acc_with(
+                        *out,
+                        n,
+                        d,
+                        (&gy, true),
+                        (&x, false),
+                        &mut gw,
+                        &mut scratch,
+                    );
                 });
                 (f, b)
             }
@@ -157,7 +181,9 @@ fn profile<T: Scalar>(side: usize) {
     let mut probs = vec![T::zero(); n * k];
     let mut gl = vec![T::zero(); n * k];
     let f = time(reps, inner, || {
-        black_box(kernels::cross_entropy_forward(&logits, k, &labels, &mut probs));
+        black_box(kernels::cross_entropy_forward(
+            &logits, k, &labels, &mut probs,
+        ));
     });
     let b = time(reps, inner, || {
         kernels::cross_entropy_backward(T::one(), &probs, k, &labels, &mut gl)
@@ -176,9 +202,19 @@ fn profile<T: Scalar>(side: usize) {
         );
     });
 
-    let name = if std::mem::size_of::<T>() == 4 { "f32" } else { "f64" };
-    println!("\n{side}×{side} paper network, {name}, batch {n}: one loss_and_grad = {:.1} µs", whole * 1e6);
-    println!("{:<22} {:>10} {:>10} {:>8}", "op", "fwd µs", "bwd µs", "% step");
+    let name = if std::mem::size_of::<T>() == 4 {
+        "f32"
+    } else {
+        "f64"
+    };
+    println!(
+        "\n{side}×{side} paper network, {name}, batch {n}: one loss_and_grad = {:.1} µs",
+        whole * 1e6
+    );
+    println!(
+        "{:<22} {:>10} {:>10} {:>8}",
+        "op", "fwd µs", "bwd µs", "% step"
+    );
     let mut sum = 0.0;
     for (name, f, b) in &rows {
         sum += f + b;
@@ -203,7 +239,10 @@ fn profile<T: Scalar>(side: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let sides: Vec<usize> = if args.is_empty() {
         vec![8, 28]
     } else {

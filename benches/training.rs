@@ -46,7 +46,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -157,7 +160,14 @@ fn bench_step<T: Scalar>(c: &mut Criterion, side: usize) {
         b.iter_custom(|iters| {
             timed(&id, iters, || {
                 let l = net
-                    .loss_and_grad(&mut tape, &theta, &x, BATCH, Target::Labels(&labels), &mut grad)
+                    .loss_and_grad(
+                        &mut tape,
+                        &theta,
+                        &x,
+                        BATCH,
+                        Target::Labels(&labels),
+                        &mut grad,
+                    )
                     .unwrap();
                 black_box(l);
             })
@@ -284,8 +294,7 @@ fn bench_ensemble<T: Scalar>(c: &mut Criterion, side: usize, members: usize, ste
                     pool.install(|| {
                         ms.par_iter_mut().for_each(|m| {
                             let Member { ws, theta, rng } = m;
-                            let l =
-                                sgd_epoch(&gnet, ws, theta, &data, &cfg, &law, 0, rng).unwrap();
+                            let l = sgd_epoch(&gnet, ws, theta, &data, &cfg, &law, 0, rng).unwrap();
                             black_box(l);
                         })
                     })
@@ -348,7 +357,15 @@ fn summary() {
     );
     println!(
         "{:<26} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
-        "benchmark", "median", "best", "GFLOP/s", "[best]", "steps/s", "[best]", "×PyTorch", "×target"
+        "benchmark",
+        "median",
+        "best",
+        "GFLOP/s",
+        "[best]",
+        "steps/s",
+        "[best]",
+        "×PyTorch",
+        "×target"
     );
     for (id, t) in times.iter() {
         let Some(w) = work.get(id) else { continue };

@@ -32,7 +32,15 @@ fn worst(a: &[f64], b: &[f64], scale: &[f64]) -> f64 {
 }
 
 /// A geometry with `same` padding (pad = (k−1)/2) and the given taps.
-fn geom(batch: usize, c_in: usize, c_out: usize, h: usize, w: usize, k: usize, taps: &[(usize, usize)]) -> ConvGeom {
+fn geom(
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    taps: &[(usize, usize)],
+) -> ConvGeom {
     ConvGeom {
         batch,
         c_in,
@@ -60,7 +68,28 @@ fn geometries() -> Vec<(&'static str, ConvGeom)> {
         // 28×28 first layer: one sample per block.
         ("tap planes, 28×28", geom(3, 1, 16, 28, 28, 3, &PLUS)),
         // Gathered im2col (H·W = 196 and 49), full 3×3 taps in a scrambled order.
-        ("gathered, 14×14", geom(5, 3, 5, 14, 14, 3, &[(2, 2), (0, 0), (1, 1), (0, 2), (2, 0), (1, 0), (0, 1), (2, 1), (1, 2)])),
+        (
+            "gathered, 14×14",
+            geom(
+                5,
+                3,
+                5,
+                14,
+                14,
+                3,
+                &[
+                    (2, 2),
+                    (0, 0),
+                    (1, 1),
+                    (0, 2),
+                    (2, 0),
+                    (1, 0),
+                    (0, 1),
+                    (2, 1),
+                    (1, 2),
+                ],
+            ),
+        ),
         ("gathered, 7×7", geom(11, 16, 16, 7, 7, 3, &PLUS)),
         // Dense (H·W ≤ taps): 2×2 grids with aligned rows, and a 1×3 grid (padded rows).
         ("dense, 2×2", geom(32, 16, 16, 2, 2, 3, &PLUS)),
@@ -71,7 +100,10 @@ fn geometries() -> Vec<(&'static str, ConvGeom)> {
 /// Signed offsets of tap t.
 fn offset(g: &ConvGeom, t: usize) -> (isize, isize) {
     let (r, s) = g.taps[t];
-    (r as isize - g.pad_top as isize, s as isize - g.pad_left as isize)
+    (
+        r as isize - g.pad_top as isize,
+        s as isize - g.pad_left as isize,
+    )
 }
 
 /// The source pixel index of output pixel (i, j) under tap t, if inside the grid.
@@ -94,7 +126,8 @@ fn reference_forward(g: &ConvGeom, x: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>)
                     for c in 0..g.c_in {
                         for t in 0..nt {
                             if let Some(q) = source(g, t, i, j) {
-                                let term = w[(o * g.c_in + c) * nt + t] * x[(n * g.c_in + c) * hw + q];
+                                let term =
+                                    w[(o * g.c_in + c) * nt + t] * x[(n * g.c_in + c) * hw + q];
                                 y[out] += term;
                                 scale[out] += term.abs();
                             }
@@ -109,7 +142,12 @@ fn reference_forward(g: &ConvGeom, x: &[f64], w: &[f64]) -> (Vec<f64>, Vec<f64>)
 
 /// gx = convᵀ(gy) and gw = ∂⟨gy, conv(x, w)⟩/∂w from the same formula, with Σ|terms|.
 #[allow(clippy::type_complexity)]
-fn reference_backward(g: &ConvGeom, gy: &[f64], x: &[f64], w: &[f64]) -> ((Vec<f64>, Vec<f64>), (Vec<f64>, Vec<f64>)) {
+fn reference_backward(
+    g: &ConvGeom,
+    gy: &[f64],
+    x: &[f64],
+    w: &[f64],
+) -> ((Vec<f64>, Vec<f64>), (Vec<f64>, Vec<f64>)) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let (mut gx, mut sx) = (vec![0.0; g.x_len()], vec![0.0; g.x_len()]);
     let (mut gw, mut sw) = (vec![0.0; g.w_len()], vec![0.0; g.w_len()]);
@@ -121,7 +159,8 @@ fn reference_backward(g: &ConvGeom, gy: &[f64], x: &[f64], w: &[f64]) -> ((Vec<f
                     for c in 0..g.c_in {
                         for t in 0..nt {
                             if let Some(q) = source(g, t, i, j) {
-                                let (wi, xi) = ((o * g.c_in + c) * nt + t, (n * g.c_in + c) * hw + q);
+                                let (wi, xi) =
+                                    ((o * g.c_in + c) * nt + t, (n * g.c_in + c) * hw + q);
                                 gx[xi] += w[wi] * gv;
                                 sx[xi] += (w[wi] * gv).abs();
                                 gw[wi] += x[xi] * gv;
@@ -141,7 +180,11 @@ fn reference_backward(g: &ConvGeom, gy: &[f64], x: &[f64], w: &[f64]) -> ((Vec<f
 /// references.
 fn conv_errors(g: &ConvGeom, seed: u64, scratch: &mut Scratch<f64>) -> (f64, f64, f64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let (x, w, gy) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()), uniform(&mut rng, g.y_len()));
+    let (x, w, gy) = (
+        uniform(&mut rng, g.x_len()),
+        uniform(&mut rng, g.w_len()),
+        uniform(&mut rng, g.y_len()),
+    );
     let (gx0, gw0) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()));
     // Stale, non-finite output: every entry must be overwritten.
     let mut y = vec![f64::NAN; g.y_len()];
@@ -152,7 +195,12 @@ fn conv_errors(g: &ConvGeom, seed: u64, scratch: &mut Scratch<f64>) -> (f64, f64
     let (y_ref, sy) = reference_forward(g, &x, &w);
     let ((gx_ref, sx), (gw_ref, sw)) = reference_backward(g, &gy, &x, &w);
     let shift = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u + v).collect::<Vec<_>>();
-    let scaled = |s: &[f64], start: &[f64]| s.iter().zip(start).map(|(u, v)| u + v.abs()).collect::<Vec<_>>();
+    let scaled = |s: &[f64], start: &[f64]| {
+        s.iter()
+            .zip(start)
+            .map(|(u, v)| u + v.abs())
+            .collect::<Vec<_>>()
+    };
     (
         worst(&y, &y_ref, &sy),
         worst(&gx, &shift(&gx_ref, &gx_start), &scaled(&sx, &gx_start)),
@@ -167,7 +215,10 @@ fn every_conv_formulation_matches_the_per_tap_formula() {
     for round in 0..2 {
         for (i, (name, g)) in geometries().into_iter().enumerate() {
             let (f, bx, bw) = conv_errors(&g, 100 * round + i as u64, &mut scratch);
-            assert!(f <= TOL && bx <= TOL && bw <= TOL, "{name}: forward {f:e}, ∂x {bx:e}, ∂w {bw:e}");
+            assert!(
+                f <= TOL && bx <= TOL && bw <= TOL,
+                "{name}: forward {f:e}, ∂x {bx:e}, ∂w {bw:e}"
+            );
         }
     }
 }
@@ -177,7 +228,11 @@ fn every_conv_formulation_matches_the_per_tap_formula() {
 fn separate_adjoints_equal_the_fused_backward() {
     for (name, g) in geometries() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let (x, w, gy) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()), uniform(&mut rng, g.y_len()));
+        let (x, w, gy) = (
+            uniform(&mut rng, g.x_len()),
+            uniform(&mut rng, g.w_len()),
+            uniform(&mut rng, g.y_len()),
+        );
         let (mut gx, mut gw) = (vec![0.0; g.x_len()], vec![0.0; g.w_len()]);
         kernels::conv2d_backward_with(&g, &gy, &x, &w, &mut gx, &mut gw, &mut Scratch::new());
         let (mut gx2, mut gw2) = (vec![0.0; g.x_len()], vec![0.0; g.w_len()]);
@@ -199,7 +254,10 @@ fn conv_comparison_detects_swapped_taps() {
         let mut y = vec![0.0; g.y_len()];
         kernels::conv2d_forward(&g, &x, &wrong, &mut y);
         let (y_ref, sy) = reference_forward(&g, &x, &w);
-        assert!(worst(&y, &y_ref, &sy) > 1e-6, "{name}: a swapped tap went unnoticed");
+        assert!(
+            worst(&y, &y_ref, &sy) > 1e-6,
+            "{name}: a swapped tap went unnoticed"
+        );
     }
 }
 
@@ -208,9 +266,17 @@ fn conv_comparison_detects_swapped_taps() {
 fn conv_f32_matches_f64() {
     for (name, g) in geometries() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let (x, w, gy) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()), uniform(&mut rng, g.y_len()));
+        let (x, w, gy) = (
+            uniform(&mut rng, g.x_len()),
+            uniform(&mut rng, g.w_len()),
+            uniform(&mut rng, g.y_len()),
+        );
         let f = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-        let (mut y32, mut gx32, mut gw32) = (vec![0f32; g.y_len()], vec![0f32; g.x_len()], vec![0f32; g.w_len()]);
+        let (mut y32, mut gx32, mut gw32) = (
+            vec![0f32; g.y_len()],
+            vec![0f32; g.x_len()],
+            vec![0f32; g.w_len()],
+        );
         let mut s32 = Scratch::new();
         kernels::conv2d_forward_with(&g, &f(&x), &f(&w), &mut y32, &mut s32);
         kernels::conv2d_backward_with(&g, &f(&gy), &f(&x), &f(&w), &mut gx32, &mut gw32, &mut s32);
@@ -219,7 +285,11 @@ fn conv_f32_matches_f64() {
         let up = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
         // Rounding the inputs to f32 (≤ 6e-8 relative each) and summing ≤ 40 000 products in
         // f32 (≤ n·6e-8 relative to Σ|terms|, far less with pairwise lanes): 5e-4 bounds it.
-        let e = [worst(&up(&y32), &y, &sy), worst(&up(&gx32), &gx, &sx), worst(&up(&gw32), &gw, &sw)];
+        let e = [
+            worst(&up(&y32), &y, &sy),
+            worst(&up(&gx32), &gx, &sx),
+            worst(&up(&gw32), &gw, &sw),
+        ];
         assert!(e.iter().all(|&v| v <= 5e-4), "{name}: {e:?}");
     }
 }
@@ -228,7 +298,16 @@ fn conv_f32_matches_f64() {
 /// against the window formula, forward and adjoint.
 #[test]
 fn pool2_matches_the_window_formula() {
-    for &(planes, h, w) in &[(512, 8, 8), (512, 4, 4), (7, 28, 28), (5, 14, 14), (3, 7, 7), (4, 5, 8), (2, 6, 3), (2, 2, 600)] {
+    for &(planes, h, w) in &[
+        (512, 8, 8),
+        (512, 4, 4),
+        (7, 28, 28),
+        (5, 14, 14),
+        (3, 7, 7),
+        (4, 5, 8),
+        (2, 6, 3),
+        (2, 2, 600),
+    ] {
         let mut rng = ChaCha8Rng::seed_from_u64((planes * h * w) as u64);
         let x = uniform(&mut rng, planes * h * w);
         let (ho, wo) = (h / 2, w / 2);
@@ -243,18 +322,30 @@ fn pool2_matches_the_window_formula() {
                 for j in 0..w {
                     let xi = (p * h + i) * w + j;
                     let inside = i / 2 < ho && j / 2 < wo;
-                    let want = start[xi] + if inside { gy[(p * ho + i / 2) * wo + j / 2] / 4.0 } else { 0.0 };
+                    let want = start[xi]
+                        + if inside {
+                            gy[(p * ho + i / 2) * wo + j / 2] / 4.0
+                        } else {
+                            0.0
+                        };
                     // One rounding of gy/4 (exact) plus one addition: ≤ 1 ulp of the result.
-                    assert!((gx[xi] - want).abs() <= 2.3e-16 * want.abs().max(1e-300), "{planes}×{h}×{w} ∂x at {xi}");
+                    assert!(
+                        (gx[xi] - want).abs() <= 2.3e-16 * want.abs().max(1e-300),
+                        "{planes}×{h}×{w} ∂x at {xi}"
+                    );
                 }
             }
             for i in 0..ho {
                 for j in 0..wo {
                     let at = |a: usize, b: usize| x[(p * h + 2 * i + a) * w + 2 * j + b];
                     let want = (at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4.0;
-                    let scale = (at(0, 0).abs() + at(0, 1).abs() + at(1, 0).abs() + at(1, 1).abs()) / 4.0;
+                    let scale =
+                        (at(0, 0).abs() + at(0, 1).abs() + at(1, 0).abs() + at(1, 1).abs()) / 4.0;
                     // Three additions in another order: ≤ 3 ulps of the terms' scale.
-                    assert!((y[(p * ho + i) * wo + j] - want).abs() <= 7e-16 * scale, "{planes}×{h}×{w}");
+                    assert!(
+                        (y[(p * ho + i) * wo + j] - want).abs() <= 7e-16 * scale,
+                        "{planes}×{h}×{w}"
+                    );
                 }
             }
         }
@@ -267,7 +358,10 @@ fn pool2_matches_the_window_formula() {
 fn layer_norm_matches_the_formula() {
     for &(groups, m) in &[(3, 3136), (5, 65), (4, 7), (32, 256)] {
         let mut rng = ChaCha8Rng::seed_from_u64(m as u64);
-        let x: Vec<f64> = uniform(&mut rng, groups * m).iter().map(|v| 3.0 * v + 1.0).collect();
+        let x: Vec<f64> = uniform(&mut rng, groups * m)
+            .iter()
+            .map(|v| 3.0 * v + 1.0)
+            .collect();
         let gy = uniform(&mut rng, groups * m);
         let eps = 1e-5;
         let (mut y, mut rstd) = (vec![0.0; groups * m], vec![0.0; groups]);
@@ -300,19 +394,35 @@ fn layer_norm_matches_the_formula() {
 #[test]
 fn packed_products_match_the_triple_loop() {
     let mut scratch = Scratch::new();
-    for &(m, k, n) in &[(32, 784, 10), (10, 32, 784), (33, 17, 31), (1, 1, 1), (9, 64, 16), (64, 3, 70)] {
+    for &(m, k, n) in &[
+        (32, 784, 10),
+        (10, 32, 784),
+        (33, 17, 31),
+        (1, 1, 1),
+        (9, 64, 16),
+        (64, 3, 70),
+    ] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut rng = ChaCha8Rng::seed_from_u64((m * 1000 + k * 10 + n) as u64);
-            let (a, b, c0) = (uniform(&mut rng, m * k), uniform(&mut rng, k * n), uniform(&mut rng, m * n));
+            let (a, b, c0) = (
+                uniform(&mut rng, m * k),
+                uniform(&mut rng, k * n),
+                uniform(&mut rng, m * n),
+            );
             let mut c = c0.clone();
             kernels::gemm_acc_with(m, k, n, (&a, ta), (&b, tb), &mut c, &mut scratch);
             let opa = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
             let opb = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
             for i in 0..m {
                 for j in 0..n {
-                    let want: f64 = c0[i * n + j] + (0..k).map(|p| opa(i, p) * opb(p, j)).sum::<f64>();
-                    let scale: f64 = c0[i * n + j].abs() + (0..k).map(|p| (opa(i, p) * opb(p, j)).abs()).sum::<f64>();
-                    assert!((c[i * n + j] - want).abs() <= TOL * scale, "{m}×{k}×{n} {ta} {tb}");
+                    let want: f64 =
+                        c0[i * n + j] + (0..k).map(|p| opa(i, p) * opb(p, j)).sum::<f64>();
+                    let scale: f64 = c0[i * n + j].abs()
+                        + (0..k).map(|p| (opa(i, p) * opb(p, j)).abs()).sum::<f64>();
+                    assert!(
+                        (c[i * n + j] - want).abs() <= TOL * scale,
+                        "{m}×{k}×{n} {ta} {tb}"
+                    );
                 }
             }
         }
@@ -326,7 +436,15 @@ fn product_comparison_detects_a_wrong_transpose() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let (a, b) = (uniform(&mut rng, m * k), uniform(&mut rng, k * n));
     let mut c = vec![0.0; m * n];
-    kernels::gemm_acc_with(m, k, n, (&a, true), (&b, false), &mut c, &mut Scratch::new());
+    kernels::gemm_acc_with(
+        m,
+        k,
+        n,
+        (&a, true),
+        (&b, false),
+        &mut c,
+        &mut Scratch::new(),
+    );
     let want: f64 = (0..k).map(|p| a[p] * b[p * n]).sum();
     assert!((c[0] - want).abs() > 1e-6, "a transposed a went unnoticed");
 }
@@ -352,7 +470,12 @@ fn tape_reuse_is_bit_identical_on_paper_shapes() {
         let labels: Vec<usize> = (0..32).map(|i| i % 10).collect();
         let loss = t.cross_entropy(o, &labels);
         t.backward(loss);
-        (t.value(loss).to_vec(), t.grad(w).to_vec(), t.grad(d).to_vec(), t.grad(x).to_vec())
+        (
+            t.value(loss).to_vec(),
+            t.grad(w).to_vec(),
+            t.grad(d).to_vec(),
+            t.grad(x).to_vec(),
+        )
     };
     let mut t = Tape::new();
     let first = run(&mut t);

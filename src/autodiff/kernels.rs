@@ -13,7 +13,6 @@ pub(crate) mod simd;
 #[cfg(test)]
 mod tests;
 
-
 use crate::{Error, Result, Scalar};
 
 /// Reusable buffers of the convolution and matrix-product kernels (grown on demand, never
@@ -66,7 +65,6 @@ impl<T: Scalar> Scratch<T> {
         }
     }
 }
-
 
 /// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
 /// whose k×k filters are non-zero only on a list of taps.
@@ -279,7 +277,13 @@ pub fn avg_pool2d_backward<T: Scalar>(
         gy.len()
     );
     if k == 2 {
-        return simd::run(elementwise::Pool2Backward { planes, h, w, gy, gx });
+        return simd::run(elementwise::Pool2Backward {
+            planes,
+            h,
+            w,
+            gy,
+            gx,
+        });
     }
     let inv = T::one() / T::of((k * k) as f64);
     for p in 0..planes {

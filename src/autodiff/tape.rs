@@ -404,7 +404,15 @@ impl<T: Scalar> Tape<T> {
                                 kernels::gemm_acc_with(k, n, m, (bp, tb), (gc, true), gap, scratch);
                             } else {
                                 // ∂a = gc·op(b)ᵀ.
-                                kernels::gemm_acc_with(m, n, k, (gc, false), (bp, !tb), gap, scratch);
+                                kernels::gemm_acc_with(
+                                    m,
+                                    n,
+                                    k,
+                                    (gc, false),
+                                    (bp, !tb),
+                                    gap,
+                                    scratch,
+                                );
                             }
                         }
                     });
@@ -421,7 +429,15 @@ impl<T: Scalar> Tape<T> {
                                 kernels::gemm_acc_with(n, m, k, (gc, true), (ap, ta), gbp, scratch);
                             } else {
                                 // ∂b = op(a)ᵀ·gc.
-                                kernels::gemm_acc_with(k, m, n, (ap, !ta), (gc, false), gbp, scratch);
+                                kernels::gemm_acc_with(
+                                    k,
+                                    m,
+                                    n,
+                                    (ap, !ta),
+                                    (gc, false),
+                                    gbp,
+                                    scratch,
+                                );
                             }
                         }
                     });
@@ -493,9 +509,7 @@ impl<T: Scalar> Tape<T> {
                     }
                 }),
                 Op::Reshape { a } => accumulate(before, a, |ga, _| add_into(ga, gy)),
-                Op::Tanh { a } => {
-                    accumulate(before, a, |ga, _| kernels::tanh_backward(gy, y, ga))
-                }
+                Op::Tanh { a } => accumulate(before, a, |ga, _| kernels::tanh_backward(gy, y, ga)),
                 Op::Relu { a } => accumulate(before, a, |ga, _| {
                     for ((g, &v), &r) in ga.iter_mut().zip(gy).zip(y) {
                         if r > T::zero() {
@@ -864,7 +878,12 @@ impl<T: Scalar> Tape<T> {
         assert!(m > 0, "layer_norm: empty normalised group in {sx:?}");
         let groups = self.value(x).len() / m;
         let s = self.shape_of(x);
-        let id = self.push(Op::LayerNorm { x, first_axis }, s, groups, Fill::Overwritten);
+        let id = self.push(
+            Op::LayerNorm { x, first_axis },
+            s,
+            groups,
+            Fill::Overwritten,
+        );
         let (before, node) = split(&mut self.nodes, id);
         kernels::layer_norm_forward(&before[x.0].value, m, eps, &mut node.value, &mut node.aux);
         Var(id)

@@ -256,7 +256,13 @@ fn gather_pixels<T: Scalar>(
 /// Copies `rows` rows of length `len` from `src` (row stride `ld_src`) to `dst` (row stride
 /// `ld_dst`), zeroing dst's padding columns.
 #[inline(always)]
-fn copy_rows<T: Scalar>(rows: usize, len: usize, (src, ld_src): (&[T], usize), dst: &mut [T], ld_dst: usize) {
+fn copy_rows<T: Scalar>(
+    rows: usize,
+    len: usize,
+    (src, ld_src): (&[T], usize),
+    dst: &mut [T],
+    ld_dst: usize,
+) {
     for r in 0..rows {
         let d = &mut dst[r * ld_dst..][..ld_dst];
         d[..len].copy_from_slice(&src[r * ld_src..][..len]);
@@ -392,12 +398,23 @@ fn dense_forward<T: Scalar>(
     let (din, dout) = (g.c_in * hw, g.c_out * hw);
     let ldo = pad_cols(dout);
     dense_mt(g, w, s, ldo);
-    let (dims, xs, mt) = ((g.batch, din, ldo), (x, View::rows(din)), (&s.wt[..], View::rows(ldo)));
+    let (dims, xs, mt) = (
+        (g.batch, din, ldo),
+        (x, View::rows(din)),
+        (&s.wt[..], View::rows(ldo)),
+    );
     if ldo == dout {
         gemm(level, dims, xs, mt, (y, View::rows(ldo)), false);
     } else {
         s.chan.resize(g.batch * ldo, T::zero());
-        gemm(level, dims, xs, mt, (&mut s.chan[..], View::rows(ldo)), false);
+        gemm(
+            level,
+            dims,
+            xs,
+            mt,
+            (&mut s.chan[..], View::rows(ldo)),
+            false,
+        );
         copy_rows(g.batch, dout, (&s.chan, ldo), y, dout);
     }
 }
@@ -459,7 +476,11 @@ fn weights_by_row<T: Scalar>(g: &ConvGeom, w: &[T], tap_major: bool, wt: &mut Ve
     for o in 0..g.c_out {
         for c in 0..g.c_in {
             for t in 0..nt {
-                let row = if tap_major { t * g.c_in + c } else { c * nt + t };
+                let row = if tap_major {
+                    t * g.c_in + c
+                } else {
+                    c * nt + t
+                };
                 wt[row * g.c_out + o] = w[(o * g.c_in + c) * nt + t];
             }
         }
@@ -482,7 +503,13 @@ fn tap_planes_backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
     per: usize,
-    Grads { gy, x, w, mut gx, gw }: Grads<'_, T>,
+    Grads {
+        gy,
+        x,
+        w,
+        mut gx,
+        gw,
+    }: Grads<'_, T>,
     s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
@@ -516,17 +543,26 @@ fn tap_planes_backward<T: Scalar>(
             if by_dots {
                 // gW[o, (t,c)] += Σ_(n,p) G[o, (n,p)] · B[(t,c), (n,p)], both operands in
                 // place, in lanes (reduced after the last block).
-                let gyb = (&gy[n0 * g.c_out * hw..][..jp * g.c_out], View::planes(g.c_out, hw));
+                let gyb = (
+                    &gy[n0 * g.c_out * hw..][..jp * g.c_out],
+                    View::planes(g.c_out, hw),
+                );
                 gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.gwt);
             } else {
                 // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
                 gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
-                let (gt, gwt) = ((&s.gt[..], View::rows(cp)), (&mut s.gwt[..], View::rows(cp)));
+                let (gt, gwt) = (
+                    (&s.gt[..], View::rows(cp)),
+                    (&mut s.gwt[..], View::rows(cp)),
+                );
                 gemm(level, (k, jp, cp), panel, gt, gwt, true);
             }
         }
         if let Some(gx) = gx.as_deref_mut() {
-            let gyb = (&gy[n0 * g.c_out * hw..][..jp * g.c_out], View::planes(g.c_out, hw));
+            let gyb = (
+                &gy[n0 * g.c_out * hw..][..jp * g.c_out],
+                View::planes(g.c_out, hw),
+            );
             let wts = (&s.wt[..], View::rows(g.c_out));
             let gpanel = (&mut s.cols[..], View::tap_planes(g.c_in, hw, ns));
             gemm(level, (k, g.c_out, jp), wts, gyb, gpanel, false);
@@ -570,7 +606,13 @@ fn gathered_backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
     per: usize,
-    Grads { gy, x, w, mut gx, gw }: Grads<'_, T>,
+    Grads {
+        gy,
+        x,
+        w,
+        mut gx,
+        gw,
+    }: Grads<'_, T>,
     s: &mut Scratch<T>,
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
@@ -595,12 +637,29 @@ fn gathered_backward<T: Scalar>(
             gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
             im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
             let (panel, gt) = ((&s.cols[..], View::rows(jp)), (&s.gt[..], View::rows(cp)));
-            gemm(level, (k, jp, cp), panel, gt, (&mut s.gwt[..], View::rows(cp)), true);
+            gemm(
+                level,
+                (k, jp, cp),
+                panel,
+                gt,
+                (&mut s.gwt[..], View::rows(cp)),
+                true,
+            );
         }
         if let Some(gx) = gx.as_deref_mut() {
             gather_channels(gy, g.c_out, hw, (n0, ns), jp, &mut s.chan);
-            let (wts, gyb) = ((&s.wt[..], View::rows(g.c_out)), (&s.chan[..], View::rows(jp)));
-            gemm(level, (k, g.c_out, jp), wts, gyb, (&mut s.cols[..], View::rows(jp)), false);
+            let (wts, gyb) = (
+                (&s.wt[..], View::rows(g.c_out)),
+                (&s.chan[..], View::rows(jp)),
+            );
+            gemm(
+                level,
+                (k, g.c_out, jp),
+                wts,
+                gyb,
+                (&mut s.cols[..], View::rows(jp)),
+                false,
+            );
             col2im_add(g, &s.cols, n0, ns, jp, &s.masks, &s.shifts, gx);
         }
         n0 += ns;
@@ -631,12 +690,23 @@ fn dense_backward<T: Scalar>(
             }
             row[din..].fill(T::zero());
         }
-        let (dims, gys, m) = ((n, dout, ldi), (gy, View::rows(dout)), (&s.gt[..], View::rows(ldi)));
+        let (dims, gys, m) = (
+            (n, dout, ldi),
+            (gy, View::rows(dout)),
+            (&s.gt[..], View::rows(ldi)),
+        );
         if ldi == din {
             gemm(level, dims, gys, m, (gx, View::rows(ldi)), true);
         } else {
             s.gwt.resize(n * ldi, T::zero());
-            gemm(level, dims, gys, m, (&mut s.gwt[..], View::rows(ldi)), false);
+            gemm(
+                level,
+                dims,
+                gys,
+                m,
+                (&mut s.gwt[..], View::rows(ldi)),
+                false,
+            );
             for (gr, sr) in gx.chunks_exact_mut(din).zip(s.gwt.chunks_exact(ldi)) {
                 for (a, &b) in gr.iter_mut().zip(sr) {
                     *a += b;
@@ -661,7 +731,14 @@ fn dense_backward<T: Scalar>(
         };
         s.gwt.resize(din * ldo, T::zero());
         let (xt, gys) = ((&s.cols[..], View::rows(n)), (gyp, View::rows(ldo)));
-        gemm(level, (din, n, ldo), xt, gys, (&mut s.gwt[..], View::rows(ldo)), false);
+        gemm(
+            level,
+            (din, n, ldo),
+            xt,
+            gys,
+            (&mut s.gwt[..], View::rows(ldo)),
+            false,
+        );
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for (t, &(shift, lo, hi)) in s.shifts.iter().enumerate() {
@@ -682,13 +759,7 @@ fn dense_backward<T: Scalar>(
 /// y = conv(x, w) using `scratch` (see [`super::conv2d_forward`]). Never inlined, so that
 /// profiles attribute its time.
 #[inline(never)]
-pub(crate) fn forward<T: Scalar>(
-    g: &ConvGeom,
-    x: &[T],
-    w: &[T],
-    y: &mut [T],
-    s: &mut Scratch<T>,
-) {
+pub(crate) fn forward<T: Scalar>(g: &ConvGeom, x: &[T], w: &[T], y: &mut [T], s: &mut Scratch<T>) {
     simd::run(Forward { g, x, w, y, s })
 }
 
@@ -733,6 +804,17 @@ pub(crate) mod at_level {
     ) {
         let s = &mut Scratch::new();
         let (gx, gw) = (Some(gx), Some(gw));
-        simd::run_at(level, Backward { g, gy, x, w, gx, gw, s })
+        simd::run_at(
+            level,
+            Backward {
+                g,
+                gy,
+                x,
+                w,
+                gx,
+                gw,
+                s,
+            },
+        )
     }
 }

@@ -82,9 +82,17 @@ fn pool2_row_pairs<T: Scalar>(rows: usize, w: usize, x: &[T], y: &mut [T], inv: 
     let mut v = [T::zero(); POOL_BUF];
     if w > POOL_BUF {
         // Wide rows: one row pair at a time, straight from x.
-        for (xr, yr) in x.chunks_exact(2 * w).zip(y.chunks_exact_mut(w / 2)).take(rows) {
+        for (xr, yr) in x
+            .chunks_exact(2 * w)
+            .zip(y.chunks_exact_mut(w / 2))
+            .take(rows)
+        {
             let (top, bottom) = xr.split_at(w);
-            for ((yv, a), b) in yr.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+            for ((yv, a), b) in yr
+                .iter_mut()
+                .zip(top.chunks_exact(2))
+                .zip(bottom.chunks_exact(2))
+            {
                 *yv = ((a[0] + b[0]) + (a[1] + b[1])) * inv;
             }
         }
@@ -121,11 +129,19 @@ impl<T: Scalar> Job for Pool2Forward<'_, T> {
             // The row pairs of all planes follow each other.
             return pool2_row_pairs(planes * ho, w, x, y, inv);
         }
-        for (xp, yp) in x.chunks_exact(h * w).zip(y.chunks_exact_mut(ho * wo)).take(planes) {
+        for (xp, yp) in x
+            .chunks_exact(h * w)
+            .zip(y.chunks_exact_mut(ho * wo))
+            .take(planes)
+        {
             for (i, yr) in yp.chunks_exact_mut(wo).enumerate() {
                 let top = &xp[2 * i * w..][..2 * wo];
                 let bottom = &xp[(2 * i + 1) * w..][..2 * wo];
-                for ((yv, a), b) in yr.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+                for ((yv, a), b) in yr
+                    .iter_mut()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                {
                     *yv = ((a[0] + b[0]) + (a[1] + b[1])) * inv;
                 }
             }
@@ -149,9 +165,17 @@ fn pool2_row_pairs_back<T: Scalar>(rows: usize, w: usize, gy: &[T], gx: &mut [T]
     let per = (POOL_BUF / w).max(1);
     let mut v = [T::zero(); POOL_BUF];
     if w > POOL_BUF {
-        for (xr, gr) in gx.chunks_exact_mut(2 * w).zip(gy.chunks_exact(w / 2)).take(rows) {
+        for (xr, gr) in gx
+            .chunks_exact_mut(2 * w)
+            .zip(gy.chunks_exact(w / 2))
+            .take(rows)
+        {
             let (top, bottom) = xr.split_at_mut(w);
-            for ((&g, a), b) in gr.iter().zip(top.chunks_exact_mut(2)).zip(bottom.chunks_exact_mut(2)) {
+            for ((&g, a), b) in gr
+                .iter()
+                .zip(top.chunks_exact_mut(2))
+                .zip(bottom.chunks_exact_mut(2))
+            {
                 let d = g * inv;
                 a[0] += d;
                 a[1] += d;
@@ -170,9 +194,17 @@ fn pool2_row_pairs_back<T: Scalar>(rows: usize, w: usize, gy: &[T], gx: &mut [T]
             pair[0] = d;
             pair[1] = d;
         }
-        for (i, xr) in gx[2 * r0 * w..].chunks_exact_mut(2 * w).take(nr).enumerate() {
+        for (i, xr) in gx[2 * r0 * w..]
+            .chunks_exact_mut(2 * w)
+            .take(nr)
+            .enumerate()
+        {
             let (top, bottom) = xr.split_at_mut(w);
-            for ((a, b), &d) in top.iter_mut().zip(bottom.iter_mut()).zip(&v[i * w..(i + 1) * w]) {
+            for ((a, b), &d) in top
+                .iter_mut()
+                .zip(bottom.iter_mut())
+                .zip(&v[i * w..(i + 1) * w])
+            {
                 *a += d;
                 *b += d;
             }
@@ -185,7 +217,13 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
     type Output = ();
     #[inline(always)]
     fn run(self, _: Level) {
-        let Pool2Backward { planes, h, w, gy, gx } = self;
+        let Pool2Backward {
+            planes,
+            h,
+            w,
+            gy,
+            gx,
+        } = self;
         let (ho, wo) = (h / 2, w / 2);
         let inv = T::one() / T::of(4.0);
         if ho * wo == 0 {
@@ -194,10 +232,16 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
         if h % 2 == 0 && w % 2 == 0 {
             return pool2_row_pairs_back(planes * ho, w, gy, gx, inv);
         }
-        for (gxp, gyp) in gx.chunks_exact_mut(h * w).zip(gy.chunks_exact(ho * wo)).take(planes) {
+        for (gxp, gyp) in gx
+            .chunks_exact_mut(h * w)
+            .zip(gy.chunks_exact(ho * wo))
+            .take(planes)
+        {
             for (i, gr) in gyp.chunks_exact(wo).enumerate() {
                 let (top, bottom) = gxp[2 * i * w..].split_at_mut(w);
-                let rows = top[..2 * wo].chunks_exact_mut(2).zip(bottom[..2 * wo].chunks_exact_mut(2));
+                let rows = top[..2 * wo]
+                    .chunks_exact_mut(2)
+                    .zip(bottom[..2 * wo].chunks_exact_mut(2));
                 for (&g, (a, b)) in gr.iter().zip(rows) {
                     let d = g * inv;
                     a[0] += d;

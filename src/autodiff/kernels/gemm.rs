@@ -337,10 +337,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             *v = self.bv.row(j0 + s);
         }
         let mut acc = [[[T::zero(); L]; S]; R];
-        for r in 0..R {
-            for s in 0..S {
+        for (r, accr) in acc.iter_mut().enumerate() {
+            for (s, lanes) in accr.iter_mut().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
-                acc[r][s].copy_from_slice(&out[o..o + L]);
+                lanes.copy_from_slice(&out[o..o + L]);
             }
         }
         let mut p0 = 0;
@@ -368,10 +368,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             }
             p0 += len;
         }
-        for r in 0..R {
-            for s in 0..S {
+        for (r, accr) in acc.iter().enumerate() {
+            for (s, lanes) in accr.iter().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
-                out[o..o + L].copy_from_slice(&acc[r][s]);
+                out[o..o + L].copy_from_slice(lanes);
             }
         }
     }
@@ -433,7 +433,14 @@ impl<T: Scalar> Job for PackedProduct<'_, T> {
             gemm(level, (m, k, np), av, bv, (c, View::rows(np)), true);
         } else {
             s.packed_c.resize(m * np, T::zero());
-            gemm(level, (m, k, np), av, bv, (&mut s.packed_c[..], View::rows(np)), false);
+            gemm(
+                level,
+                (m, k, np),
+                av,
+                bv,
+                (&mut s.packed_c[..], View::rows(np)),
+                false,
+            );
             for (cr, pr) in c.chunks_exact_mut(n).zip(s.packed_c.chunks_exact(np)) {
                 for (x, &y) in cr.iter_mut().zip(pr) {
                     *x += y;

@@ -5,8 +5,7 @@
 
 use super::conv::at_level;
 use super::elementwise::{
-    LayerNormBackward, LayerNormForward, Pool2Backward, Pool2Forward, TanhBackward,
-    TanhForward,
+    LayerNormBackward, LayerNormForward, Pool2Backward, Pool2Forward, TanhBackward, TanhForward,
 };
 use super::gemm::PackedProduct;
 use super::simd::{self, Level};
@@ -32,7 +31,11 @@ fn bits<T: crate::Scalar>(v: &[T]) -> Vec<u64> {
 fn same_at_every_level<T: crate::Scalar>(what: &str, f: impl Fn(Level) -> Vec<T>) {
     let base = bits(&f(Level::Baseline));
     for level in LEVELS {
-        assert_eq!(bits(&f(level)), base, "{what}: {level:?} differs from the baseline");
+        assert_eq!(
+            bits(&f(level)),
+            base,
+            "{what}: {level:?} differs from the baseline"
+        );
     }
 }
 
@@ -49,13 +52,23 @@ fn geoms() -> Vec<ConvGeom> {
         pad_top: 1,
         pad_left: 1,
     };
-    vec![g(9, 1, 16, 8, 8), g(33, 16, 16, 4, 4), g(5, 16, 16, 2, 2), g(3, 4, 5, 7, 7), g(2, 1, 3, 1, 3)]
+    vec![
+        g(9, 1, 16, 8, 8),
+        g(33, 16, 16, 4, 4),
+        g(5, 16, 16, 2, 2),
+        g(3, 4, 5, 7, 7),
+        g(2, 1, 3, 1, 3),
+    ]
 }
 
 fn conv_all<T: crate::Scalar>() {
     for g in geoms() {
         let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
-        let (x, w, gy) = (c(data(g.x_len(), 1)), c(data(g.w_len(), 2)), c(data(g.y_len(), 3)));
+        let (x, w, gy) = (
+            c(data(g.x_len(), 1)),
+            c(data(g.w_len(), 2)),
+            c(data(g.y_len(), 3)),
+        );
         same_at_every_level(&format!("conv forward {g:?}"), |level| {
             let mut y = vec![T::zero(); g.y_len()];
             at_level::forward(level, &g, &x, &w, &mut y);
@@ -78,23 +91,54 @@ fn conv_is_identical_at_every_level() {
 
 fn others<T: crate::Scalar>() {
     let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
-    for &(m, k, n, ta, tb) in &[(32, 64, 10, false, true), (10, 32, 64, true, false), (7, 5, 33, true, true)] {
+    for &(m, k, n, ta, tb) in &[
+        (32, 64, 10, false, true),
+        (10, 32, 64, true, false),
+        (7, 5, 33, true, true),
+    ] {
         let (a, b) = (c(data(m * k, 6)), c(data(k * n, 7)));
         same_at_every_level("packed product", |level| {
             let mut out = c(data(m * n, 8));
             let scratch = &mut Scratch::new();
-            let job = PackedProduct { dims: (m, k, n), a: (&a, ta), b: (&b, tb), c: &mut out, scratch };
+            let job = PackedProduct {
+                dims: (m, k, n),
+                a: (&a, ta),
+                b: (&b, tb),
+                c: &mut out,
+                scratch,
+            };
             simd::run_at(level, job);
             out
         });
     }
     for &(planes, h, w) in &[(64, 8, 8), (16, 4, 4), (3, 28, 28), (2, 7, 5)] {
-        let (x, gy) = (c(data(planes * h * w, 9)), c(data(planes * (h / 2) * (w / 2), 10)));
+        let (x, gy) = (
+            c(data(planes * h * w, 9)),
+            c(data(planes * (h / 2) * (w / 2), 10)),
+        );
         same_at_every_level("pool", |level| {
             let mut y = vec![T::zero(); planes * (h / 2) * (w / 2)];
-            simd::run_at(level, Pool2Forward { planes, h, w, x: &x, y: &mut y });
+            simd::run_at(
+                level,
+                Pool2Forward {
+                    planes,
+                    h,
+                    w,
+                    x: &x,
+                    y: &mut y,
+                },
+            );
             let mut gx = c(data(planes * h * w, 11));
-            simd::run_at(level, Pool2Backward { planes, h, w, gy: &gy, gx: &mut gx });
+            simd::run_at(
+                level,
+                Pool2Backward {
+                    planes,
+                    h,
+                    w,
+                    gy: &gy,
+                    gx: &mut gx,
+                },
+            );
             y.extend(gx);
             y
         });
@@ -104,20 +148,48 @@ fn others<T: crate::Scalar>() {
         same_at_every_level("layer norm", |level| {
             let (mut y, mut rstd) = (vec![T::zero(); 4 * m], vec![T::zero(); 4]);
             let eps = T::of(1e-5);
-            simd::run_at(level, LayerNormForward { x: &x, m, eps, y: &mut y, rstd: &mut rstd });
+            simd::run_at(
+                level,
+                LayerNormForward {
+                    x: &x,
+                    m,
+                    eps,
+                    y: &mut y,
+                    rstd: &mut rstd,
+                },
+            );
             let mut gx = c(data(4 * m, 14));
-            simd::run_at(level, LayerNormBackward { gy: &gy, y: &y, rstd: &rstd, m, gx: &mut gx });
+            simd::run_at(
+                level,
+                LayerNormBackward {
+                    gy: &gy,
+                    y: &y,
+                    rstd: &rstd,
+                    m,
+                    gx: &mut gx,
+                },
+            );
             y.extend(rstd);
             y.extend(gx);
             y
         });
     }
-    let x: Vec<T> = data(1000, 15).into_iter().map(|v| T::of(v * 12.0)).collect();
+    let x: Vec<T> = data(1000, 15)
+        .into_iter()
+        .map(|v| T::of(v * 12.0))
+        .collect();
     same_at_every_level("tanh", |level| {
         let mut y = vec![T::zero(); x.len()];
         simd::run_at(level, TanhForward { x: &x, y: &mut y });
         let mut gx = c(data(1000, 16));
-        simd::run_at(level, TanhBackward { gy: &x, y: &y, gx: &mut gx });
+        simd::run_at(
+            level,
+            TanhBackward {
+                gy: &x,
+                y: &y,
+                gx: &mut gx,
+            },
+        );
         y.extend(gx);
         y
     });
@@ -135,6 +207,10 @@ fn other_kernels_are_identical_at_every_level() {
 fn level_comparison_detects_one_ulp() {
     same_at_every_level("perturbed", |level| {
         let v = 1.0f64 / 3.0;
-        vec![if level == Level::Avx2 { f64::from_bits(v.to_bits() + 1) } else { v }]
+        vec![if level == Level::Avx2 {
+            f64::from_bits(v.to_bits() + 1)
+        } else {
+            v
+        }]
     });
 }
