@@ -337,17 +337,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             *v = self.bv.row(j0 + s);
         }
         let mut acc = [[[T::zero(); L]; S]; R];
-<<<<<<< HEAD
-        for (r, acc_r) in acc.iter_mut().enumerate() {
-            for (s, acc_rs) in acc_r.iter_mut().enumerate() {
-                let o = ((i0 + r) * self.n + j0 + s) * L;
-                acc_rs.copy_from_slice(&out[o..o + L]);
-=======
         for (r, accr) in acc.iter_mut().enumerate() {
             for (s, lanes) in accr.iter_mut().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
                 lanes.copy_from_slice(&out[o..o + L]);
->>>>>>> h-perf
             }
         }
         let mut p0 = 0;
@@ -375,17 +368,10 @@ impl<T: Scalar> DotOperands<'_, T> {
             }
             p0 += len;
         }
-<<<<<<< HEAD
-        for (r, acc_r) in acc.iter().enumerate() {
-            for (s, acc_rs) in acc_r.iter().enumerate() {
-                let o = ((i0 + r) * self.n + j0 + s) * L;
-                out[o..o + L].copy_from_slice(acc_rs);
-=======
         for (r, accr) in acc.iter().enumerate() {
             for (s, lanes) in accr.iter().enumerate() {
                 let o = ((i0 + r) * self.n + j0 + s) * L;
                 out[o..o + L].copy_from_slice(lanes);
->>>>>>> h-perf
             }
         }
     }

@@ -48,14 +48,8 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
     let n = t - MAGIC;
     let ni = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i64;
     // fdlibm's split of ln 2: HI has 32 significant bits, so n·HI is exact for |n| < 2²⁰.
-<<<<<<< HEAD
-    #[allow(clippy::excessive_precision)] // the exact decimal of a 32-bit-significand split
-    const LN2_HI: f64 = 6.931_471_803_691_238_16e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-=======
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
->>>>>>> h-perf
     let r = (y - n * LN2_HI) - n * LN2_LO;
     // expm1(r) = r + r²·Σ_{k≥2} r^(k−2)/k!, up to k = 13 (remainder < 2⁻⁵⁵ relative).
     const INV_FACT: [f64; 12] = [
