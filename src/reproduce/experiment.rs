@@ -596,7 +596,19 @@ fn run_arm<T: Scalar>(
     Ok(ev.finish(arm))
 }
 
-fn write_and_return(results: Results, cfg: &ReproduceConfig) -> Result<Results> {
+/// Compares the arms, stamps the run information, writes the report folder and returns the
+/// results: the common end of an unsplit run and of a merge.
+fn finish<T: Scalar>(
+    setup: &Setup<T>,
+    cfg: &ReproduceConfig,
+    arms: Vec<ArmResult>,
+    start: Instant,
+) -> Result<Results> {
+    let results = Results {
+        comparison: compare_arms(&arms),
+        run: setup.run_info(cfg, start.elapsed().as_secs_f64()),
+        arms,
+    };
     write_report(&results, &cfg.out_dir)?;
     Ok(results)
 }
@@ -609,16 +621,7 @@ fn reproduce_in<T: Scalar>(cfg: &ReproduceConfig, progress: bool) -> Result<Resu
         .iter()
         .map(|&arm| run_arm(&setup, cfg, arm, progress))
         .collect::<Result<Vec<_>>>()?;
-    let comparison = compare_arms(&arms);
-    let run = setup.run_info(cfg, start.elapsed().as_secs_f64());
-    write_and_return(
-        Results {
-            run,
-            arms,
-            comparison,
-        },
-        cfg,
-    )
+    finish(&setup, cfg, arms, start)
 }
 
 /// Runs the experiment (every member of every arm, evaluated at epochs 0..=E), writes the
@@ -766,16 +769,7 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         }
         arms.push(ev.finish(arm));
     }
-    let comparison = compare_arms(&arms);
-    let run = setup.run_info(cfg, start.elapsed().as_secs_f64());
-    write_and_return(
-        Results {
-            run,
-            arms,
-            comparison,
-        },
-        cfg,
-    )
+    finish(&setup, cfg, arms, start)
 }
 
 /// Loads the shard files in `dirs` (directories contribute every `.eqshard` file in them),
