@@ -84,6 +84,7 @@ fn profile<T: Scalar>(side: usize) {
                         .collect(),
                     pad_top: padding.top,
                     pad_left: padding.left,
+                    stride: 1,
                 };
                 let w = rand_vec::<T>(g.w_len(), 30 + i as u64);
                 let mut gw = vec![T::zero(); g.w_len()];
@@ -91,7 +92,15 @@ fn profile<T: Scalar>(side: usize) {
                     kernels::conv2d_forward_with(&g, &x, &w, &mut y, &mut scratch)
                 });
                 let b = time(reps, inner, || {
-                    kernels::conv2d_backward_with(&g, &gy, &x, &w, &mut gx, &mut gw, &mut scratch)
+                    kernels::conv2d_backward_with(
+                        &g,
+                        &gy,
+                        &x,
+                        &w,
+                        Some(&mut gx),
+                        Some(&mut gw),
+                        &mut scratch,
+                    )
                 });
                 (f, b)
             }

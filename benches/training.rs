@@ -246,7 +246,10 @@ fn bench_epoch<T: Scalar>(c: &mut Criterion) {
 }
 
 /// Ensemble throughput: `members` independent members (own tape, θ, RNG), each running
-/// `steps` SGD steps per iteration, spread over a local rayon pool of 1 or 2 threads.
+/// `steps` SGD steps per iteration, spread over a local rayon pool of 1 or 2 threads, one
+/// task per member as in `eqens reproduce`. Enough members that the last task's tail (one
+/// member's epoch) is a small part of an iteration: with 4 members on 2 threads, a late
+/// wake-up of the second thread left it 1 member of 4 in many samples (bimodal timings).
 fn bench_ensemble<T: Scalar>(c: &mut Criterion, side: usize, members: usize, steps: usize) {
     let gnet = paper_gnet(side);
     let name = scalar_name::<T>();
@@ -292,7 +295,7 @@ fn bench_ensemble<T: Scalar>(c: &mut Criterion, side: usize, members: usize, ste
                 timed(&id, iters, || {
                     use rayon::prelude::*;
                     pool.install(|| {
-                        ms.par_iter_mut().for_each(|m| {
+                        ms.par_iter_mut().with_max_len(1).for_each(|m| {
                             let Member { ws, theta, rng } = m;
                             let l = sgd_epoch(&gnet, ws, theta, &data, &cfg, &law, 0, rng).unwrap();
                             black_box(l);
@@ -417,9 +420,9 @@ fn main() {
     bench_step::<f64>(&mut c, 28);
     bench_epoch::<f32>(&mut c);
     bench_epoch::<f64>(&mut c);
-    bench_ensemble::<f32>(&mut c, 8, 4, 8);
-    bench_ensemble::<f64>(&mut c, 8, 4, 8);
-    bench_ensemble::<f32>(&mut c, 28, 2, 2);
+    bench_ensemble::<f32>(&mut c, 8, 16, 8);
+    bench_ensemble::<f64>(&mut c, 8, 16, 8);
+    bench_ensemble::<f32>(&mut c, 28, 8, 2);
     c.final_summary();
     summary();
 }

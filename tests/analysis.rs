@@ -118,6 +118,7 @@ fn conv_operator(
         taps: ConvGeom::full_taps(k),
         pad_top: padding.top,
         pad_left: padding.left,
+        stride: 1,
     };
     let mut tape = Tape::<f64>::new();
     let x = tape.leaf(&[n_in, c_in, side, side], &eye);

@@ -85,6 +85,7 @@ fn geom(batch: usize) -> ConvGeom {
         taps: vec![(0, 0), (0, 1), (1, 0), (1, 1), (1, 2), (2, 1), (2, 2)],
         pad_top: 1,
         pad_left: 2,
+        stride: 1,
     }
 }
 

@@ -51,6 +51,7 @@ fn geom(
         taps: taps.to_vec(),
         pad_top: (k - 1) / 2,
         pad_left: (k - 1) / 2,
+        stride: 1,
     }
 }
 
@@ -191,7 +192,7 @@ fn conv_errors(g: &ConvGeom, seed: u64, scratch: &mut Scratch<f64>) -> (f64, f64
     kernels::conv2d_forward_with(g, &x, &w, &mut y, scratch);
     let (gx_start, gw_start) = (gx0.clone(), gw0.clone());
     let (mut gx, mut gw) = (gx0, gw0);
-    kernels::conv2d_backward_with(g, &gy, &x, &w, &mut gx, &mut gw, scratch);
+    kernels::conv2d_backward_with(g, &gy, &x, &w, Some(&mut gx), Some(&mut gw), scratch);
     let (y_ref, sy) = reference_forward(g, &x, &w);
     let ((gx_ref, sx), (gw_ref, sw)) = reference_backward(g, &gy, &x, &w);
     let shift = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u + v).collect::<Vec<_>>();
@@ -234,7 +235,15 @@ fn separate_adjoints_equal_the_fused_backward() {
             uniform(&mut rng, g.y_len()),
         );
         let (mut gx, mut gw) = (vec![0.0; g.x_len()], vec![0.0; g.w_len()]);
-        kernels::conv2d_backward_with(&g, &gy, &x, &w, &mut gx, &mut gw, &mut Scratch::new());
+        kernels::conv2d_backward_with(
+            &g,
+            &gy,
+            &x,
+            &w,
+            Some(&mut gx),
+            Some(&mut gw),
+            &mut Scratch::new(),
+        );
         let (mut gx2, mut gw2) = (vec![0.0; g.x_len()], vec![0.0; g.w_len()]);
         kernels::conv2d_backward_input(&g, &gy, &w, &mut gx2);
         kernels::conv2d_backward_weight(&g, &gy, &x, &mut gw2);
@@ -279,7 +288,15 @@ fn conv_f32_matches_f64() {
         );
         let mut s32 = Scratch::new();
         kernels::conv2d_forward_with(&g, &f(&x), &f(&w), &mut y32, &mut s32);
-        kernels::conv2d_backward_with(&g, &f(&gy), &f(&x), &f(&w), &mut gx32, &mut gw32, &mut s32);
+        kernels::conv2d_backward_with(
+            &g,
+            &f(&gy),
+            &f(&x),
+            &f(&w),
+            Some(&mut gx32),
+            Some(&mut gw32),
+            &mut s32,
+        );
         let (y, sy) = reference_forward(&g, &x, &w);
         let ((gx, sx), (gw, sw)) = reference_backward(&g, &gy, &x, &w);
         let up = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();

@@ -79,6 +79,7 @@ fn geom_strategy() -> impl Strategy<Value = ConvGeom> {
                 taps,
                 pad_top: rng.random_range(0..=k),
                 pad_left: rng.random_range(0..=k),
+                stride: 1,
             }
         })
 }
@@ -227,6 +228,7 @@ fn dense_reference_detects_wrong_geometry() {
         taps: vec![(0, 0), (0, 1), (1, 2), (2, 2)],
         pad_top: 1,
         pad_left: 2,
+        stride: 1,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let (x, w) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()));
@@ -236,6 +238,7 @@ fn dense_reference_detects_wrong_geometry() {
     assert!(close(&y, &dense_apply(&g, &w, &x), &scale));
     let shifted = ConvGeom {
         pad_left: 1,
+        stride: 1,
         ..g.clone()
     };
     assert!(!close(&y, &dense_apply(&shifted, &w, &x), &scale));
@@ -343,6 +346,7 @@ fn adjoint_identity_detects_wrong_transposes() {
         taps: ConvGeom::full_taps(3),
         pad_top: 1,
         pad_left: 1,
+        stride: 1,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let (x, w, y) = (
@@ -364,6 +368,7 @@ fn adjoint_identity_detects_wrong_transposes() {
     assert!(
         adjoint_gap(&ConvGeom {
             pad_left: 2,
+            stride: 1,
             ..g.clone()
         }) > 1e3 * TOL * scale
     );
@@ -394,6 +399,7 @@ fn geometry_validation_rejects_bad_taps() {
         taps: vec![(0, 0), (2, 2)],
         pad_top: 1,
         pad_left: 1,
+        stride: 1,
     };
     assert!(g.validate().is_ok());
     g.taps.push((3, 0));

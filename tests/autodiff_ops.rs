@@ -175,6 +175,7 @@ fn conv_geom_strategy() -> impl Strategy<Value = ConvGeom> {
                 taps,
                 pad_top: rng.random_range(0..=k),
                 pad_left: rng.random_range(0..=k),
+                stride: 1,
             }
         })
 }

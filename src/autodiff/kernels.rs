@@ -38,7 +38,18 @@ pub struct Scratch<T> {
     /// Per tap, the mask repeated over the C_in planes of a sample (tap-planes layout).
     tmasks: Vec<bool>,
     /// Per tap: flat shift s = di·W + dj, and the pixel range [lo, hi) that may be valid.
+    /// Strided geometries: the same on the ⌊H/σ⌋×⌊W/σ⌋ phase planes.
     shifts: Vec<(isize, usize, usize)>,
+    /// Dense formulation: per tap t, the (output pixel p, input pixel q) pairs it links,
+    /// `pairs[pair_starts[t]..pair_starts[t + 1]]`.
+    pairs: Vec<(usize, usize)>,
+    /// Start of each tap's pairs in `pairs` (|taps| + 1 entries).
+    pair_starts: Vec<usize>,
+    /// Strided convolution: per tap, the phase (a, b) = offset mod σ it reads, as a·σ + b.
+    phases: Vec<usize>,
+    /// Strided convolution: the input (or its gradient) of a block split into phase planes,
+    /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋].
+    poly: Vec<T>,
     /// Matrix products: op(a) packed row-major, [m, k].
     packed_a: Vec<T>,
     /// Matrix products: op(b) packed row-major with padded rows, [k, n padded].
@@ -59,6 +70,10 @@ impl<T: Scalar> Scratch<T> {
             masks: Vec::new(),
             tmasks: Vec::new(),
             shifts: Vec::new(),
+            pairs: Vec::new(),
+            pair_starts: Vec::new(),
+            phases: Vec::new(),
+            poly: Vec::new(),
             packed_a: Vec::new(),
             packed_b: Vec::new(),
             packed_c: Vec::new(),
@@ -66,12 +81,14 @@ impl<T: Scalar> Scratch<T> {
     }
 }
 
-/// Geometry of a stride-1, zero-padded 2-D convolution (cross-correlation, as in PyTorch)
-/// whose k×k filters are non-zero only on a list of taps.
+/// Geometry of a zero-padded 2-D convolution (cross-correlation, as in PyTorch) whose k×k
+/// filters are non-zero only on a list of taps, with stride σ ≥ 1.
 ///
-/// `y[n,o,i,j] = Σ_c Σ_t w[o,c,t] · x[n,c, i + r_t − pad_top, j + s_t − pad_left]`, with
-/// x = 0 outside the grid; the output keeps the input's H×W. Symmetric ("same") padding is
-/// pad_top = pad_left = (k−1)/2.
+/// `y[n,o,i,j] = Σ_c Σ_t w[o,c,t] · x[n,c, σi + r_t − pad_top, σj + s_t − pad_left]`, with
+/// x = 0 outside the grid, for i < ⌊H/σ⌋, j < ⌊W/σ⌋: with σ = 1 the output keeps the input's
+/// H×W, and with σ = p it is the σ = 1 convolution by the pooled filter followed by p×p
+/// average pooling (`nn` fuses a convolution and the pooling after it this way). Symmetric
+/// ("same") padding is pad_top = pad_left = (k−1)/2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
     /// Batch size N.
@@ -92,6 +109,8 @@ pub struct ConvGeom {
     pub pad_top: usize,
     /// Zero columns added left of the grid.
     pub pad_left: usize,
+    /// Stride σ (1 for an ordinary convolution).
+    pub stride: usize,
 }
 
 impl ConvGeom {
@@ -110,17 +129,38 @@ impl ConvGeom {
         self.c_out * self.c_in * self.taps.len()
     }
 
-    /// Entries of the output y: N·C_out·H·W.
-    pub fn y_len(&self) -> usize {
-        self.batch * self.c_out * self.h * self.w
+    /// Output height ⌊H/σ⌋.
+    pub fn out_h(&self) -> usize {
+        self.h / self.stride.max(1)
     }
 
-    /// Checks the geometry: k ≥ 1 and every tap inside the k×k filter.
+    /// Output width ⌊W/σ⌋.
+    pub fn out_w(&self) -> usize {
+        self.w / self.stride.max(1)
+    }
+
+    /// Entries of the output y: N·C_out·⌊H/σ⌋·⌊W/σ⌋.
+    pub fn y_len(&self) -> usize {
+        self.batch * self.c_out * self.out_h() * self.out_w()
+    }
+
+    /// Checks the geometry: k ≥ 1, σ ≥ 1 and every tap inside the k×k filter.
     pub fn validate(&self) -> Result<()> {
         if self.k == 0 {
             return Err(Error::Shape(
                 "convolution filter side k must be at least 1".into(),
             ));
+        }
+        if self.stride == 0 {
+            return Err(Error::Shape("convolution stride must be at least 1".into()));
+        }
+        if self.h % self.stride != 0 || self.w % self.stride != 0 {
+            return Err(Error::Shape(format!(
+                "a {}×{} grid does not split into {st}×{st} blocks (stride {st})",
+                self.h,
+                self.w,
+                st = self.stride
+            )));
         }
         if let Some(&(r, s)) = self.taps.iter().find(|&&(r, s)| r >= self.k || s >= self.k) {
             return Err(Error::Shape(format!(
@@ -181,20 +221,25 @@ pub fn conv2d_backward_weight<T: Scalar>(g: &ConvGeom, gy: &[T], x: &[T], gw: &m
 }
 
 /// Both adjoints at once, sharing the per-block work: gx += convᵀ(gy, w) and
-/// gw += ∂⟨gy, conv(x, w)⟩/∂w, with reusable scratch buffers.
+/// gw += ∂⟨gy, conv(x, w)⟩/∂w, with reusable scratch buffers; either may be `None` (not
+/// wanted, e.g. the gradient of a network's input).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_with<T: Scalar>(
     g: &ConvGeom,
     gy: &[T],
     x: &[T],
     w: &[T],
-    gx: &mut [T],
-    gw: &mut [T],
+    gx: Option<&mut [T]>,
+    gw: Option<&mut [T]>,
     scratch: &mut Scratch<T>,
 ) {
     check_conv_lens(g, x.len(), w.len(), gy.len());
-    check_conv_lens(g, gx.len(), gw.len(), gy.len());
-    conv::backward(g, gy, x, w, Some(gx), Some(gw), scratch);
+    let (gx_len, gw_len) = (
+        gx.as_ref().map_or(g.x_len(), |v| v.len()),
+        gw.as_ref().map_or(g.w_len(), |v| v.len()),
+    );
+    check_conv_lens(g, gx_len, gw_len, gy.len());
+    conv::backward(g, gy, x, w, gx, gw, scratch);
 }
 
 fn check_conv_lens(g: &ConvGeom, x: usize, w: usize, y: usize) {

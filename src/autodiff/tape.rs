@@ -3,7 +3,10 @@
 //! Storage is built for reuse: every node lives in a slot holding its shape, value, gradient
 //! and auxiliary buffers; [`Tape::reset`] only forgets how many slots are live, so the next
 //! pass with the same op sequence refills the same buffers (cleared and resized within their
-//! capacity) and does not allocate. Convolution geometries and cross-entropy labels live in
+//! capacity) and does not allocate. Gradients are lazy: a node needs one only if some
+//! [`Tape::leaf`] lies upstream of it (inputs pushed with [`Tape::constant`] do not count),
+//! and gradient buffers are zeroed by [`Tape::backward`] alone, so a forward-only pass
+//! (prediction) never touches them. Convolution geometries and cross-entropy labels live in
 //! reusable pools on the tape and are referenced from [`Op`] by index.
 //!
 //! Shape mismatches inside the tape are internal invariants and panic with a clear message;
@@ -160,6 +163,32 @@ pub enum Op<T> {
     },
 }
 
+impl<T> Op<T> {
+    /// The nodes this op reads (at most two), in operand order.
+    pub fn inputs(&self) -> [Option<Var>; 2] {
+        match *self {
+            Op::Leaf => [None, None],
+            Op::MatMul { a, b, .. } | Op::Add { a, b } | Op::Sub { a, b } | Op::Mul { a, b } => {
+                [Some(a), Some(b)]
+            }
+            Op::Conv2d { x, w, .. } => [Some(x), Some(w)],
+            Op::Mse { pred, target } => [Some(pred), Some(target)],
+            Op::Scale { a, .. }
+            | Op::SumAxis { a, .. }
+            | Op::MeanAxis { a, .. }
+            | Op::SumAll { a }
+            | Op::Reshape { a }
+            | Op::Tanh { a }
+            | Op::Relu { a } => [Some(a), None],
+            Op::AvgPool2d { x, .. }
+            | Op::LayerNorm { x, .. }
+            | Op::Softmax { x }
+            | Op::LogSoftmax { x } => [Some(x), None],
+            Op::CrossEntropy { logits, .. } => [Some(logits), None],
+        }
+    }
+}
+
 /// How [`Tape::push`] prepares a node's value buffer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fill {
@@ -174,7 +203,10 @@ struct Node<T> {
     op: Op<T>,
     shape: Vec<usize>,
     value: Vec<T>,
+    /// ∂out/∂node after [`Tape::backward`]; empty for nodes that need no gradient.
     grad: Vec<T>,
+    /// Whether a leaf lies upstream (so the gradient is wanted).
+    needs_grad: bool,
     /// Saved forward quantities (layer-norm 1/σ, cross-entropy probabilities).
     aux: Vec<T>,
 }
@@ -193,9 +225,8 @@ pub struct Tape<T> {
     shape_buf: Vec<usize>,
     /// Reusable buffers of the kernels.
     scratch: Scratch<T>,
-    /// Whether a backward ran since the last reset (otherwise every live gradient is still
-    /// the zero written by `push`).
-    grads_dirty: bool,
+    /// Number of nodes whose gradients the last backward since the reset computed.
+    swept: usize,
 }
 
 impl<T: Scalar> Default for Tape<T> {
@@ -211,8 +242,12 @@ fn split<T>(nodes: &mut [Node<T>], i: usize) -> (&mut [Node<T>], &mut Node<T>) {
 }
 
 /// Runs `f` on the gradient buffer of `target` (taken out of the arena for the duration, so
-/// `f` may read every value, including target's own) and puts it back.
+/// `f` may read every value, including target's own) and puts it back; does nothing if
+/// `target` needs no gradient.
 fn accumulate<T>(before: &mut [Node<T>], target: Var, f: impl FnOnce(&mut [T], &[Node<T>])) {
+    if !before[target.0].needs_grad {
+        return;
+    }
     let mut g = std::mem::take(&mut before[target.0].grad);
     f(&mut g, before);
     before[target.0].grad = g;
@@ -234,7 +269,7 @@ impl<T: Scalar> Tape<T> {
             labels: Vec::new(),
             shape_buf: Vec::new(),
             scratch: Scratch::new(),
-            grads_dirty: false,
+            swept: 0,
         }
     }
 
@@ -243,7 +278,7 @@ impl<T: Scalar> Tape<T> {
         self.live = 0;
         self.live_geoms = 0;
         self.labels.clear();
-        self.grads_dirty = false;
+        self.swept = 0;
     }
 
     /// Number of nodes currently on the tape.
@@ -287,22 +322,30 @@ impl<T: Scalar> Tape<T> {
     }
 
     /// Claims the next slot for `op` with output `shape` and `aux_len` auxiliary entries;
-    /// gradient and aux are zero-filled within their existing capacity. The value is
-    /// zero-filled only for `Fill::Zero` ops (that accumulate into it); `Fill::Overwritten`
-    /// ops must write every entry.
+    /// aux is zero-filled within its existing capacity, the gradient is left to
+    /// [`Tape::backward`]. The value is zero-filled only for `Fill::Zero` ops (that
+    /// accumulate into it); `Fill::Overwritten` ops must write every entry. The node needs a
+    /// gradient if one of its inputs does (a leaf's flag is set by its constructor).
     fn push(&mut self, op: Op<T>, shape: Vec<usize>, aux_len: usize, fill: Fill) -> usize {
         let n: usize = shape.iter().product();
+        let needs_grad = op
+            .inputs()
+            .iter()
+            .flatten()
+            .any(|v| self.nodes[v.0].needs_grad);
         if self.live == self.nodes.len() {
             self.nodes.push(Node {
                 op,
                 shape: Vec::new(),
                 value: Vec::new(),
                 grad: Vec::new(),
+                needs_grad,
                 aux: Vec::new(),
             });
         }
         let node = &mut self.nodes[self.live];
         node.op = op;
+        node.needs_grad = needs_grad;
         node.shape.clear();
         node.shape.extend_from_slice(&shape);
         match fill {
@@ -313,8 +356,6 @@ impl<T: Scalar> Tape<T> {
             // Stale entries are overwritten by the op; only a grown tail is written here.
             Fill::Overwritten => node.value.resize(n, T::zero()),
         }
-        node.grad.clear();
-        node.grad.resize(n, T::zero());
         node.aux.clear();
         node.aux.resize(aux_len, T::zero());
         self.shape_buf = shape;
@@ -324,17 +365,30 @@ impl<T: Scalar> Tape<T> {
 
     /// A leaf (parameter or input) with a shape and values; gradients flow to it.
     pub fn leaf(&mut self, shape: &[usize], data: &[T]) -> Var {
+        self.source(shape, data, true, "leaf")
+    }
+
+    /// A constant input with a shape and values: like [`Tape::leaf`], but no gradient is
+    /// computed for it (nor for nodes that depend on constants only), and [`Tape::grad`] of
+    /// it panics. Network inputs and regression targets enter this way.
+    pub fn constant(&mut self, shape: &[usize], data: &[T]) -> Var {
+        self.source(shape, data, false, "constant")
+    }
+
+    fn source(&mut self, shape: &[usize], data: &[T], needs_grad: bool, what: &str) -> Var {
         let n: usize = shape.iter().product();
         assert_eq!(
             n,
             data.len(),
-            "leaf: shape {shape:?} holds {n} entries but {} were given",
+            "{what}: shape {shape:?} holds {n} entries but {} were given",
             data.len()
         );
         let mut s = self.shape_buf();
         s.extend_from_slice(shape);
         let id = self.push(Op::Leaf, s, 0, Fill::Overwritten);
-        self.nodes[id].value.copy_from_slice(data);
+        let node = &mut self.nodes[id];
+        node.needs_grad = needs_grad;
+        node.value.copy_from_slice(data);
         Var(id)
     }
 
@@ -358,12 +412,16 @@ impl<T: Scalar> Tape<T> {
             len, 1,
             "backward: output {out:?} has {len} entries, not one"
         );
-        if self.grads_dirty {
-            for node in &mut self.nodes[..self.live] {
-                node.grad.fill(T::zero());
+        for node in &mut self.nodes[..self.live] {
+            node.grad.clear();
+            if node.needs_grad {
+                node.grad.resize(node.value.len(), T::zero());
             }
         }
-        self.grads_dirty = true;
+        self.swept = self.live;
+        if !self.nodes[out.0].needs_grad {
+            return; // out depends on constants only: no leaf receives anything
+        }
         self.nodes[out.0].grad[0] = T::one();
         let Tape {
             nodes,
@@ -375,8 +433,8 @@ impl<T: Scalar> Tape<T> {
         for i in (0..=out.0).rev() {
             let (before, node) = split(nodes, i);
             let (gy, y) = (&node.grad[..], &node.value[..]);
-            if y.is_empty() {
-                continue; // nothing flows through an empty output
+            if y.is_empty() || !node.needs_grad {
+                continue; // nothing flows through an empty output or into constants
             }
             match node.op {
                 Op::Leaf => {}
@@ -520,16 +578,20 @@ impl<T: Scalar> Tape<T> {
                 Op::Conv2d { x, w, geom } => {
                     // x ≠ w (their shapes differ in rank), so both gradients can be taken
                     // out of the arena at once and filled in one pass.
+                    // A constant input (the network's x) gets no gradient: its part of
+                    // the backward is skipped.
                     let geom = &geoms[geom];
                     let mut gx = std::mem::take(&mut before[x.0].grad);
                     let mut gw = std::mem::take(&mut before[w.0].grad);
+                    let wanted = |n: &Node<T>| n.needs_grad;
+                    let (want_x, want_w) = (wanted(&before[x.0]), wanted(&before[w.0]));
                     kernels::conv2d_backward_with(
                         geom,
                         gy,
                         &before[x.0].value,
                         &before[w.0].value,
-                        &mut gx,
-                        &mut gw,
+                        want_x.then_some(&mut gx[..]),
+                        want_w.then_some(&mut gw[..]),
                         scratch,
                     );
                     before[x.0].grad = gx;
@@ -577,8 +639,21 @@ impl<T: Scalar> Tape<T> {
     }
 
     /// Gradient of the last `backward` output with respect to a node (zeros if unreached).
+    ///
+    /// # Panics
+    /// If `v` is a constant or depends on constants only (it has no gradient), or if no
+    /// [`Tape::backward`] ran since `v` was pushed.
     pub fn grad(&self, v: Var) -> &[T] {
-        &self.node(v).grad
+        let node = self.node(v);
+        assert!(
+            node.needs_grad,
+            "grad: {v:?} depends on constants only and has no gradient"
+        );
+        assert!(
+            v.0 < self.swept,
+            "grad: no backward ran since {v:?} was pushed"
+        );
+        &node.grad
     }
 
     /// Matrix product of 2-D nodes, op(a)·op(b) with optional transposes.
@@ -820,7 +895,7 @@ impl<T: Scalar> Tape<T> {
         );
         let gi = self.store_geom(g);
         let mut s = self.shape_buf();
-        s.extend_from_slice(&[g.batch, g.c_out, g.h, g.w]);
+        s.extend_from_slice(&[g.batch, g.c_out, g.out_h(), g.out_w()]);
         let id = self.push(Op::Conv2d { x, w, geom: gi }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
         kernels::conv2d_forward_with(

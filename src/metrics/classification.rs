@@ -105,21 +105,36 @@ pub fn osp(orbit: &[f64], group_order: usize, k: usize) -> usize {
 
 /// THEORY S10, symmetric KL: DIV(x) = (1/|G|) Σ_g [KL(p(x)‖p(gx)) + KL(p(gx)‖p(x))] ↔
 /// `symmetric_kl`, with p = softmax of each row of the orbit table `[|G|, K]` (row 0 = x),
-/// computed through a stable log-softmax. Each pair contributes
+/// computed stably: with m the row maximum and S = Σ_j exp(z_j − m), p_k = exp(z_k − m)/S
+/// and log p_k = z_k − m − ln S (one exponential per entry). Each pair contributes
 /// Σ_k (p_k − q_k)(log p_k − log q_k) ≥ 0 term by term.
 ///
 /// # Panics
 /// If the table is not `[group_order, k]` with both positive.
 pub fn symmetric_kl(orbit: &[f64], group_order: usize, k: usize) -> f64 {
     check_orbit(orbit, group_order, k);
-    let log_p = log_softmax(&orbit[..k]);
+    // Softmax and log-softmax of every row: [p | log p] per row.
+    let mut soft = vec![0.0; 2 * orbit.len()];
+    for (row, out) in orbit.chunks_exact(k).zip(soft.chunks_exact_mut(2 * k)) {
+        let m = row[argmax(row)];
+        let (p, log_p) = out.split_at_mut(k);
+        let mut sum = 0.0;
+        for (e, &z) in p.iter_mut().zip(row) {
+            *e = (z - m).exp();
+            sum += *e;
+        }
+        let ln_sum = sum.ln();
+        for ((e, lp), &z) in p.iter_mut().zip(log_p.iter_mut()).zip(row) {
+            *e /= sum;
+            *lp = z - m - ln_sum;
+        }
+    }
+    let (p, log_p) = soft[..2 * k].split_at(k);
     let mut total = 0.0;
-    for row in orbit.chunks_exact(k) {
-        let log_q = log_softmax(row);
-        total += log_p
-            .iter()
-            .zip(&log_q)
-            .map(|(&lp, &lq)| (lp.exp() - lq.exp()) * (lp - lq))
+    for out in soft.chunks_exact(2 * k) {
+        let (q, log_q) = out.split_at(k);
+        total += (0..k)
+            .map(|j| (p[j] - q[j]) * (log_p[j] - log_q[j]))
             .sum::<f64>();
     }
     total / group_order as f64

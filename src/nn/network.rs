@@ -109,6 +109,18 @@ pub struct Network {
     input_shape: Vec<usize>,
     layers: Vec<Layer>,
     num_params: usize,
+    /// Per layer, the pooling fused into it ([`fused_pool`]), decided once at build.
+    fusions: Vec<Option<Fusion>>,
+}
+
+/// A convolution fused with the p×p average pooling after it: the pooled filter's taps on
+/// the (k + p − 1)² grid and the matrix P [|taps|, |pooled taps|] mapping tap weights to
+/// pooled weights ([`pooled_taps`]).
+#[derive(Clone, Debug, PartialEq)]
+struct Fusion {
+    pool: usize,
+    taps: Vec<(usize, usize)>,
+    p: Vec<f64>,
 }
 
 fn shape_err(i: usize, kind: &str, msg: String) -> Error {
@@ -314,12 +326,12 @@ fn expand_on_tape<T: Scalar>(
 ) -> Var {
     let basis = param.basis_matrix();
     let b: Vec<T> = to_scalar(basis.iter().flat_map(|c| cols.iter().map(|&j| c[j])));
-    let b = tape.leaf(&[param.dim(), cols.len()], &b);
+    let b = tape.constant(&[param.dim(), cols.len()], &b);
     let w = tape.matmul(coeffs, b, false, false);
     match param.offset() {
         Some(o) => {
             let o: Vec<T> = to_scalar(cols.iter().map(|&j| o[j]));
-            let o = tape.leaf(&[cols.len()], &o);
+            let o = tape.constant(&[cols.len()], &o);
             tape.add(w, o)
         }
         None => w,
@@ -372,7 +384,7 @@ fn batched_attention<T: Scalar>(
             }
         })
         .collect();
-    let mask = tape.leaf(&[m, m], &mask);
+    let mask = tape.constant(&[m, m], &mask);
     let s = tape.matmul(q, k, false, true);
     let s = tape.scale(s, T::of(1.0 / (d_k as f64).sqrt()));
     let s = tape.add(s, mask);
@@ -405,6 +417,7 @@ impl Network {
         }
         Ok(Network {
             input_shape: input_shape.to_vec(),
+            fusions: plan_fusions(&layers),
             layers,
             num_params: offset,
         })
@@ -508,9 +521,17 @@ impl Network {
         let mut shape = Vec::with_capacity(self.input_shape.len() + 1);
         shape.push(n);
         shape.extend_from_slice(&self.input_shape);
-        let mut h = tape.leaf(&shape, x);
-        for layer in &self.layers {
-            h = layer_forward(tape, layer, theta, h, n, &mut blocks);
+        // The input is a constant: nothing downstream needs ∂/∂x.
+        let mut h = tape.constant(&shape, x);
+        let mut layers = self.layers.iter().zip(&self.fusions);
+        while let Some((layer, fusion)) = layers.next() {
+            h = match fusion {
+                Some(f) => {
+                    layers.next(); // the pooling, done by the fused convolution
+                    conv_forward(tape, layer, theta, h, n, &mut blocks, Some(f))
+                }
+                None => layer_forward(tape, layer, theta, h, n, &mut blocks),
+            };
         }
         let output = tape.reshape(h, &[n, self.output_dim()]);
         Ok(Forward { output, blocks })
@@ -575,7 +596,7 @@ impl Network {
         let loss = match target {
             Target::Labels(l) => tape.cross_entropy(f.output, l),
             Target::Values(v) => {
-                let t = tape.leaf(&[n, k], v);
+                let t = tape.constant(&[n, k], v);
                 tape.mse(f.output, t)
             }
         };
@@ -652,7 +673,7 @@ impl Network {
     /// `ambient_network().forward(concat(ambient_weights(θ)))` equals `forward(θ)`.
     pub fn ambient_network(&self) -> Network {
         let mut offset = 0;
-        let layers = self
+        let layers: Vec<Layer> = self
             .layers
             .iter()
             .map(|l| {
@@ -704,10 +725,151 @@ impl Network {
             .collect();
         Network {
             input_shape: self.input_shape.clone(),
+            fusions: plan_fusions(&layers),
             layers,
             num_params: offset,
         }
     }
+}
+
+/// Per layer, the pooling fused into it ([`fused_pool`]) with its pooled taps.
+fn plan_fusions(layers: &[Layer]) -> Vec<Option<Fusion>> {
+    layers
+        .iter()
+        .zip(layers.iter().skip(1).map(Some).chain([None]))
+        .map(|(layer, next)| {
+            let pool = next.map_or(1, |next| fused_pool(layer, next));
+            (pool > 1).then(|| {
+                let (taps, p) = pooled_taps(&conv_taps(layer), pool);
+                Fusion { pool, taps, p }
+            })
+        })
+        .collect()
+}
+
+/// A convolution layer on the tape; with a fusion of p×p pooling, the convolution followed
+/// by the pooling, as one convolution of stride p by the pooled filter
+/// W'[u, v] = p⁻² Σ_{t, a, b < p : (r_t + a, s_t + b) = (u, v)} w_t on the taps (u, v) of a
+/// (k + p − 1)² filter (a constant matrix P on the tape maps w to W', so gradients reach θ
+/// through it).
+fn conv_forward<T: Scalar>(
+    tape: &mut Tape<T>,
+    layer: &Layer,
+    theta: &[T],
+    x: Var,
+    n: usize,
+    blocks: &mut Vec<(Range<usize>, Var)>,
+    fusion: Option<&Fusion>,
+) -> Var {
+    let LayerSpec::Conv2d {
+        out_channels,
+        kernel,
+        param,
+        padding,
+    } = &layer.spec
+    else {
+        unreachable!("conv_forward on a {:?} layer", layer.spec)
+    };
+    let (c_out, k) = (*out_channels, *kernel);
+    let (c_in, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
+    let block = &theta[layer.theta.clone()];
+    let (weights, taps) = match param.plain_one_hot() {
+        // Fast path: the coefficients are the tap weights.
+        Some(idx) => {
+            let leaf = tape.leaf(&[c_out, c_in, param.dim()], block);
+            blocks.push((layer.theta.clone(), leaf));
+            (leaf, idx.to_vec())
+        }
+        // General path: W[(C_out·C_in), S] = θ[(C_out·C_in), d] · B_Sᵀ (+ offset),
+        // on the taps S where the parametrisation can be non-zero.
+        None => {
+            let leaf = tape.leaf(&[c_out * c_in, param.dim()], block);
+            blocks.push((layer.theta.clone(), leaf));
+            let cols = param.support_indices();
+            let wts = expand_on_tape(tape, leaf, param, &cols);
+            (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols)
+        }
+    };
+    let (weights, taps, side, stride) = match fusion {
+        Some(f) => {
+            let (nt, np) = (taps.len(), f.taps.len());
+            let p = tape.constant(&[nt, np], &to_scalar(f.p.iter().copied()));
+            let flat = tape.reshape(weights, &[c_out * c_in, nt]);
+            let wp = tape.matmul(flat, p, false, false);
+            let wp = tape.reshape(wp, &[c_out, c_in, np]);
+            (wp, f.taps.clone(), k + f.pool - 1, f.pool)
+        }
+        None => (weights, taps.iter().map(|&i| (i / k, i % k)).collect(), k, 1),
+    };
+    let geom = ConvGeom {
+        batch: n,
+        c_in,
+        c_out,
+        h,
+        w,
+        k: side,
+        taps,
+        pad_top: padding.top,
+        pad_left: padding.left,
+        stride,
+    };
+    tape.conv2d(x, weights, &geom)
+}
+
+/// The pooling side p if `layer` (a convolution) and `next` (p×p average pooling) run as
+/// one strided convolution ([`conv_forward`]), else 1. That is the same map with fewer
+/// multiplications (12 pooled taps per output instead of 4 × 5 for the plus support) and no
+/// full-resolution activation on the tape; it is used when p divides the grid and the
+/// pooled output plane has more pixels than the pooled filter has taps. Below that, the
+/// strided convolution takes the dense formulation, measured slower than the stride-1
+/// convolution plus pooling (digits: 186 µs against 154 µs per step for the 4×4 layer,
+/// while the 8×8 and the 28×28 network's layers gain).
+fn fused_pool(layer: &Layer, next: &Layer) -> usize {
+    let (LayerSpec::Conv2d { .. }, LayerSpec::AvgPool2d(p)) = (&layer.spec, &next.spec) else {
+        return 1;
+    };
+    let (p, h, w) = (*p, layer.in_shape[1], layer.in_shape[2]);
+    if p < 2 || h % p != 0 || w % p != 0 {
+        return 1;
+    }
+    if (h / p) * (w / p) > pooled_taps(&conv_taps(layer), p).0.len() {
+        p
+    } else {
+        1
+    }
+}
+
+/// The taps (row, column) of a convolution layer's filter, in the order of its weights on
+/// the tape (the basis order for a plain one-hot parametrisation, else increasing).
+fn conv_taps(layer: &Layer) -> Vec<(usize, usize)> {
+    let LayerSpec::Conv2d { kernel, param, .. } = &layer.spec else {
+        return Vec::new();
+    };
+    let idx = param
+        .plain_one_hot()
+        .map_or_else(|| param.support_indices(), <[usize]>::to_vec);
+    idx.iter().map(|&i| (i / kernel, i % kernel)).collect()
+}
+
+/// The taps of a filter followed by p×p average pooling, in row-major order on the
+/// (k + p − 1)² grid, and the matrix P [|taps|, |pooled|] with P[t, t'] = p⁻² when
+/// t' = t shifted by some (a, b) with a, b < p (each pair (t, t') arises at most once).
+fn pooled_taps(taps: &[(usize, usize)], p: usize) -> (Vec<(usize, usize)>, Vec<f64>) {
+    let mut pooled: Vec<(usize, usize)> = taps
+        .iter()
+        .flat_map(|&(r, s)| (0..p).flat_map(move |a| (0..p).map(move |b| (r + a, s + b))))
+        .collect();
+    pooled.sort_unstable();
+    pooled.dedup();
+    let inv = 1.0 / (p * p) as f64;
+    let mut m = vec![0.0; taps.len() * pooled.len()];
+    for (t, &(r, s)) in taps.iter().enumerate() {
+        for (a, b) in (0..p).flat_map(|a| (0..p).map(move |b| (a, b))) {
+            let col = pooled.binary_search(&(r + a, s + b)).expect("listed above");
+            m[t * pooled.len() + col] = inv;
+        }
+    }
+    (pooled, m)
 }
 
 /// One layer's forward on the tape; x is [N, ...in_shape], the result [N, ...out_shape].
@@ -720,45 +882,7 @@ fn layer_forward<T: Scalar>(
     blocks: &mut Vec<(Range<usize>, Var)>,
 ) -> Var {
     match &layer.spec {
-        LayerSpec::Conv2d {
-            out_channels,
-            kernel,
-            param,
-            padding,
-        } => {
-            let (c_out, k) = (*out_channels, *kernel);
-            let (c_in, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
-            let block = &theta[layer.theta.clone()];
-            let (weights, taps) = match param.plain_one_hot() {
-                // Fast path: the coefficients are the tap weights.
-                Some(idx) => {
-                    let leaf = tape.leaf(&[c_out, c_in, param.dim()], block);
-                    blocks.push((layer.theta.clone(), leaf));
-                    (leaf, idx.to_vec())
-                }
-                // General path: W[(C_out·C_in), S] = θ[(C_out·C_in), d] · B_Sᵀ (+ offset),
-                // on the taps S where the parametrisation can be non-zero.
-                None => {
-                    let leaf = tape.leaf(&[c_out * c_in, param.dim()], block);
-                    blocks.push((layer.theta.clone(), leaf));
-                    let cols = param.support_indices();
-                    let wts = expand_on_tape(tape, leaf, param, &cols);
-                    (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols)
-                }
-            };
-            let geom = ConvGeom {
-                batch: n,
-                c_in,
-                c_out,
-                h,
-                w,
-                k,
-                taps: taps.iter().map(|&i| (i / k, i % k)).collect(),
-                pad_top: padding.top,
-                pad_left: padding.left,
-            };
-            tape.conv2d(x, weights, &geom)
-        }
+        LayerSpec::Conv2d { .. } => conv_forward(tape, layer, theta, x, n, blocks, None),
         LayerSpec::Dense { out, param } => {
             let param = param.as_ref().expect("resolved at build");
             let wts = matrix_on_tape(
@@ -792,7 +916,7 @@ fn layer_forward<T: Scalar>(
         }
         LayerSpec::AddConstant(c) => {
             let c: Vec<T> = to_scalar(c.iter().copied());
-            let c = tape.leaf(&layer.in_shape, &c);
+            let c = tape.constant(&layer.in_shape, &c);
             tape.add(x, c)
         }
     }

@@ -14,6 +14,8 @@
 //! - **gathered im2col** (other grids). The same with one panel row per (c, t), gathered
 //!   plane by plane into blocks of about [`BLOCK_COLS`] columns (padded to [`COL_UNIT`]),
 //!   and the products' outputs scattered back.
+//!   A strided geometry (σ > 1, a convolution fused with the average pooling after it)
+//!   always takes this formulation, its panel gathered with stride σ.
 //! - **dense** (tiny grids, H·W ≤ T). The convolution of one sample is the matrix
 //!   M [(C_out·H·W), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q = p shifted by
 //!   tap t. Then Y = X · Mᵀ, gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W]
@@ -44,10 +46,12 @@ enum Plan {
 }
 
 fn plan(g: &ConvGeom) -> Plan {
-    let hw = g.h * g.w;
+    let hw = g.out_h() * g.out_w();
     let per = (BLOCK_COLS / hw.max(1)).clamp(1, g.batch.max(1));
     if hw <= g.taps.len() {
         Plan::Dense
+    } else if g.stride > 1 {
+        Plan::Gathered { per }
     } else if hw % COL_UNIT == 0 {
         Plan::TapPlanes { per }
     } else {
@@ -64,28 +68,109 @@ fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
     s.masks.resize(g.taps.len() * hw, false);
     s.shifts.clear();
     for (t, mask) in s.masks.chunks_exact_mut(hw.max(1)).enumerate() {
-        let (di, dj) = g.offset(t);
-        let (i0, i1) = valid_range(di, h);
-        let (j0, j1) = valid_range(dj, w);
-        if i0 == i1 || j0 == j1 {
-            s.shifts.push((0, 0, 0)); // the tap never lands inside the grid: all masked
-            continue;
-        }
-        for i in i0..i1 {
-            mask[i * w + j0..i * w + j1].fill(true);
-        }
-        // Valid pixels p read p + shift ∈ [0, hw): clamp the range so that reads stay in
-        // bounds even for the (masked) invalid pixels inside it.
-        let shift = di * w as isize + dj;
-        let lo = (i0 * w).max((-shift).max(0) as usize);
-        let hi = (i1 * w).min((hw as isize - shift).max(0) as usize);
-        s.shifts.push((shift, lo, hi.max(lo)));
+        s.shifts.push(tap_mask(g.offset(t), (h, w), mask));
     }
     if tiled {
         s.tmasks.clear();
         for mask in s.masks.chunks_exact(hw.max(1)) {
             for _ in 0..g.c_in {
                 s.tmasks.extend_from_slice(mask);
+            }
+        }
+    }
+}
+
+/// Marks in `mask` (an h×w plane, all false) the pixels p whose tap read p + (di, dj)
+/// lies in the plane; returns the flat shift di·w + dj and the range [lo, hi) of p that may
+/// be valid, clamped so that reads p + shift stay in bounds even for the masked pixels in it.
+fn tap_mask(
+    (di, dj): (isize, isize),
+    (h, w): (usize, usize),
+    mask: &mut [bool],
+) -> (isize, usize, usize) {
+    let (i0, i1) = valid_range(di, h);
+    let (j0, j1) = valid_range(dj, w);
+    if i0 == i1 || j0 == j1 {
+        return (0, 0, 0); // the tap never lands inside the grid: all masked
+    }
+    for i in i0..i1 {
+        mask[i * w + j0..i * w + j1].fill(true);
+    }
+    let shift = di * w as isize + dj;
+    let lo = (i0 * w).max((-shift).max(0) as usize);
+    let hi = (i1 * w).min(((h * w) as isize - shift).max(0) as usize);
+    (shift, lo, hi.max(lo))
+}
+
+/// Strided geometry (σ divides H and W): pixel (σi' + a, σj' + b) of a plane is pixel
+/// (i', j') of phase plane (a, b), so tap offset (di, dj) reads phase (di mod σ, dj mod σ)
+/// at offset (⌊di/σ⌋, ⌊dj/σ⌋), a stride-1 read on the (H/σ)×(W/σ) phase planes. Fills each
+/// tap's phase, shift on those planes, and its mask repeated over `per` samples (`tmasks`).
+fn prepare_strided<T>(g: &ConvGeom, per: usize, s: &mut Scratch<T>) {
+    let (st, ho, wo) = (g.stride as isize, g.out_h(), g.out_w());
+    let hw = ho * wo;
+    s.masks.clear();
+    s.masks.resize(g.taps.len() * hw, false);
+    s.shifts.clear();
+    s.phases.clear();
+    for (t, mask) in s.masks.chunks_exact_mut(hw.max(1)).enumerate() {
+        let (di, dj) = g.offset(t);
+        let (a, b) = (di.rem_euclid(st), dj.rem_euclid(st));
+        s.phases.push((a * st + b) as usize);
+        s.shifts.push(tap_mask(
+            (di.div_euclid(st), dj.div_euclid(st)),
+            (ho, wo),
+            mask,
+        ));
+    }
+    s.tmasks.clear();
+    for mask in s.masks.chunks_exact(hw.max(1)) {
+        for _ in 0..per {
+            s.tmasks.extend_from_slice(mask);
+        }
+    }
+}
+
+/// Splits samples n0..n0+ns of `x` [N, C, H, W] into phase planes, channel- and
+/// phase-major so that one tap reads one contiguous block per channel:
+/// poly[c, a·σ + b, n, i'·(W/σ) + j'] = x[n0 + n, c, σi' + a, σj' + b].
+fn to_phases<T: Scalar>(g: &ConvGeom, x: &[T], (n0, ns): (usize, usize), poly: &mut [T]) {
+    let (st, wo) = (g.stride, g.out_w());
+    let hwo = g.out_h() * wo;
+    for nl in 0..ns {
+        for c in 0..g.c_in {
+            let xp = &x[((n0 + nl) * g.c_in + c) * g.h * g.w..][..g.h * g.w];
+            for (r, row) in xp.chunks_exact(g.w).enumerate() {
+                let (i, a) = (r / st, r % st);
+                let row = &row[..wo * st];
+                for b in 0..st {
+                    let dst =
+                        &mut poly[((c * st * st + a * st + b) * ns + nl) * hwo + i * wo..][..wo];
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = row[j * st + b];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds phase planes (laid out as by [`to_phases`]) back onto `gx` [N, C, H, W].
+fn add_phases<T: Scalar>(g: &ConvGeom, poly: &[T], (n0, ns): (usize, usize), gx: &mut [T]) {
+    let (st, wo) = (g.stride, g.out_w());
+    let hwo = g.out_h() * wo;
+    for nl in 0..ns {
+        for c in 0..g.c_in {
+            let gp = &mut gx[((n0 + nl) * g.c_in + c) * g.h * g.w..][..g.h * g.w];
+            for (r, row) in gp.chunks_exact_mut(g.w).enumerate() {
+                let (i, a) = (r / st, r % st);
+                let row = &mut row[..wo * st];
+                for b in 0..st {
+                    let src = &poly[((c * st * st + a * st + b) * ns + nl) * hwo + i * wo..][..wo];
+                    for (j, &v) in src.iter().enumerate() {
+                        row[j * st + b] += v;
+                    }
+                }
             }
         }
     }
@@ -204,6 +289,105 @@ fn col2im_add<T: Scalar>(
     }
 }
 
+/// The gathered panel of a strided geometry for samples n0..n0+ns: row (c, t), column
+/// (n, i, j) holds x[n, c, σi + di, σj + dj] (0 outside the grid), one masked shifted copy
+/// of the tap's phase planes of all ns samples; `jp` columns, padding zeroed.
+#[inline(always)]
+fn im2col_strided<T: Scalar>(
+    g: &ConvGeom,
+    x: &[T],
+    (n0, ns): (usize, usize),
+    jp: usize,
+    s: &mut Scratch<T>,
+) {
+    let (nt, st) = (g.taps.len(), g.stride);
+    let len = ns * g.out_h() * g.out_w();
+    s.poly.resize(g.c_in * st * st * len, T::zero());
+    to_phases(g, x, (n0, ns), &mut s.poly);
+    let per_tap = s.tmasks.len() / nt.max(1);
+    for c in 0..g.c_in {
+        for t in 0..nt {
+            let (shift, _, _) = s.shifts[t];
+            let (lo, hi) = block_range(shift, len);
+            let mask = &s.tmasks[t * per_tap..][..len];
+            let src = &s.poly[(c * st * st + s.phases[t]) * len..][..len];
+            let row = &mut s.cols[(c * nt + t) * jp..][..jp];
+            row[..lo].fill(T::zero());
+            row[hi..].fill(T::zero());
+            let src = &src[(lo as isize + shift) as usize..][..hi - lo];
+            for ((d, &v), &m) in row[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
+                *d = if m { v } else { T::zero() };
+            }
+        }
+    }
+}
+
+/// Adds the rows (c, t) of a strided gathered gradient panel onto the pixels of gx they
+/// read (the adjoint of [`im2col_strided`]): onto phase planes, taps in increasing order,
+/// then back onto gx.
+#[inline(always)]
+fn col2im_strided_add<T: Scalar>(
+    g: &ConvGeom,
+    (n0, ns): (usize, usize),
+    jp: usize,
+    s: &mut Scratch<T>,
+    gx: &mut [T],
+) {
+    let (nt, st) = (g.taps.len(), g.stride);
+    let len = ns * g.out_h() * g.out_w();
+    s.poly.clear();
+    s.poly.resize(g.c_in * st * st * len, T::zero());
+    let per_tap = s.tmasks.len() / nt.max(1);
+    for c in 0..g.c_in {
+        for t in 0..nt {
+            let (shift, _, _) = s.shifts[t];
+            let (lo, hi) = block_range(shift, len);
+            let mask = &s.tmasks[t * per_tap..][lo..hi];
+            let src = &s.cols[(c * nt + t) * jp..][lo..hi];
+            let plane = &mut s.poly[(c * st * st + s.phases[t]) * len..][..len];
+            let dst = &mut plane[(lo as isize + shift) as usize..][..hi - lo];
+            for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
+                *d += if m { v } else { T::zero() };
+            }
+        }
+    }
+    add_phases(g, &s.poly, (n0, ns), gx);
+}
+
+/// The gathered panel of samples n0..n0+ns into `s.cols` ([`im2col`], or
+/// [`im2col_strided`] for σ > 1).
+#[inline(always)]
+fn gather_panel<T: Scalar>(
+    g: &ConvGeom,
+    x: &[T],
+    (n0, ns): (usize, usize),
+    jp: usize,
+    s: &mut Scratch<T>,
+) {
+    if g.stride > 1 {
+        im2col_strided(g, x, (n0, ns), jp, s);
+    } else {
+        im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
+    }
+}
+
+/// Adds the gradient panel in `s.cols` onto gx ([`col2im_add`], or [`col2im_strided_add`]
+/// for σ > 1).
+#[inline(always)]
+fn scatter_panel_add<T: Scalar>(
+    g: &ConvGeom,
+    (n0, ns): (usize, usize),
+    jp: usize,
+    s: &mut Scratch<T>,
+    gx: &mut [T],
+) {
+    if g.stride > 1 {
+        col2im_strided_add(g, (n0, ns), jp, s, gx);
+    } else {
+        col2im_add(g, &s.cols, n0, ns, jp, &s.masks, &s.shifts, gx);
+    }
+}
+
 /// Channel-major copy of `src` [N, C, hw] for samples n0..n0+ns: dst[c, (n, p)], `jp`
 /// columns (padding zeroed).
 #[inline(always)]
@@ -284,11 +468,15 @@ impl<T: Scalar> Job for Forward<'_, T> {
     #[inline(always)]
     fn run(self, level: Level) {
         let Forward { g, x, w, y, s } = self;
-        if g.batch * g.h * g.w * g.c_out == 0 {
+        if g.batch * g.out_h() * g.out_w() * g.c_out == 0 {
             return;
         }
         let plan = plan(g);
-        prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. }));
+        match plan {
+            Plan::Dense => prepare_pairs(g, s),
+            Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
+            _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
+        }
         match plan {
             Plan::TapPlanes { per } => tap_planes_forward(level, g, per, x, w, y, s),
             Plan::Gathered { per } => gathered_forward(level, g, per, x, w, y, s),
@@ -342,7 +530,8 @@ fn gathered_forward<T: Scalar>(
     y: &mut [T],
     s: &mut Scratch<T>,
 ) {
-    let (hw, k) = (g.h * g.w, g.c_in * g.taps.len());
+    // hw: output pixels per plane (the input's for σ = 1).
+    let (hw, k) = (g.out_h() * g.out_w(), g.c_in * g.taps.len());
     let jp_max = pad_cols(per * hw);
     s.cols.resize(k * jp_max, T::zero());
     s.chan.resize(g.c_out * jp_max, T::zero());
@@ -350,8 +539,15 @@ fn gathered_forward<T: Scalar>(
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
-        im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
+        gather_panel(g, x, (n0, ns), jp, s);
         let (panel, wts) = ((&s.cols[..], View::rows(jp)), (w, View::rows(k)));
+        if jp == ns * hw {
+            // No padding columns: the product goes straight into y's planes.
+            let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
+            gemm(level, (g.c_out, k, jp), wts, panel, (yb, View::planes(g.c_out, hw)), false);
+            n0 += ns;
+            continue;
+        }
         let out = (&mut s.chan[..], View::rows(jp));
         gemm(level, (g.c_out, k, jp), wts, panel, out, false);
         for o in 0..g.c_out {
@@ -364,21 +560,51 @@ fn gathered_forward<T: Scalar>(
     }
 }
 
+/// Output indices i ∈ [lo, hi) of a length-`n_out` axis for which σi + d lies in [0, n_in).
+fn strided_range(d: isize, stride: usize, n_in: usize, n_out: usize) -> (usize, usize) {
+    let st = stride as isize;
+    // σi + d ≥ 0 ⇔ i ≥ ⌈−d/σ⌉; σi + d < n_in ⇔ i < ⌈(n_in − d)/σ⌉.
+    let ceil_div = |a: isize| -(-a).div_euclid(st);
+    let lo = ceil_div(-d).clamp(0, n_out as isize);
+    let hi = ceil_div(n_in as isize - d).clamp(lo, n_out as isize);
+    (lo as usize, hi as usize)
+}
+
+/// Lists, per tap t, every output pixel p = (i, j) whose read through t,
+/// q = (σi + di, σj + dj), lies in the grid, as flat pairs (p, q) with p increasing, into
+/// `s.pairs` (tap t's at `s.pair_starts[t]..s.pair_starts[t + 1]`).
+fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
+    let (ho, wo, st) = (g.out_h(), g.out_w(), g.stride);
+    s.pairs.clear();
+    s.pair_starts.clear();
+    s.pair_starts.push(0);
+    for t in 0..g.taps.len() {
+        let (di, dj) = g.offset(t);
+        let (i0, i1) = strided_range(di, st, g.h, ho);
+        let (j0, j1) = strided_range(dj, st, g.w, wo);
+        for i in i0..i1 {
+            let row = ((st * i) as isize + di) * g.w as isize;
+            for j in j0..j1 {
+                s.pairs
+                    .push((i * wo + j, (row + (st * j) as isize + dj) as usize));
+            }
+        }
+        s.pair_starts.push(s.pairs.len());
+    }
+}
+
 /// Fills Mᵀ [(c,q), (o,p)] (row stride `ld`, padding columns zero) from w.
 #[inline(always)]
 fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], s: &mut Scratch<T>, ld: usize) {
-    let (hw, nt) = (g.h * g.w, g.taps.len());
+    let (hwi, hwo, nt) = (g.h * g.w, g.out_h() * g.out_w(), g.taps.len());
     s.wt.clear();
-    s.wt.resize(g.c_in * hw * ld, T::zero());
+    s.wt.resize(g.c_in * hwi * ld, T::zero());
     for o in 0..g.c_out {
         for c in 0..g.c_in {
-            for (t, &(shift, lo, hi)) in s.shifts.iter().enumerate() {
+            for t in 0..nt {
                 let wv = w[(o * g.c_in + c) * nt + t];
-                for p in lo..hi {
-                    if s.masks[t * hw + p] {
-                        let q = (p as isize + shift) as usize;
-                        s.wt[(c * hw + q) * ld + o * hw + p] += wv;
-                    }
+                for &(p, q) in &s.pairs[s.pair_starts[t]..s.pair_starts[t + 1]] {
+                    s.wt[(c * hwi + q) * ld + o * hwo + p] += wv;
                 }
             }
         }
@@ -394,8 +620,7 @@ fn dense_forward<T: Scalar>(
     y: &mut [T],
     s: &mut Scratch<T>,
 ) {
-    let hw = g.h * g.w;
-    let (din, dout) = (g.c_in * hw, g.c_out * hw);
+    let (din, dout) = (g.c_in * g.h * g.w, g.c_out * g.out_h() * g.out_w());
     let ldo = pad_cols(dout);
     dense_mt(g, w, s, ldo);
     let (dims, xs, mt) = (
@@ -443,11 +668,15 @@ impl<T: Scalar> Job for Backward<'_, T> {
             gw,
             s,
         } = self;
-        if g.batch * g.h * g.w * g.c_out * g.c_in * g.taps.len() == 0 {
+        if g.batch * g.out_h() * g.out_w() * g.c_out * g.c_in * g.taps.len() == 0 {
             return;
         }
         let plan = plan(g);
-        prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. }));
+        match plan {
+            Plan::Dense => prepare_pairs(g, s),
+            Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
+            _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
+        }
         let grads = Grads { gy, x, w, gx, gw };
         match plan {
             Plan::TapPlanes { per } => tap_planes_backward(level, g, per, grads, s),
@@ -615,7 +844,8 @@ fn gathered_backward<T: Scalar>(
     }: Grads<'_, T>,
     s: &mut Scratch<T>,
 ) {
-    let (hw, nt) = (g.h * g.w, g.taps.len());
+    // hw: output pixels per plane (the input's for σ = 1).
+    let (hw, nt) = (g.out_h() * g.out_w(), g.taps.len());
     let k = g.c_in * nt;
     let jp_max = pad_cols(per * hw);
     let cp = pad_cols(g.c_out);
@@ -635,7 +865,7 @@ fn gathered_backward<T: Scalar>(
         let jp = pad_cols(ns * hw);
         if gw.is_some() {
             gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
-            im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
+            gather_panel(g, x, (n0, ns), jp, s);
             let (panel, gt) = ((&s.cols[..], View::rows(jp)), (&s.gt[..], View::rows(cp)));
             gemm(
                 level,
@@ -660,7 +890,7 @@ fn gathered_backward<T: Scalar>(
                 (&mut s.cols[..], View::rows(jp)),
                 false,
             );
-            col2im_add(g, &s.cols, n0, ns, jp, &s.masks, &s.shifts, gx);
+            scatter_panel_add(g, (n0, ns), jp, s, gx);
         }
         n0 += ns;
     }
@@ -676,8 +906,8 @@ fn dense_backward<T: Scalar>(
     Grads { gy, x, w, gx, gw }: Grads<'_, T>,
     s: &mut Scratch<T>,
 ) {
-    let (hw, nt, n) = (g.h * g.w, g.taps.len(), g.batch);
-    let (din, dout) = (g.c_in * hw, g.c_out * hw);
+    let (hwi, hwo, nt, n) = (g.h * g.w, g.out_h() * g.out_w(), g.taps.len(), g.batch);
+    let (din, dout) = (g.c_in * hwi, g.c_out * hwo);
     let (ldi, ldo) = (pad_cols(din), pad_cols(dout));
     if let Some(gx) = gx {
         // M [(o,p), (c,q)] = Mᵀ transposed; gX += gY · M.
@@ -715,7 +945,7 @@ fn dense_backward<T: Scalar>(
         }
     }
     if let Some(gw) = gw {
-        // gMᵀ = Xᵀ · gY, then gw[o,c,t] = Σ_p gMᵀ[(c, p + s_t), (o, p)] over valid p.
+        // gMᵀ = Xᵀ · gY, then gw[o,c,t] = Σ_p gMᵀ[(c, q_t(p)), (o, p)] over valid p.
         s.cols.resize(din * n, T::zero());
         for (i, xr) in x.chunks_exact(din).enumerate().take(n) {
             for (cq, &v) in xr.iter().enumerate() {
@@ -741,13 +971,10 @@ fn dense_backward<T: Scalar>(
         );
         for o in 0..g.c_out {
             for c in 0..g.c_in {
-                for (t, &(shift, lo, hi)) in s.shifts.iter().enumerate() {
+                for t in 0..nt {
                     let mut acc = T::zero();
-                    for p in lo..hi {
-                        if s.masks[t * hw + p] {
-                            let q = (p as isize + shift) as usize;
-                            acc += s.gwt[(c * hw + q) * ldo + o * hw + p];
-                        }
+                    for &(p, q) in &s.pairs[s.pair_starts[t]..s.pair_starts[t + 1]] {
+                        acc += s.gwt[(c * hwi + q) * ldo + o * hwo + p];
                     }
                     gw[(o * g.c_in + c) * nt + t] += acc;
                 }

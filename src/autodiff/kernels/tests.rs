@@ -51,6 +51,7 @@ fn geoms() -> Vec<ConvGeom> {
         taps: plus.clone(),
         pad_top: 1,
         pad_left: 1,
+        stride: 1,
     };
     vec![
         g(9, 1, 16, 8, 8),

@@ -113,6 +113,7 @@ fn layer_output(net: &Network, layer: usize, w: &[f64], x: &[f64], n: usize) -> 
             taps: ConvGeom::full_taps(k),
             pad_top: padding.top,
             pad_left: padding.left,
+            stride: 1,
         };
         let xv = tape.leaf(&[n, c_in, h, wd], x);
         let wv = tape.leaf(&[*out_channels, c_in, k * k], w);
