@@ -541,8 +541,9 @@ fn gathered_forward<T: Scalar>(
         let jp = pad_cols(ns * hw);
         gather_panel(g, x, (n0, ns), jp, s);
         let (panel, wts) = ((&s.cols[..], View::rows(jp)), (w, View::rows(k)));
-        if jp == ns * hw {
-            // No padding columns: the product goes straight into y's planes.
+        if hw % COL_UNIT == 0 {
+            // Planes of whole column tiles (so no padding): the product goes straight into
+            // y's planes.
             let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
             gemm(level, (g.c_out, k, jp), wts, panel, (yb, View::planes(g.c_out, hw)), false);
             n0 += ns;
