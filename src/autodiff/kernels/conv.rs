@@ -15,12 +15,14 @@
 //!   plane by plane into blocks of about [`BLOCK_COLS`] columns (padded to [`COL_UNIT`]),
 //!   and the products' outputs scattered back.
 //!   A strided geometry (σ > 1, a convolution fused with the average pooling after it)
-//!   always takes this formulation, its panel gathered with stride σ.
-//! - **dense** (tiny grids, H·W ≤ T). The convolution of one sample is the matrix
-//!   M [(C_out·H·W), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q = p shifted by
-//!   tap t. Then Y = X · Mᵀ, gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W]
-//!   tensors themselves; gw[o,c,t] sums gMᵀ over the pixel pairs of tap t. For H·W ≤ T
-//!   this is no more work than im2col and needs no gathering.
+//!   takes this formulation unless its output plane is tiny: its input is first split into
+//!   σ² phase planes ([`to_phases`]), on which every tap is a stride-1 shift.
+//! - **dense** (tiny output planes, ⌊H/σ⌋·⌊W/σ⌋ ≤ T). The convolution of one sample is the
+//!   matrix M [(C_out·⌊H/σ⌋·⌊W/σ⌋), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q is
+//!   what output pixel p reads through tap t ([`prepare_pairs`]). Then Y = X · Mᵀ,
+//!   gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W] tensors themselves; gw[o,c,t]
+//!   sums gMᵀ over the pixel pairs of tap t. For H·W ≤ T this is no more work than im2col
+//!   and needs no gathering.
 //!
 //! The summation order of every entry is fixed by the geometry alone (see
 //! [`super::gemm`]); as with any matrix formulation, a non-finite input or weight may turn
