@@ -1,6 +1,9 @@
 //! Per-op profile of one training step: each kernel of the paper network's forward and
 //! backward, called directly on the shapes of a batch-32 step and timed in isolation
-//! (median of repeated runs), next to the whole `loss_and_grad`. Prints one table per
+//! (median of repeated runs), next to the whole `loss_and_grad`. Convolutions run on the
+//! geometry the network uses (`Network::conv_geometry`: a convolution and the average
+//! pooling after it as one strided convolution where the network fuses them), the first
+//! without input gradient (the input is a constant). Prints one table per
 //! network and scalar; the difference between the sum of the ops and the whole step is the
 //! tape's own overhead (node bookkeeping, zero-filling, copies of leaves and reshapes).
 //!
@@ -9,7 +12,7 @@
 mod common;
 
 use common::*;
-use eqens::autodiff::kernels::{self, ConvGeom, Scratch};
+use eqens::autodiff::kernels::{self, Scratch};
 use eqens::autodiff::Tape;
 use eqens::nn::{LayerSpec, Target, LAYER_NORM_EPS};
 use eqens::Scalar;
@@ -61,31 +64,15 @@ fn profile<T: Scalar>(side: usize) {
         let gy = rand_vec::<T>(out_len, 20 + i as u64);
         let mut y = vec![T::zero(); out_len];
         let mut gx = vec![T::zero(); in_len];
-        let name = format!("{i:>2} {}", layer.spec.kind());
+        let mut name = format!("{i:>2} {}", layer.spec.kind());
         let (fwd, bwd) = match &layer.spec {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                param,
-                padding,
-            } => {
-                let k = *kernel;
-                let g = ConvGeom {
-                    batch: n,
-                    c_in: layer.in_shape[0],
-                    c_out: *out_channels,
-                    h: layer.in_shape[1],
-                    w: layer.in_shape[2],
-                    k,
-                    taps: param
-                        .support_indices()
-                        .iter()
-                        .map(|&t| (t / k, t % k))
-                        .collect(),
-                    pad_top: padding.top,
-                    pad_left: padding.left,
-                    stride: 1,
-                };
+            LayerSpec::Conv2d { .. } => {
+                // The geometry the forward pass runs (stride p when the pooling after it is
+                // fused), and no input gradient for the first layer (the input is a constant).
+                let g = net.conv_geometry(i, n).expect("a convolution");
+                let out_len = g.y_len();
+                let mut y = vec![T::zero(); out_len];
+                let gy = rand_vec::<T>(out_len, 20 + i as u64);
                 let w = rand_vec::<T>(g.w_len(), 30 + i as u64);
                 let mut gw = vec![T::zero(); g.w_len()];
                 let f = time(reps, inner, || {
@@ -97,13 +84,18 @@ fn profile<T: Scalar>(side: usize) {
                         &gy,
                         &x,
                         &w,
-                        Some(&mut gx),
+                        (i > 0).then_some(&mut gx[..]),
                         Some(&mut gw),
                         &mut scratch,
                     )
                 });
+                if g.stride > 1 {
+                    name = format!("{i:>2} conv2d+avgpool{}", g.stride);
+                }
                 (f, b)
             }
+            // Fused into the convolution before it.
+            LayerSpec::AvgPool2d(_) if i > 0 && net.fused_pool(i - 1) > 1 => continue,
             LayerSpec::AvgPool2d(k) => {
                 let (c, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
                 let f = time(reps, inner, || {

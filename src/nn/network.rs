@@ -487,6 +487,25 @@ impl Network {
         &self.layers
     }
 
+    /// The geometry on `n` samples of the convolution that layer `i` runs in the forward
+    /// pass: its own filter at stride 1, or — when the p×p average pooling after it is fused
+    /// into it ([`Network::fused_pool`]) — the pooled filter at stride p. `None` if layer `i`
+    /// is not a convolution.
+    pub fn conv_geometry(&self, i: usize, n: usize) -> Option<ConvGeom> {
+        let layer = self.layers.get(i)?;
+        matches!(layer.spec, LayerSpec::Conv2d { .. })
+            .then(|| conv_geom(layer, self.fusions[i].as_ref(), n))
+    }
+
+    /// The pooling side p fused into layer `i` (a convolution followed by p×p average
+    /// pooling, run as one strided convolution), or 1.
+    pub fn fused_pool(&self, i: usize) -> usize {
+        self.fusions
+            .get(i)
+            .and_then(|f| f.as_ref())
+            .map_or(1, |f| f.pool)
+    }
+
     fn check_inputs<T>(&self, theta: &[T], x: &[T], n: usize) -> Result<()> {
         if theta.len() != self.num_params {
             return Err(Error::Shape(format!(
@@ -763,22 +782,21 @@ fn conv_forward<T: Scalar>(
 ) -> Var {
     let LayerSpec::Conv2d {
         out_channels,
-        kernel,
         param,
-        padding,
+        ..
     } = &layer.spec
     else {
         unreachable!("conv_forward on a {:?} layer", layer.spec)
     };
-    let (c_out, k) = (*out_channels, *kernel);
-    let (c_in, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
+    let (c_out, c_in) = (*out_channels, layer.in_shape[0]);
     let block = &theta[layer.theta.clone()];
-    let (weights, taps) = match param.plain_one_hot() {
+    // The weights on the taps of `conv_taps(layer)`, in that order.
+    let (weights, nt) = match param.plain_one_hot() {
         // Fast path: the coefficients are the tap weights.
         Some(idx) => {
             let leaf = tape.leaf(&[c_out, c_in, param.dim()], block);
             blocks.push((layer.theta.clone(), leaf));
-            (leaf, idx.to_vec())
+            (leaf, idx.len())
         }
         // General path: W[(C_out·C_in), S] = θ[(C_out·C_in), d] · B_Sᵀ (+ offset),
         // on the taps S where the parametrisation can be non-zero.
@@ -787,33 +805,50 @@ fn conv_forward<T: Scalar>(
             blocks.push((layer.theta.clone(), leaf));
             let cols = param.support_indices();
             let wts = expand_on_tape(tape, leaf, param, &cols);
-            (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols)
+            (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols.len())
         }
     };
-    let (weights, taps, side, stride) = match fusion {
+    let weights = match fusion {
         Some(f) => {
-            let (nt, np) = (taps.len(), f.taps.len());
+            let np = f.taps.len();
             let p = tape.constant(&[nt, np], &to_scalar(f.p.iter().copied()));
             let flat = tape.reshape(weights, &[c_out * c_in, nt]);
             let wp = tape.matmul(flat, p, false, false);
-            let wp = tape.reshape(wp, &[c_out, c_in, np]);
-            (wp, f.taps.clone(), k + f.pool - 1, f.pool)
+            tape.reshape(wp, &[c_out, c_in, np])
         }
-        None => (weights, taps.iter().map(|&i| (i / k, i % k)).collect(), k, 1),
+        None => weights,
     };
-    let geom = ConvGeom {
+    tape.conv2d(x, weights, &conv_geom(layer, fusion, n))
+}
+
+/// The geometry of a convolution layer on `n` samples as the forward pass runs it: its own
+/// filter at stride 1, or the pooled filter at stride p when a pooling is fused into it.
+fn conv_geom(layer: &Layer, fusion: Option<&Fusion>, n: usize) -> ConvGeom {
+    let LayerSpec::Conv2d {
+        out_channels,
+        kernel,
+        padding,
+        ..
+    } = &layer.spec
+    else {
+        unreachable!("conv_geom on a {:?} layer", layer.spec)
+    };
+    let (taps, k, stride) = match fusion {
+        Some(f) => (f.taps.clone(), kernel + f.pool - 1, f.pool),
+        None => (conv_taps(layer), *kernel, 1),
+    };
+    ConvGeom {
         batch: n,
-        c_in,
-        c_out,
-        h,
-        w,
-        k: side,
+        c_in: layer.in_shape[0],
+        c_out: *out_channels,
+        h: layer.in_shape[1],
+        w: layer.in_shape[2],
+        k,
         taps,
         pad_top: padding.top,
         pad_left: padding.left,
         stride,
-    };
-    tape.conv2d(x, weights, &geom)
+    }
 }
 
 /// The pooling side p if `layer` (a convolution) and `next` (p×p average pooling) run as

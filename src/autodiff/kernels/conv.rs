@@ -547,7 +547,14 @@ fn gathered_forward<T: Scalar>(
             // Planes of whole column tiles (so no padding): the product goes straight into
             // y's planes.
             let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
-            gemm(level, (g.c_out, k, jp), wts, panel, (yb, View::planes(g.c_out, hw)), false);
+            gemm(
+                level,
+                (g.c_out, k, jp),
+                wts,
+                panel,
+                (yb, View::planes(g.c_out, hw)),
+                false,
+            );
             n0 += ns;
             continue;
         }
