@@ -163,14 +163,12 @@ proptest! {
     }
 }
 
-/// Negative control: the comparison sees a wrong stride (the same geometry at σ = 1 reads
-/// other pixels) and a wrong weight.
-#[test]
-fn control_the_comparison_sees_a_wrong_stride_or_weight() {
-    let g = ConvGeom {
-        batch: 2,
-        c_in: 2,
-        c_out: 3,
+/// A 3×3 "same" convolution at stride 2 on 6×6 grids.
+fn six_by_six_stride_2(batch: usize, c_in: usize, c_out: usize) -> ConvGeom {
+    ConvGeom {
+        batch,
+        c_in,
+        c_out,
         h: 6,
         w: 6,
         k: 3,
@@ -178,7 +176,14 @@ fn control_the_comparison_sees_a_wrong_stride_or_weight() {
         pad_top: 1,
         pad_left: 1,
         stride: 2,
-    };
+    }
+}
+
+/// Negative control: the comparison sees a wrong stride (the same geometry at σ = 1 reads
+/// other pixels) and a wrong weight.
+#[test]
+fn control_the_comparison_sees_a_wrong_stride_or_weight() {
+    let g = six_by_six_stride_2(2, 2, 3);
     let (x, w, _) = random_case(&g, 7);
     let (want, scale) = reference_forward(&g, &x, &w);
     let mut y = vec![0.0; g.y_len()];
@@ -202,18 +207,7 @@ fn control_the_comparison_sees_a_wrong_stride_or_weight() {
 /// A stride must be positive and split the grid into whole blocks.
 #[test]
 fn strides_that_do_not_split_the_grid_are_rejected() {
-    let g = ConvGeom {
-        batch: 1,
-        c_in: 1,
-        c_out: 1,
-        h: 6,
-        w: 6,
-        k: 3,
-        taps: ConvGeom::full_taps(3),
-        pad_top: 1,
-        pad_left: 1,
-        stride: 2,
-    };
+    let g = six_by_six_stride_2(1, 1, 1);
     assert!(g.validate().is_ok());
     let odd = ConvGeom { h: 7, ..g.clone() };
     let err = odd.validate().unwrap_err().to_string();
