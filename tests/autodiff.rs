@@ -559,6 +559,77 @@ fn gradients_are_per_backward_and_zero_when_unreached() {
     assert_eq!(t.op(x), Op::Leaf);
 }
 
+/// A small network's loss with its backward run; x and the target enter as constants, or as
+/// leaves when `leaves`. Returns (x, conv weights, bias, dense weights).
+fn small_net<T: Scalar>(t: &mut Tape<T>, l: &Leaves<T>, g: &ConvGeom, leaves: bool) -> [Var; 4] {
+    let b = g.batch;
+    let source = |t: &mut Tape<T>, shape: &[usize], data: &[T]| {
+        if leaves {
+            t.leaf(shape, data)
+        } else {
+            t.constant(shape, data)
+        }
+    };
+    let x = source(t, &[b, 1, 5, 5], &l.x);
+    let target = source(t, &[b, 4], &l.target);
+    let wc = t.leaf(&[3, 1, 7], &l.w_conv);
+    let bias = t.leaf(&[12], &l.bias);
+    let wd = t.leaf(&[4, 12], &l.w_dense);
+    let y = t.conv2d(x, wc, g);
+    let p = t.avg_pool2d(y, 2);
+    let a = t.tanh(p);
+    let ln = t.layer_norm(a, 1, T::of(1e-5));
+    let flat = t.reshape(ln, &[b, 12]);
+    let shifted = t.add(flat, bias);
+    let r = t.relu(shifted);
+    let logits = t.matmul(r, wd, false, true);
+    let ce = t.cross_entropy(logits, &LABELS[..b]);
+    let sm = t.softmax(logits);
+    let mse = t.mse(sm, target);
+    let loss = t.add(ce, mse);
+    t.backward(loss);
+    [x, wc, bias, wd]
+}
+
+/// Constants change nothing downstream: the leaves' gradients are bit-identical whether x
+/// and the target are leaves or constants (the skipped work is only ∂/∂x and ∂/∂target), and
+/// a constant has no gradient to read. Negative control: as a leaf, x does receive a
+/// non-zero gradient, so the constant path really skips something.
+#[test]
+fn constants_receive_no_gradient_and_change_no_other() {
+    let g = geom(2);
+    let l = convert::<f64>(&inputs(11, 2));
+    let (mut t, mut u) = (Tape::<f64>::new(), Tape::<f64>::new());
+    let [x, wc, bias, wd] = small_net(&mut t, &l, &g, false);
+    let [xl, wc2, bias2, wd2] = small_net(&mut u, &l, &g, true);
+    let grads = |t: &Tape<f64>, vs: [Var; 3]| -> Vec<Vec<f64>> {
+        vs.iter().map(|&v| t.grad(v).to_vec()).collect()
+    };
+    assert_eq!(grads(&t, [wc, bias, wd]), grads(&u, [wc2, bias2, wd2]));
+    assert!(
+        u.grad(xl).iter().any(|&v| v != 0.0),
+        "control: x as a leaf gets a gradient"
+    );
+    let result = std::panic::catch_unwind(|| t.grad(x).to_vec());
+    assert!(
+        result.is_err(),
+        "reading the gradient of a constant must panic"
+    );
+}
+
+/// A node pushed after the last backward has no gradient yet; reading it is a clear panic,
+/// not a stale buffer.
+#[test]
+#[should_panic(expected = "no backward ran since")]
+fn gradient_before_any_backward_panics() {
+    let mut t = Tape::<f64>::new();
+    let x = t.leaf(&[2], &[1.0, 2.0]);
+    let f = t.sum_all(x);
+    t.backward(f);
+    let y = t.scale(x, 3.0);
+    let _ = t.grad(y);
+}
+
 #[test]
 #[should_panic(expected = "not one")]
 fn backward_from_a_non_scalar_panics() {
