@@ -290,23 +290,20 @@ fn fused_network_equals_the_layer_by_layer_evaluation() {
     for (side, n) in [(8, 5), (28, 2)] {
         let (net, theta, x) = paper_case(side, n, side as u64);
         let fused = net.predict(&mut Tape::<f64>::new(), &theta, &x, n).unwrap();
-        let unfused = unfused_outputs(&net, &theta, &x, n, 1.0);
-        let gap = fused
-            .iter()
-            .zip(&unfused)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let max_gap = |other: &[f64]| {
+            fused
+                .iter()
+                .zip(other)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        };
+        let gap = max_gap(&unfused_outputs(&net, &theta, &x, n, 1.0));
         assert!(
             gap <= 1e-11,
             "{side}×{side}: fused and unfused differ by {gap:e}"
         );
         // Negative control: a pooling that sums instead of averaging is seen.
-        let summed = unfused_outputs(&net, &theta, &x, n, 4.0);
-        let off = fused
-            .iter()
-            .zip(&summed)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let off = max_gap(&unfused_outputs(&net, &theta, &x, n, 4.0));
         assert!(
             off > 1e-3,
             "{side}×{side}: the control was not seen ({off:e})"
