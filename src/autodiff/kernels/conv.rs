@@ -188,6 +188,39 @@ fn block_range(shift: isize, len: usize) -> (usize, usize) {
     (lo, hi)
 }
 
+/// A tap's masked shifted read of one block: dst[p] = src[p + shift] where mask[p], else 0.
+/// [lo, hi) is the range of p for which p + shift stays in the block (every p outside it is
+/// masked); dst, src and mask have the block's length.
+#[inline(always)]
+fn shifted_read<T: Scalar>(
+    dst: &mut [T],
+    src: &[T],
+    (shift, lo, hi): (isize, usize, usize),
+    mask: &[bool],
+) {
+    dst[..lo].fill(T::zero());
+    dst[hi..].fill(T::zero());
+    let src = &src[(lo as isize + shift) as usize..][..hi - lo];
+    for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
+        *d = if m { v } else { T::zero() };
+    }
+}
+
+/// The adjoint of [`shifted_read`]: dst[p + shift] += src[p] where mask[p] (adding +0 where
+/// the tap read outside the grid leaves every value unchanged).
+#[inline(always)]
+fn shifted_add<T: Scalar>(
+    dst: &mut [T],
+    src: &[T],
+    (shift, lo, hi): (isize, usize, usize),
+    mask: &[bool],
+) {
+    let dst = &mut dst[(lo as isize + shift) as usize..][..hi - lo];
+    for ((d, &v), &m) in dst.iter_mut().zip(&src[lo..hi]).zip(&mask[lo..hi]) {
+        *d += if m { v } else { T::zero() };
+    }
+}
+
 /// The tap-planes panel [T, ns, C_in, hw] of samples n0..n0+ns.
 #[inline(always)]
 fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut Scratch<T>) {
@@ -198,12 +231,7 @@ fn tap_planes<T: Scalar>(g: &ConvGeom, x: &[T], n0: usize, ns: usize, s: &mut Sc
         for nl in 0..ns {
             let src = &x[(n0 + nl) * len..][..len];
             let dst = &mut s.cols[(t * ns + nl) * len..][..len];
-            dst[..lo].fill(T::zero());
-            dst[hi..].fill(T::zero());
-            let src = &src[(lo as isize + shift) as usize..][..hi - lo];
-            for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
-                *d = if m { v } else { T::zero() };
-            }
+            shifted_read(dst, src, (shift, lo, hi), mask);
         }
     }
 }
@@ -218,12 +246,8 @@ fn tap_planes_add<T: Scalar>(g: &ConvGeom, n0: usize, ns: usize, s: &Scratch<T>,
         for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
             let mask = &s.tmasks[t * len..][..len];
             let (lo, hi) = block_range(shift, len);
-            let src = &s.cols[(t * ns + nl) * len..][lo..hi];
-            let dst = &mut gxn[(lo as isize + shift) as usize..][..hi - lo];
-            // Adding +0 where the tap read outside the grid leaves every value unchanged.
-            for ((d, &v), &m) in dst.iter_mut().zip(src).zip(&mask[lo..hi]) {
-                *d += if m { v } else { T::zero() };
-            }
+            let src = &s.cols[(t * ns + nl) * len..][..len];
+            shifted_add(gxn, src, (shift, lo, hi), mask);
         }
     }
 }
@@ -243,18 +267,12 @@ fn im2col<T: Scalar>(
 ) {
     let (hw, nt) = (g.h * g.w, g.taps.len());
     for c in 0..g.c_in {
-        for (t, &(shift, lo, hi)) in shifts.iter().enumerate() {
+        for (t, &range) in shifts.iter().enumerate() {
             let row = &mut cols[(c * nt + t) * jp..][..jp];
             let mask = &masks[t * hw..][..hw];
             for nl in 0..ns {
                 let xp = &x[((n0 + nl) * g.c_in + c) * hw..][..hw];
-                let dst = &mut row[nl * hw..][..hw];
-                dst[..lo].fill(T::zero());
-                dst[hi..].fill(T::zero());
-                let src = &xp[(lo as isize + shift) as usize..][..hi - lo];
-                for ((d, &v), &m) in dst[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
-                    *d = if m { v } else { T::zero() };
-                }
+                shifted_read(&mut row[nl * hw..][..hw], xp, range, mask);
             }
             row[ns * hw..].fill(T::zero());
         }
@@ -279,13 +297,9 @@ fn col2im_add<T: Scalar>(
     for nl in 0..ns {
         for c in 0..g.c_in {
             let gxp = &mut gx[((n0 + nl) * g.c_in + c) * hw..][..hw];
-            for (t, &(shift, lo, hi)) in shifts.iter().enumerate() {
-                let src = &gb[(c * nt + t) * jp + nl * hw..][lo..hi];
-                let mask = &masks[t * hw + lo..t * hw + hi];
-                let dst = &mut gxp[(lo as isize + shift) as usize..][..hi - lo];
-                for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
-                    *d += if m { v } else { T::zero() };
-                }
+            for (t, &range) in shifts.iter().enumerate() {
+                let src = &gb[(c * nt + t) * jp + nl * hw..][..hw];
+                shifted_add(gxp, src, range, &masks[t * hw..][..hw]);
             }
         }
     }
@@ -314,12 +328,8 @@ fn im2col_strided<T: Scalar>(
             let mask = &s.tmasks[t * per_tap..][..len];
             let src = &s.poly[(c * st * st + s.phases[t]) * len..][..len];
             let row = &mut s.cols[(c * nt + t) * jp..][..jp];
-            row[..lo].fill(T::zero());
-            row[hi..].fill(T::zero());
-            let src = &src[(lo as isize + shift) as usize..][..hi - lo];
-            for ((d, &v), &m) in row[lo..hi].iter_mut().zip(src).zip(&mask[lo..hi]) {
-                *d = if m { v } else { T::zero() };
-            }
+            shifted_read(&mut row[..len], src, (shift, lo, hi), mask);
+            row[len..].fill(T::zero());
         }
     }
 }
@@ -344,13 +354,10 @@ fn col2im_strided_add<T: Scalar>(
         for t in 0..nt {
             let (shift, _, _) = s.shifts[t];
             let (lo, hi) = block_range(shift, len);
-            let mask = &s.tmasks[t * per_tap..][lo..hi];
-            let src = &s.cols[(c * nt + t) * jp..][lo..hi];
+            let mask = &s.tmasks[t * per_tap..][..len];
+            let src = &s.cols[(c * nt + t) * jp..][..len];
             let plane = &mut s.poly[(c * st * st + s.phases[t]) * len..][..len];
-            let dst = &mut plane[(lo as isize + shift) as usize..][..hi - lo];
-            for ((d, &v), &m) in dst.iter_mut().zip(src).zip(mask) {
-                *d += if m { v } else { T::zero() };
-            }
+            shifted_add(plane, src, (shift, lo, hi), mask);
         }
     }
     add_phases(g, &s.poly, (n0, ns), gx);
