@@ -109,18 +109,19 @@ pub struct Network {
     input_shape: Vec<usize>,
     layers: Vec<Layer>,
     num_params: usize,
-    /// Per layer, the pooling fused into it ([`fused_pool`]), decided once at build.
-    fusions: Vec<Option<Fusion>>,
+    /// Per layer, how a convolution runs (`None` for other layers), decided once at build.
+    convs: Vec<Option<ConvPlan>>,
 }
 
-/// A convolution fused with the p×p average pooling after it: the pooled filter's taps on
-/// the (k + p − 1)² grid and the matrix P [|taps|, |pooled taps|] mapping tap weights to
-/// pooled weights ([`pooled_taps`]).
+/// How a convolution layer runs in the forward pass: its geometry (batch left 0) — its own
+/// filter at stride 1, or, when the p×p average pooling after it is fused into it
+/// ([`fused_pool`]), the pooled filter on the (k + p − 1)² grid at stride p — and in that
+/// case the matrix P [|taps|, |pooled taps|] mapping tap weights to pooled weights
+/// ([`pooled_taps`]).
 #[derive(Clone, Debug, PartialEq)]
-struct Fusion {
-    pool: usize,
-    taps: Vec<(usize, usize)>,
-    p: Vec<f64>,
+struct ConvPlan {
+    geom: ConvGeom,
+    pooling: Option<Vec<f64>>,
 }
 
 fn shape_err(i: usize, kind: &str, msg: String) -> Error {
@@ -417,7 +418,7 @@ impl Network {
         }
         Ok(Network {
             input_shape: input_shape.to_vec(),
-            fusions: plan_fusions(&layers),
+            convs: plan_convs(&layers),
             layers,
             num_params: offset,
         })
@@ -492,18 +493,20 @@ impl Network {
     /// into it ([`Network::fused_pool`]) — the pooled filter at stride p. `None` if layer `i`
     /// is not a convolution.
     pub fn conv_geometry(&self, i: usize, n: usize) -> Option<ConvGeom> {
-        let layer = self.layers.get(i)?;
-        matches!(layer.spec, LayerSpec::Conv2d { .. })
-            .then(|| conv_geom(layer, self.fusions[i].as_ref(), n))
+        let plan = self.convs.get(i)?.as_ref()?;
+        Some(ConvGeom {
+            batch: n,
+            ..plan.geom.clone()
+        })
     }
 
     /// The pooling side p fused into layer `i` (a convolution followed by p×p average
     /// pooling, run as one strided convolution), or 1.
     pub fn fused_pool(&self, i: usize) -> usize {
-        self.fusions
+        self.convs
             .get(i)
-            .and_then(|f| f.as_ref())
-            .map_or(1, |f| f.pool)
+            .and_then(|c| c.as_ref())
+            .map_or(1, |c| c.geom.stride)
     }
 
     fn check_inputs<T>(&self, theta: &[T], x: &[T], n: usize) -> Result<()> {
@@ -542,12 +545,14 @@ impl Network {
         shape.extend_from_slice(&self.input_shape);
         // The input is a constant: nothing downstream needs ∂/∂x.
         let mut h = tape.constant(&shape, x);
-        let mut layers = self.layers.iter().zip(&self.fusions);
-        while let Some((layer, fusion)) = layers.next() {
-            h = match fusion {
-                Some(f) => {
-                    layers.next(); // the pooling, done by the fused convolution
-                    conv_forward(tape, layer, theta, h, n, &mut blocks, Some(f))
+        let mut layers = self.layers.iter().zip(&self.convs);
+        while let Some((layer, conv)) = layers.next() {
+            h = match conv {
+                Some(plan) => {
+                    if plan.pooling.is_some() {
+                        layers.next(); // the pooling, done by the fused convolution
+                    }
+                    conv_forward(tape, layer, plan, theta, h, n, &mut blocks)
                 }
                 None => layer_forward(tape, layer, theta, h, n, &mut blocks),
             };
@@ -744,41 +749,67 @@ impl Network {
             .collect();
         Network {
             input_shape: self.input_shape.clone(),
-            fusions: plan_fusions(&layers),
+            convs: plan_convs(&layers),
             layers,
             num_params: offset,
         }
     }
 }
 
-/// Per layer, the pooling fused into it ([`fused_pool`]) with its pooled taps.
-fn plan_fusions(layers: &[Layer]) -> Vec<Option<Fusion>> {
+/// Per layer, how a convolution runs ([`ConvPlan`]); `None` for other layers.
+fn plan_convs(layers: &[Layer]) -> Vec<Option<ConvPlan>> {
     layers
         .iter()
         .zip(layers.iter().skip(1).map(Some).chain([None]))
         .map(|(layer, next)| {
+            let LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                padding,
+                ..
+            } = &layer.spec
+            else {
+                return None;
+            };
             let pool = next.map_or(1, |next| fused_pool(layer, next));
-            (pool > 1).then(|| {
-                let (taps, p) = pooled_taps(&conv_taps(layer), pool);
-                Fusion { pool, taps, p }
-            })
+            let taps = conv_taps(layer);
+            let (taps, pooling) = if pool > 1 {
+                let (pooled, p) = pooled_taps(&taps, pool);
+                (pooled, Some(p))
+            } else {
+                (taps, None)
+            };
+            let geom = ConvGeom {
+                batch: 0,
+                c_in: layer.in_shape[0],
+                c_out: *out_channels,
+                h: layer.in_shape[1],
+                w: layer.in_shape[2],
+                k: kernel + pool - 1,
+                taps,
+                pad_top: padding.top,
+                pad_left: padding.left,
+                stride: pool,
+            };
+            Some(ConvPlan { geom, pooling })
         })
         .collect()
 }
 
-/// A convolution layer on the tape; with a fusion of p×p pooling, the convolution followed
-/// by the pooling, as one convolution of stride p by the pooled filter
+/// A convolution layer on the tape as `plan` runs it; with p×p pooling fused, the
+/// convolution followed by the pooling, as one convolution of stride p by the pooled filter
 /// W'[u, v] = p⁻² Σ_{t, a, b < p : (r_t + a, s_t + b) = (u, v)} w_t on the taps (u, v) of a
 /// (k + p − 1)² filter (a constant matrix P on the tape maps w to W', so gradients reach θ
 /// through it).
+#[allow(clippy::too_many_arguments)]
 fn conv_forward<T: Scalar>(
     tape: &mut Tape<T>,
     layer: &Layer,
+    plan: &ConvPlan,
     theta: &[T],
     x: Var,
     n: usize,
     blocks: &mut Vec<(Range<usize>, Var)>,
-    fusion: Option<&Fusion>,
 ) -> Var {
     let LayerSpec::Conv2d {
         out_channels,
@@ -808,47 +839,21 @@ fn conv_forward<T: Scalar>(
             (tape.reshape(wts, &[c_out, c_in, cols.len()]), cols.len())
         }
     };
-    let weights = match fusion {
-        Some(f) => {
-            let np = f.taps.len();
-            let p = tape.constant(&[nt, np], &to_scalar(f.p.iter().copied()));
+    let weights = match &plan.pooling {
+        Some(p) => {
+            let np = plan.geom.taps.len();
+            let p = tape.constant(&[nt, np], &to_scalar(p.iter().copied()));
             let flat = tape.reshape(weights, &[c_out * c_in, nt]);
             let wp = tape.matmul(flat, p, false, false);
             tape.reshape(wp, &[c_out, c_in, np])
         }
         None => weights,
     };
-    tape.conv2d(x, weights, &conv_geom(layer, fusion, n))
-}
-
-/// The geometry of a convolution layer on `n` samples as the forward pass runs it: its own
-/// filter at stride 1, or the pooled filter at stride p when a pooling is fused into it.
-fn conv_geom(layer: &Layer, fusion: Option<&Fusion>, n: usize) -> ConvGeom {
-    let LayerSpec::Conv2d {
-        out_channels,
-        kernel,
-        padding,
-        ..
-    } = &layer.spec
-    else {
-        unreachable!("conv_geom on a {:?} layer", layer.spec)
-    };
-    let (taps, k, stride) = match fusion {
-        Some(f) => (f.taps.clone(), kernel + f.pool - 1, f.pool),
-        None => (conv_taps(layer), *kernel, 1),
-    };
-    ConvGeom {
+    let geom = ConvGeom {
         batch: n,
-        c_in: layer.in_shape[0],
-        c_out: *out_channels,
-        h: layer.in_shape[1],
-        w: layer.in_shape[2],
-        k,
-        taps,
-        pad_top: padding.top,
-        pad_left: padding.left,
-        stride,
-    }
+        ..plan.geom.clone()
+    };
+    tape.conv2d(x, weights, &geom)
 }
 
 /// The pooling side p if `layer` (a convolution) and `next` (p×p average pooling) run as
@@ -917,7 +922,7 @@ fn layer_forward<T: Scalar>(
     blocks: &mut Vec<(Range<usize>, Var)>,
 ) -> Var {
     match &layer.spec {
-        LayerSpec::Conv2d { .. } => conv_forward(tape, layer, theta, x, n, blocks, None),
+        LayerSpec::Conv2d { .. } => unreachable!("a convolution runs through its ConvPlan"),
         LayerSpec::Dense { out, param } => {
             let param = param.as_ref().expect("resolved at build");
             let wts = matrix_on_tape(
