@@ -75,6 +75,14 @@ struct Work {
 
 static WORK: Mutex<BTreeMap<String, Work>> = Mutex::new(BTreeMap::new());
 
+/// Records what one iteration of benchmark `id` does (see [`Work`]) and returns the id.
+fn record_work(id: String, flops: f64, steps: f64, peer: Option<(f64, f64)>) -> String {
+    WORK.lock()
+        .unwrap()
+        .insert(id.clone(), Work { flops, steps, peer });
+    id
+}
+
 /// Times `iters` runs of `f` and records the time per iteration under `id`.
 fn timed(id: &str, iters: u64, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -125,14 +133,11 @@ fn bench_step<T: Scalar>(c: &mut Criterion, side: usize) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(2));
 
-    let id = format!("forward_{side}x{side}_{name}");
-    WORK.lock().unwrap().insert(
-        id.clone(),
-        Work {
-            flops: forward_flops(net, BATCH),
-            steps: 0.0,
-            peer: None,
-        },
+    let id = record_work(
+        format!("forward_{side}x{side}_{name}"),
+        forward_flops(net, BATCH),
+        0.0,
+        None,
     );
     group.throughput(Throughput::Elements(forward_flops(net, BATCH) as u64));
     group.bench_function(BenchmarkId::new("forward", BATCH), |b| {
@@ -147,14 +152,11 @@ fn bench_step<T: Scalar>(c: &mut Criterion, side: usize) {
 
     let flops = step_flops(net, BATCH);
     group.throughput(Throughput::Elements(flops as u64));
-    let id = format!("loss_and_grad_{side}x{side}_{name}");
-    WORK.lock().unwrap().insert(
-        id.clone(),
-        Work {
-            flops,
-            steps: 1.0,
-            peer: Some((peer1, f64::NAN)),
-        },
+    let id = record_work(
+        format!("loss_and_grad_{side}x{side}_{name}"),
+        flops,
+        1.0,
+        Some((peer1, f64::NAN)),
     );
     group.bench_function(BenchmarkId::new("loss_and_grad", BATCH), |b| {
         b.iter_custom(|iters| {
@@ -183,14 +185,11 @@ fn bench_step<T: Scalar>(c: &mut Criterion, side: usize) {
         n: BATCH,
         target: Target::Labels(&labels),
     };
-    let id = format!("sgd_step_{side}x{side}_{name}");
-    WORK.lock().unwrap().insert(
-        id.clone(),
-        Work {
-            flops,
-            steps: 1.0,
-            peer: Some((peer1, f64::NAN)),
-        },
+    let id = record_work(
+        format!("sgd_step_{side}x{side}_{name}"),
+        flops,
+        1.0,
+        Some((peer1, f64::NAN)),
     );
     group.bench_function(BenchmarkId::new("sgd_step_rot90", BATCH), |b| {
         b.iter_custom(|iters| {
@@ -218,15 +217,12 @@ fn bench_epoch<T: Scalar>(c: &mut Criterion) {
     let mut member = Member::<T>::new(&gnet, 5);
     let flops = step_flops(gnet.network(), DIGITS_SAMPLES);
     let steps = DIGITS_SAMPLES.div_ceil(BATCH) as f64;
-    let id = format!("epoch_8x8_{name}");
     let (peer1, _, _) = peer(8, name);
-    WORK.lock().unwrap().insert(
-        id.clone(),
-        Work {
-            flops,
-            steps,
-            peer: Some((peer1, f64::NAN)),
-        },
+    let id = record_work(
+        format!("epoch_8x8_{name}"),
+        flops,
+        steps,
+        Some((peer1, f64::NAN)),
     );
     let mut group = c.benchmark_group(format!("epoch_8x8_{name}"));
     group.sample_size(10);
@@ -276,19 +272,16 @@ fn bench_ensemble<T: Scalar>(c: &mut Criterion, side: usize, members: usize, ste
         let mut ms: Vec<Member<T>> = (0..members)
             .map(|m| Member::new(&gnet, 100 + m as u64))
             .collect();
-        let id = format!("ensemble_{side}x{side}_{name}_{threads}t");
         let peer = if threads == 2 {
             Some((peer2, target))
         } else {
             Some((peer2 / 2.0, target / 2.0))
         };
-        WORK.lock().unwrap().insert(
-            id.clone(),
-            Work {
-                flops,
-                steps: (members * steps) as f64,
-                peer,
-            },
+        let id = record_work(
+            format!("ensemble_{side}x{side}_{name}_{threads}t"),
+            flops,
+            (members * steps) as f64,
+            peer,
         );
         group.bench_function(BenchmarkId::new("member_steps", threads), |b| {
             b.iter_custom(|iters| {
