@@ -28,87 +28,84 @@ impl Rep {
         }
     }
 
+    /// A representation of dimension `d` built element by element from `self` and `other`
+    /// (same group): `perm(π_A(g), π_B(g))` when both act by permutations, else
+    /// `matrix(A(g), B(g))` on their row-major matrices.
+    fn combine(
+        &self,
+        other: &Rep,
+        what: &str,
+        d: usize,
+        perm: impl Fn(&[usize], &[usize]) -> Vec<usize>,
+        matrix: impl Fn(&[f64], &[f64]) -> Vec<f64>,
+    ) -> Result<Rep> {
+        self.same_group(other, what)?;
+        let n = self.group().order();
+        let action = match (self.action(), other.action()) {
+            (Action::Permutation(pa), Action::Permutation(pb)) => {
+                Action::Permutation((0..n).map(|g| perm(&pa[g], &pb[g])).collect())
+            }
+            _ => {
+                let (ma, mb) = (self.dense_matrices(), other.dense_matrices());
+                Action::Matrix((0..n).map(|g| matrix(&ma[g], &mb[g])).collect())
+            }
+        };
+        Ok(Rep::new_unchecked(self.group().clone(), d, action))
+    }
+
     /// The direct sum ρ_A ⊕ ρ_B on R^(a+b) (block diagonal, `self` first). Errors if the
     /// groups differ.
     pub fn direct_sum(&self, other: &Rep) -> Result<Rep> {
-        self.same_group(other, "direct sum")?;
         let (a, b) = (self.dim(), other.dim());
-        let n = self.group().order();
-        let action = match (self.action(), other.action()) {
-            (Action::Permutation(pa), Action::Permutation(pb)) => Action::Permutation(
-                (0..n)
-                    .map(|g| {
-                        pa[g]
-                            .iter()
-                            .copied()
-                            .chain(pb[g].iter().map(|&j| a + j))
-                            .collect()
-                    })
-                    .collect(),
-            ),
-            _ => {
-                let (ma, mb) = (self.dense_matrices(), other.dense_matrices());
-                let d = a + b;
-                Action::Matrix(
-                    (0..n)
-                        .map(|g| {
-                            let mut m = vec![0.0; d * d];
-                            for i in 0..a {
-                                m[i * d..i * d + a].copy_from_slice(&ma[g][i * a..(i + 1) * a]);
-                            }
-                            for i in 0..b {
-                                let row = (a + i) * d + a;
-                                m[row..row + b].copy_from_slice(&mb[g][i * b..(i + 1) * b]);
-                            }
-                            m
-                        })
-                        .collect(),
-                )
-            }
-        };
-        Ok(Rep::new_unchecked(self.group().clone(), a + b, action))
+        let d = a + b;
+        self.combine(
+            other,
+            "direct sum",
+            d,
+            |pa, pb| {
+                pa.iter()
+                    .copied()
+                    .chain(pb.iter().map(|&j| a + j))
+                    .collect()
+            },
+            |ma, mb| {
+                let mut m = vec![0.0; d * d];
+                for i in 0..a {
+                    m[i * d..i * d + a].copy_from_slice(&ma[i * a..(i + 1) * a]);
+                }
+                for i in 0..b {
+                    let row = (a + i) * d + a;
+                    m[row..row + b].copy_from_slice(&mb[i * b..(i + 1) * b]);
+                }
+                m
+            },
+        )
     }
 
     /// The tensor product ρ_A ⊗ ρ_B on R^(a·b): the Kronecker product, with basis vector
     /// (i, j) at index `i*b + j`. Errors if the groups differ.
     pub fn tensor(&self, other: &Rep) -> Result<Rep> {
-        self.same_group(other, "tensor product")?;
         let (a, b) = (self.dim(), other.dim());
-        let n = self.group().order();
-        let action = match (self.action(), other.action()) {
-            (Action::Permutation(pa), Action::Permutation(pb)) => Action::Permutation(
-                (0..n)
-                    .map(|g| {
-                        pa[g]
-                            .iter()
-                            .flat_map(|&i| pb[g].iter().map(move |&j| i * b + j))
-                            .collect()
-                    })
-                    .collect(),
-            ),
-            _ => {
-                let (ma, mb) = (self.dense_matrices(), other.dense_matrices());
-                let d = a * b;
-                Action::Matrix(
-                    (0..n)
-                        .map(|g| {
-                            let mut m = vec![0.0; d * d];
-                            for (i1, i2, j1, j2) in (0..a).flat_map(|i1| {
-                                (0..b).flat_map(move |i2| {
-                                    (0..a)
-                                        .flat_map(move |j1| (0..b).map(move |j2| (i1, i2, j1, j2)))
-                                })
-                            }) {
-                                m[(i1 * b + i2) * d + j1 * b + j2] =
-                                    ma[g][i1 * a + j1] * mb[g][i2 * b + j2];
-                            }
-                            m
-                        })
-                        .collect(),
-                )
-            }
-        };
-        Ok(Rep::new_unchecked(self.group().clone(), a * b, action))
+        let d = a * b;
+        self.combine(
+            other,
+            "tensor product",
+            d,
+            |pa, pb| {
+                pa.iter()
+                    .flat_map(|&i| pb.iter().map(move |&j| i * b + j))
+                    .collect()
+            },
+            |ma, mb| {
+                let mut m = vec![0.0; d * d];
+                for (i1, j1) in (0..a).flat_map(|i1| (0..a).map(move |j1| (i1, j1))) {
+                    for (i2, j2) in (0..b).flat_map(|i2| (0..b).map(move |j2| (i2, j2))) {
+                        m[(i1 * b + i2) * d + j1 * b + j2] = ma[i1 * a + j1] * mb[i2 * b + j2];
+                    }
+                }
+                m
+            },
+        )
     }
 
     /// Feature maps with `channels` channels over this (spatial) representation: the same
