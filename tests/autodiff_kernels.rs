@@ -9,6 +9,10 @@ use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "support/conv_geometry.rs"]
+mod conv_geometry;
+use conv_geometry::random_geom;
+
 /// Relative tolerance of kernel-vs-reference and adjoint comparisons, against the scale
 /// Σ |terms| (the sum of absolute values of every product entering the result).
 ///
@@ -48,40 +52,14 @@ fn close(a: &[f64], b: &[f64], scale: &[f64]) -> bool {
             .all(|((x, y), s)| (x - y).abs() <= TOL * s)
 }
 
-/// Random geometry: k ∈ {1, 3, 5}, a random subset of the k×k taps (in random order),
-/// independent top and left paddings in 0..=k (asymmetric, even beyond "same").
+/// Random geometry: k ∈ {1, 3, 5}, random taps, order and paddings ([`random_geom`]).
 fn geom_strategy() -> impl Strategy<Value = ConvGeom> {
     (
         (1usize..3, 1usize..4, 1usize..4, 1usize..7, 1usize..7),
         prop::sample::select(vec![1usize, 3, 5]),
         any::<u64>(),
     )
-        .prop_map(|((batch, c_in, c_out, h, w), k, seed)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut taps: Vec<_> = ConvGeom::full_taps(k)
-                .into_iter()
-                .filter(|_| rng.random::<f64>() < 0.6)
-                .collect();
-            if taps.is_empty() {
-                taps.push((k / 2, k / 2));
-            }
-            // Random order: weight t belongs to taps[t], whatever the order.
-            for i in (1..taps.len()).rev() {
-                taps.swap(i, rng.random_range(0..=i));
-            }
-            ConvGeom {
-                batch,
-                c_in,
-                c_out,
-                h,
-                w,
-                k,
-                taps,
-                pad_top: rng.random_range(0..=k),
-                pad_left: rng.random_range(0..=k),
-                stride: 1,
-            }
-        })
+        .prop_map(|(sizes, k, seed)| random_geom(sizes, k, 1, seed))
 }
 
 /// The convolution of one image as a dense (C_out·H·W) × (C_in·H·W) matrix, built from the

@@ -8,6 +8,10 @@ use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "support/conv_geometry.rs"]
+mod conv_geometry;
+use conv_geometry::random_geom;
+
 /// Step of the central difference.
 const H: f64 = 1e-5;
 /// Relative tolerance of the directional check, against the scale 1 + Σ_i |g_i v_i|.
@@ -156,28 +160,7 @@ fn conv_geom_strategy() -> impl Strategy<Value = ConvGeom> {
         prop::sample::select(vec![1usize, 3, 5]),
         any::<u64>(),
     )
-        .prop_map(|((batch, c_in, c_out, h, w), k, seed)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut taps: Vec<_> = ConvGeom::full_taps(k)
-                .into_iter()
-                .filter(|_| rng.random::<f64>() < 0.5)
-                .collect();
-            if taps.is_empty() {
-                taps.push((rng.random_range(0..k), rng.random_range(0..k)));
-            }
-            ConvGeom {
-                batch,
-                c_in,
-                c_out,
-                h,
-                w,
-                k,
-                taps,
-                pad_top: rng.random_range(0..=k),
-                pad_left: rng.random_range(0..=k),
-                stride: 1,
-            }
-        })
+        .prop_map(|(sizes, k, seed)| random_geom(sizes, k, 1, seed))
 }
 
 proptest! {

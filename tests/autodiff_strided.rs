@@ -11,6 +11,10 @@ use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+#[path = "support/conv_geometry.rs"]
+mod conv_geometry;
+use conv_geometry::random_geom;
+
 /// Relative tolerance against the scale Σ|terms| of each entry: both sides are f64 sums of
 /// at most C_in·|taps|·N·H·W ≤ 3·25·3·144 ≈ 1.1e4 products in different orders, each within
 /// γ_n·Σ|terms| ≈ 1.2e-12·Σ|terms| of the exact value in the worst case; 1e-11 bounds their
@@ -49,29 +53,12 @@ fn strided_geom() -> impl Strategy<Value = ConvGeom> {
         any::<u64>(),
     )
         .prop_map(|((batch, c_in, c_out, bh, bw), stride, k, seed)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut taps: Vec<_> = ConvGeom::full_taps(k)
-                .into_iter()
-                .filter(|_| rng.random::<f64>() < 0.6)
-                .collect();
-            if taps.is_empty() {
-                taps.push((k / 2, k / 2));
-            }
-            for i in (1..taps.len()).rev() {
-                taps.swap(i, rng.random_range(0..=i));
-            }
-            ConvGeom {
-                batch,
-                c_in,
-                c_out,
-                h: bh * stride,
-                w: bw * stride,
+            random_geom(
+                (batch, c_in, c_out, bh * stride, bw * stride),
                 k,
-                taps,
-                pad_top: rng.random_range(0..=k),
-                pad_left: rng.random_range(0..=k),
                 stride,
-            }
+                seed,
+            )
         })
 }
 
