@@ -123,54 +123,128 @@ fn dense_apply(g: &ConvGeom, w: &[f64], x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Forward, backward-input (accumulating) and backward-weight (accumulating) equal the
+/// dense reference: M x, Mᵀ gy, and Σ_n gy[n]ᵀ (∂M/∂w_t) x[n] with ∂M/∂w_t the dense matrix
+/// of the one-hot filter bank.
+fn check_against_dense(g: &ConvGeom, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (x, w, gy) = (
+        uniform(&mut rng, g.x_len()),
+        uniform(&mut rng, g.w_len()),
+        uniform(&mut rng, g.y_len()),
+    );
+    let (rows, cols) = (g.c_out * g.h * g.w, g.c_in * g.h * g.w);
+
+    let mut y = vec![f64::NAN; g.y_len()];
+    kernels::conv2d_forward(g, &x, &w, &mut y);
+    let scale = dense_apply(g, &abs(&w), &abs(&x));
+    assert!(close(&y, &dense_apply(g, &w, &x), &scale));
+
+    let gx0 = uniform(&mut rng, g.x_len());
+    let mut gx = gx0.clone();
+    kernels::conv2d_backward_input(g, &gy, &w, &mut gx);
+    let (m, m_abs) = (dense_conv(g, &w), dense_conv(g, &abs(&w)));
+    let mut want = Vec::new();
+    let mut scale = Vec::new();
+    for n in 0..g.batch {
+        let gyn = &gy[n * rows..][..rows];
+        let back = matvec_t(&m, rows, cols, gyn);
+        let back_abs = matvec_t(&m_abs, rows, cols, &abs(gyn));
+        for c in 0..cols {
+            want.push(gx0[n * cols + c] + back[c]);
+            scale.push(gx0[n * cols + c].abs() + back_abs[c]);
+        }
+    }
+    assert!(close(&gx, &want, &scale));
+
+    let gw0 = uniform(&mut rng, g.w_len());
+    let mut gw = gw0.clone();
+    kernels::conv2d_backward_weight(g, &gy, &x, &mut gw);
+    let mut want = gw0.clone();
+    let mut scale = abs(&gw0);
+    for idx in 0..g.w_len() {
+        let mut onehot = vec![0.0; g.w_len()];
+        onehot[idx] = 1.0;
+        let e = dense_apply(g, &onehot, &x);
+        let e_abs = dense_apply(g, &onehot, &abs(&x));
+        want[idx] += dot(&gy, &e);
+        scale[idx] += dot(&abs(&gy), &e_abs);
+    }
+    assert!(close(&gw, &want, &scale));
+}
+
+/// The three kernels in f32 on f64 data rounded to f32, against the same kernels in f64.
+fn f32_and_f64_agree(g: &ConvGeom, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let round = |v: Vec<f64>| -> Vec<f64> { v.into_iter().map(|a| a as f32 as f64).collect() };
+    let (x, w, gy) = (
+        round(uniform(&mut rng, g.x_len())),
+        round(uniform(&mut rng, g.w_len())),
+        round(uniform(&mut rng, g.y_len())),
+    );
+    let single = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
+    let (xs, ws, gys) = (single(&x), single(&w), single(&gy));
+    // f32 sums of at most C·T ≤ 16·9 products of entries ≤ 1, in the same order as f64:
+    // the error is below (terms)·2⁻²⁴ of the scale Σ|terms| ≈ 1e-5 of it.
+    let tol = 1e-5;
+    let agree = |a: &[f32], b: &[f64], scale: &[f64]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .zip(scale)
+                .all(|((&u, &v), &s)| (u as f64 - v).abs() <= tol * (s + 1.0))
+    };
+    let mut y = vec![0.0; g.y_len()];
+    kernels::conv2d_forward(g, &x, &w, &mut y);
+    let mut ys = vec![0f32; g.y_len()];
+    kernels::conv2d_forward(g, &xs, &ws, &mut ys);
+    assert!(
+        agree(&ys, &y, &dense_apply(g, &abs(&w), &abs(&x))),
+        "forward {g:?}"
+    );
+    let mut gx = vec![0.0; g.x_len()];
+    kernels::conv2d_backward_input(g, &gy, &w, &mut gx);
+    let mut gxs = vec![0f32; g.x_len()];
+    kernels::conv2d_backward_input(g, &gys, &ws, &mut gxs);
+    let mut gx_abs = vec![0.0; g.x_len()];
+    kernels::conv2d_backward_input(g, &abs(&gy), &abs(&w), &mut gx_abs);
+    assert!(agree(&gxs, &gx, &gx_abs), "input gradient {g:?}");
+    let mut gw = vec![0.0; g.w_len()];
+    kernels::conv2d_backward_weight(g, &gy, &x, &mut gw);
+    let mut gws = vec![0f32; g.w_len()];
+    kernels::conv2d_backward_weight(g, &gys, &xs, &mut gws);
+    let mut gw_abs = vec![0.0; g.w_len()];
+    kernels::conv2d_backward_weight(g, &abs(&gy), &abs(&x), &mut gw_abs);
+    assert!(agree(&gws, &gw, &gw_abs), "weight gradient {g:?}");
+}
+
+/// Small stride-1 planes are computed with the samples in vector lanes (16 f32, 8 f64): on
+/// batches of several lane blocks with a partial last one, and channel counts above the
+/// register tiles, f64 equals the dense reference and f32 agrees with f64. (The random
+/// geometries of `conv_matches_dense_matrix` have batches below one block.)
+#[test]
+fn conv_on_full_lane_blocks_matches_dense_matrix() {
+    let cases = [
+        ((35, 9, 17, 4, 4), 3),
+        ((16, 16, 16, 2, 2), 3),
+        ((19, 5, 12, 3, 5), 5),
+        ((33, 16, 16, 4, 4), 1),
+    ];
+    for (i, (sizes, k)) in cases.into_iter().enumerate() {
+        let g = random_geom(sizes, k, 1, i as u64);
+        check_against_dense(&g, 40 + i as u64);
+        f32_and_f64_agree(&g, 50 + i as u64);
+    }
+}
+
 proptest! {
     #![proptest_config(config(32))]
 
-    /// Forward, backward-input (accumulating) and backward-weight (accumulating) equal the
-    /// dense reference: M x, Mᵀ gy, and Σ_n gy[n]ᵀ (∂M/∂w_t) x[n] with ∂M/∂w_t the dense matrix
-    /// of the one-hot filter bank.
+    /// Forward, backward-input and backward-weight equal the dense reference
+    /// ([`check_against_dense`]).
     #[test]
     fn conv_matches_dense_matrix(g in geom_strategy(), seed: u64) {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (x, w, gy) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()), uniform(&mut rng, g.y_len()));
-        let (rows, cols) = (g.c_out * g.h * g.w, g.c_in * g.h * g.w);
-
-        let mut y = vec![f64::NAN; g.y_len()];
-        kernels::conv2d_forward(&g, &x, &w, &mut y);
-        let scale = dense_apply(&g, &abs(&w), &abs(&x));
-        prop_assert!(close(&y, &dense_apply(&g, &w, &x), &scale));
-
-        let gx0 = uniform(&mut rng, g.x_len());
-        let mut gx = gx0.clone();
-        kernels::conv2d_backward_input(&g, &gy, &w, &mut gx);
-        let (m, m_abs) = (dense_conv(&g, &w), dense_conv(&g, &abs(&w)));
-        let mut want = Vec::new();
-        let mut scale = Vec::new();
-        for n in 0..g.batch {
-            let gyn = &gy[n * rows..][..rows];
-            let back = matvec_t(&m, rows, cols, gyn);
-            let back_abs = matvec_t(&m_abs, rows, cols, &abs(gyn));
-            for c in 0..cols {
-                want.push(gx0[n * cols + c] + back[c]);
-                scale.push(gx0[n * cols + c].abs() + back_abs[c]);
-            }
-        }
-        prop_assert!(close(&gx, &want, &scale));
-
-        let gw0 = uniform(&mut rng, g.w_len());
-        let mut gw = gw0.clone();
-        kernels::conv2d_backward_weight(&g, &gy, &x, &mut gw);
-        let mut want = gw0.clone();
-        let mut scale = abs(&gw0);
-        for idx in 0..g.w_len() {
-            let mut onehot = vec![0.0; g.w_len()];
-            onehot[idx] = 1.0;
-            let e = dense_apply(&g, &onehot, &x);
-            let e_abs = dense_apply(&g, &onehot, &abs(&x));
-            want[idx] += dot(&gy, &e);
-            scale[idx] += dot(&abs(&gy), &e_abs);
-        }
-        prop_assert!(close(&gw, &want, &scale));
+        check_against_dense(&g, seed);
     }
 
     /// gemm_acc equals the triple loop for every transpose combination, accumulating into c.

@@ -177,7 +177,7 @@ fn failing(seed: u64) -> Result<Measurement> {
     Ok(Measurement {
         statement: "S3",
         case: format!("seed {seed}"),
-        error: if seed % 2 == 0 { 0.25 } else { 1e-15 },
+        error: if seed.is_multiple_of(2) { 0.25 } else { 1e-15 },
         tolerance: 1e-12,
     })
 }
@@ -242,7 +242,7 @@ fn a_failing_statement_fails_the_run() {
     assert!(!s.passed());
     let row = &s.statements[1];
     let expected = (0..cases as u64)
-        .filter(|&c| case_seed(7, 3, c) % 2 == 0)
+        .filter(|&c| case_seed(7, 3, c).is_multiple_of(2))
         .count();
     assert!(expected > 0, "pick another seed: no failing case");
     assert_eq!(row.failures, expected);

@@ -6,8 +6,10 @@
 //! swapped for a faster one and benchmarked in isolation.
 
 mod conv;
+mod direct;
 mod elementwise;
 mod gemm;
+mod lanes;
 mod math;
 pub(crate) mod simd;
 #[cfg(test)]
@@ -45,6 +47,11 @@ pub struct Scratch<T> {
     pairs: Vec<(usize, usize)>,
     /// Start of each tap's pairs in `pairs` (|taps| + 1 entries).
     pair_starts: Vec<usize>,
+    /// Batch-lane convolution: per tap t, the rows of output pixels whose read lies in the
+    /// grid (first output pixel, first input pixel, length), `runs[run_starts[t]..run_starts[t + 1]]`.
+    runs: Vec<(usize, usize, usize)>,
+    /// Start of each tap's runs in `runs` (|taps| + 1 entries).
+    run_starts: Vec<usize>,
     /// Strided convolution: per tap, the phase (a, b) = offset mod σ it reads, as a·σ + b.
     phases: Vec<usize>,
     /// Strided convolution: the input (or its gradient) of a block split into phase planes,
@@ -72,6 +79,8 @@ impl<T: Scalar> Scratch<T> {
             shifts: Vec::new(),
             pairs: Vec::new(),
             pair_starts: Vec::new(),
+            runs: Vec::new(),
+            run_starts: Vec::new(),
             phases: Vec::new(),
             poly: Vec::new(),
             packed_a: Vec::new(),
@@ -154,7 +163,7 @@ impl ConvGeom {
         if self.stride == 0 {
             return Err(Error::Shape("convolution stride must be at least 1".into()));
         }
-        if self.h % self.stride != 0 || self.w % self.stride != 0 {
+        if !self.h.is_multiple_of(self.stride) || !self.w.is_multiple_of(self.stride) {
             return Err(Error::Shape(format!(
                 "a {}×{} grid does not split into {st}×{st} blocks (stride {st})",
                 self.h,
@@ -390,7 +399,7 @@ pub fn tanh_backward<T: Scalar>(gy: &[T], y: &[T], gx: &mut [T]) {
 /// Row-wise softmax over rows of length `k`, shifted by the row maximum (stable).
 pub fn softmax_forward<T: Scalar>(x: &[T], k: usize, y: &mut [T]) {
     assert!(
-        k > 0 && x.len() == y.len() && x.len() % k == 0,
+        k > 0 && x.len() == y.len() && x.len().is_multiple_of(k),
         "softmax: bad lengths"
     );
     for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(k)) {
@@ -428,7 +437,7 @@ pub fn softmax_backward<T: Scalar>(gy: &[T], y: &[T], k: usize, gx: &mut [T]) {
 /// Row-wise log-softmax x − max − log Σ exp(x − max) (stable).
 pub fn log_softmax_forward<T: Scalar>(x: &[T], k: usize, y: &mut [T]) {
     assert!(
-        k > 0 && x.len() == y.len() && x.len() % k == 0,
+        k > 0 && x.len() == y.len() && x.len().is_multiple_of(k),
         "log_softmax: bad lengths"
     );
     for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(k)) {

@@ -119,7 +119,7 @@ pub fn random_image_case(seed: u64) -> Result<(GroupNetwork, String)> {
             1 => vec![LayerSpec::Relu],
             2 => vec![LayerSpec::Tanh, LayerSpec::LayerNorm],
             // 2×2 pooling only on an even grid that stays ≥ 3 wide (room for 3×3 taps).
-            _ if side % 2 == 0 && side / 2 >= 3 => {
+            _ if side.is_multiple_of(2) && side / 2 >= 3 => {
                 side /= 2;
                 vec![LayerSpec::AvgPool2d(2), LayerSpec::Tanh]
             }
@@ -247,7 +247,7 @@ fn control_net(
     first: Option<LayerSpec>,
     middle: Vec<LayerSpec>,
 ) -> Result<(GroupNetwork, GridGroup)> {
-    let kind = if seed % 2 == 0 {
+    let kind = if seed.is_multiple_of(2) {
         GridGroup::C4
     } else {
         GridGroup::D4

@@ -164,7 +164,7 @@ fn spanning_columns(arch: Architecture) -> Vec<Vec<f64>> {
 /// orthonormal), 2 the same mix orthonormalised. The direction T𝓛 is the same for all.
 pub fn parametrisation(arch: Architecture, variant: u64, seed: u64) -> Result<Parametrisation> {
     let cols = spanning_columns(arch);
-    if variant % 3 == 0 {
+    if variant.is_multiple_of(3) {
         return match arch {
             Architecture::S5v => Parametrisation::orthonormalised(9, cols),
             _ => {

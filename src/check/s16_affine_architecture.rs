@@ -103,7 +103,7 @@ pub fn measure(kind: GridGroup, offset: Offset, seed: u64) -> Result<MapReport> 
 
 /// The groups of a seed: C4 for even seeds, D4 for odd ones.
 fn group_of(seed: u64) -> GridGroup {
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         GridGroup::C4
     } else {
         GridGroup::D4

@@ -55,7 +55,7 @@ impl Dataset {
                 "input shape {input_shape:?} has no entries"
             )));
         }
-        if inputs.len() % input_len != 0 {
+        if !inputs.len().is_multiple_of(input_len) {
             return Err(Error::Shape(format!(
                 "{} input values are not a whole number of samples of shape {input_shape:?}",
                 inputs.len()

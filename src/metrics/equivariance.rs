@@ -60,7 +60,7 @@ pub struct EquivarianceStats {
 pub fn equivariance_stats(f_gx: &[f64], rho_y_f_x: &[f64], dim: usize) -> EquivarianceStats {
     assert!(dim > 0, "equivariance_stats: dim = 0");
     assert!(
-        f_gx.len() == rho_y_f_x.len() && f_gx.len() % dim == 0,
+        f_gx.len() == rho_y_f_x.len() && f_gx.len().is_multiple_of(dim),
         "equivariance_stats: tables of {} and {} values are not both [count, {dim}]",
         f_gx.len(),
         rho_y_f_x.len()

@@ -56,7 +56,7 @@ impl Support {
     /// A support from a row-major k×k mask; errors if k is even or zero, the mask has the
     /// wrong length, or no tap is set.
     pub fn from_mask(k: usize, mask: Vec<bool>) -> Result<Support> {
-        if k == 0 || k % 2 == 0 {
+        if k == 0 || k.is_multiple_of(2) {
             return Err(Error::Shape(format!(
                 "a filter support needs an odd side k, got k = {k}"
             )));
@@ -100,7 +100,7 @@ impl Support {
             }
         }
         let k = (mask.len() as f64).sqrt().round() as usize;
-        if k * k != mask.len() || k % 2 == 0 {
+        if k * k != mask.len() || k.is_multiple_of(2) {
             return Err(Error::Invalid(format!(
                 "support mask {s:?} has {} characters; it must be k² with k odd (9, 25, …)",
                 mask.len()

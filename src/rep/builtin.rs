@@ -30,7 +30,7 @@ fn src_from_point_maps(group: &Group, points: &[Vec<usize>]) -> Vec<Vec<usize>> 
 /// The 2×2 rotation by 2πk/n, row-major, exact (entries in {0, ±1}) at multiples of 90°.
 fn rotation(k: usize, n: usize) -> [f64; 4] {
     let k = k % n;
-    let (c, s) = if (4 * k) % n == 0 {
+    let (c, s) = if (4 * k).is_multiple_of(n) {
         match 4 * k / n {
             0 => (1.0, 0.0),
             1 => (0.0, 1.0),

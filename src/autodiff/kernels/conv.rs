@@ -1,7 +1,10 @@
 //! The support-restricted convolution as register-tiled matrix products ([`super::gemm`]).
 //!
-//! Three formulations, chosen by the geometry (H·W pixels per plane, T taps):
+//! Four formulations, chosen by the geometry (H·W pixels per plane, T taps, stride σ):
 //!
+//! - **batch lanes** (σ = 1, H·W ≤ 16: the small planes of the digits network). Tap by tap
+//!   with the samples in the vector lanes, skipping the reads outside the grid
+//!   ([`super::direct`]).
 //! - **tap planes** (H·W a multiple of [`COL_UNIT`]). Samples are processed in blocks of
 //!   about [`BLOCK_COLS`] pixels. For each tap t and sample n, the panel holds the whole
 //!   [C_in, H·W] block of x[n] shifted by the tap's flat offset di·W + dj, with the pixels
@@ -17,7 +20,7 @@
 //!   A strided geometry (σ > 1, a convolution fused with the average pooling after it)
 //!   takes this formulation unless its output plane is tiny: its input is first split into
 //!   σ² phase planes ([`to_phases`]), on which every tap is a stride-1 shift.
-//! - **dense** (tiny output planes, ⌊H/σ⌋·⌊W/σ⌋ ≤ T). The convolution of one sample is the
+//! - **dense** (other tiny output planes, ⌊H/σ⌋·⌊W/σ⌋ ≤ T). The convolution of one sample is the
 //!   matrix M [(C_out·⌊H/σ⌋·⌊W/σ⌋), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q is
 //!   what output pixel p reads through tap t ([`prepare_pairs`]). Then Y = X · Mᵀ,
 //!   gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W] tensors themselves; gw[o,c,t]
@@ -28,6 +31,7 @@
 //! [`super::gemm`]); as with any matrix formulation, a non-finite input or weight may turn
 //! into NaN outputs that the exact per-tap formula would not touch (0·∞).
 
+use super::direct;
 use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
 use super::simd::{self, Job, Level};
 use super::{valid_range, ConvGeom, Scratch};
@@ -45,16 +49,20 @@ enum Plan {
     Gathered { per: usize },
     /// Dense per-sample matrix.
     Dense,
+    /// Tap by tap in the batch-lane layout ([`super::direct`]).
+    BatchLanes,
 }
 
 fn plan(g: &ConvGeom) -> Plan {
     let hw = g.out_h() * g.out_w();
     let per = (BLOCK_COLS / hw.max(1)).clamp(1, g.batch.max(1));
-    if hw <= g.taps.len() {
+    if direct::applies(g) {
+        Plan::BatchLanes
+    } else if hw <= g.taps.len() {
         Plan::Dense
     } else if g.stride > 1 {
         Plan::Gathered { per }
-    } else if hw % COL_UNIT == 0 {
+    } else if hw.is_multiple_of(COL_UNIT) {
         Plan::TapPlanes { per }
     } else {
         Plan::Gathered { per }
@@ -482,6 +490,7 @@ impl<T: Scalar> Job for Forward<'_, T> {
         }
         let plan = plan(g);
         match plan {
+            Plan::BatchLanes => return direct::forward(level, g, x, w, y, s),
             Plan::Dense => prepare_pairs(g, s),
             Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
             _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
@@ -490,6 +499,7 @@ impl<T: Scalar> Job for Forward<'_, T> {
             Plan::TapPlanes { per } => tap_planes_forward(level, g, per, x, w, y, s),
             Plan::Gathered { per } => gathered_forward(level, g, per, x, w, y, s),
             Plan::Dense => dense_forward(level, g, x, w, y, s),
+            Plan::BatchLanes => unreachable!("handled above"),
         }
     }
 }
@@ -690,6 +700,7 @@ impl<T: Scalar> Job for Backward<'_, T> {
         }
         let plan = plan(g);
         match plan {
+            Plan::BatchLanes => return direct::backward(level, g, (gy, x, w), gx, gw, s),
             Plan::Dense => prepare_pairs(g, s),
             Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
             _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
@@ -699,6 +710,7 @@ impl<T: Scalar> Job for Backward<'_, T> {
             Plan::TapPlanes { per } => tap_planes_backward(level, g, per, grads, s),
             Plan::Gathered { per } => gathered_backward(level, g, per, grads, s),
             Plan::Dense => dense_backward(level, g, grads, s),
+            Plan::BatchLanes => unreachable!("handled above"),
         }
     }
 }

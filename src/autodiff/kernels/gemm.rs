@@ -110,7 +110,7 @@ impl View {
 
     /// Whether column tiles of width `w` never straddle a column group.
     fn tiles_ok(&self, w: usize) -> bool {
-        self.cg == ONE || self.cg % w == 0
+        self.cg == ONE || self.cg.is_multiple_of(w)
     }
 }
 

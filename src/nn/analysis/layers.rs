@@ -196,7 +196,9 @@ fn failure_note(l: &Layer) -> Option<String> {
             padding.left,
             (kernel - 1) / 2
         )),
-        LayerSpec::AvgPool2d(k) if l.in_shape[1] % k != 0 || l.in_shape[2] % k != 0 => {
+        LayerSpec::AvgPool2d(k)
+            if !l.in_shape[1].is_multiple_of(*k) || !l.in_shape[2].is_multiple_of(*k) =>
+        {
             Some(format!(
                 "{k}×{k} pooling on a {}×{} grid drops trailing rows/columns, which rotation \
                  moves to the other side",

@@ -1,0 +1,189 @@
+//! The batch-lane layout: a row-major [N, K] tensor (one sample per row) stored as
+//! [⌈N/L⌉, K, L], with sample n in lane n mod L of block n / L, so that one vector holds
+//! the same entry of L samples. L = [`nt_lanes`] (16 for f32, 8 for f64); lanes past N
+//! are zero.
+//!
+//! Moving in and out of the layout is a transposition of L×L tiles. On AVX-512 a full tile
+//! is transposed in registers by unpack and lane-shuffle instructions; elsewhere (and for a
+//! partial block) by a plain loop. Both only move values, so the levels agree bit for bit.
+
+use super::gemm::nt_lanes;
+use super::simd::Level;
+use crate::Scalar;
+use std::any::TypeId;
+
+/// Fills `xt` with `x` ([n, k] row-major) in the batch-lane layout [⌈n/L⌉, k, L].
+#[inline(always)]
+pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize), xt: &mut Vec<T>) {
+    let l = nt_lanes::<T>();
+    xt.clear();
+    xt.resize(n.div_ceil(l) * k * l, T::zero());
+    for (b, block) in xt.chunks_exact_mut(k * l).enumerate() {
+        let rows = (n - b * l).min(l);
+        let src = &x[b * l * k..][..rows * k];
+        let mut k0 = 0;
+        if rows == l && level == Level::Avx512 {
+            while k0 + l <= k {
+                if tile_avx512(src, k, k0, &mut block[k0 * l..][..l * l], l) {
+                    k0 += l;
+                } else {
+                    break;
+                }
+            }
+        }
+        for kk in k0..k {
+            let lanes = &mut block[kk * l..][..l];
+            for (r, v) in lanes.iter_mut().enumerate().take(rows) {
+                *v = src[r * k + kk];
+            }
+        }
+    }
+}
+
+/// Writes (or, with `add`, adds) the samples of `yt` ([⌈n/L⌉, k, L]) into `y` ([n, k]
+/// row-major).
+#[inline(always)]
+pub(super) fn from_lanes<T: Scalar>(
+    level: Level,
+    yt: &[T],
+    (n, k): (usize, usize),
+    y: &mut [T],
+    add: bool,
+    tile: &mut Vec<T>,
+) {
+    let l = nt_lanes::<T>();
+    tile.resize(l * l, T::zero());
+    for (b, block) in yt.chunks_exact(k * l).enumerate().take(n.div_ceil(l)) {
+        let rows = (n - b * l).min(l);
+        let dst = &mut y[b * l * k..][..rows * k];
+        let mut k0 = 0;
+        if rows == l && level == Level::Avx512 {
+            while k0 + l <= k {
+                // Transpose the [l (entries), l (lanes)] tile into [l (samples), l (entries)].
+                if !tile_avx512(&block[k0 * l..][..l * l], l, 0, tile, l) {
+                    break;
+                }
+                for r in 0..l {
+                    let d = &mut dst[r * k + k0..][..l];
+                    let t = &tile[r * l..][..l];
+                    if add {
+                        for (a, &v) in d.iter_mut().zip(t) {
+                            *a += v;
+                        }
+                    } else {
+                        d.copy_from_slice(t);
+                    }
+                }
+                k0 += l;
+            }
+        }
+        for kk in k0..k {
+            let lanes = &block[kk * l..][..l];
+            for (r, &v) in lanes.iter().enumerate().take(rows) {
+                let d = &mut dst[r * k + kk];
+                if add {
+                    *d += v;
+                } else {
+                    *d = v;
+                }
+            }
+        }
+    }
+}
+
+/// Transposes the L×L tile of `src` (L rows of stride `ld`, columns k0..k0 + L) into
+/// `dst` (L rows of stride `ld_dst`) with AVX-512 shuffles; false (nothing written) when
+/// `T` is neither f32 nor f64 or the CPU lacks AVX-512 (then the caller's loop does it).
+#[inline(always)]
+fn tile_avx512<T: Scalar>(src: &[T], ld: usize, k0: usize, dst: &mut [T], ld_dst: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let l = nt_lanes::<T>();
+        assert!(src.len() >= (l - 1) * ld + k0 + l && dst.len() >= (l - 1) * ld_dst + l);
+        if !std::is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        let (s, d) = (src[k0..].as_ptr(), dst.as_mut_ptr());
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            // SAFETY: T is f32 (checked above), the 16 rows of 16 entries read and written
+            // lie inside `src` and `dst` (asserted above), and the CPU has AVX-512 F.
+            unsafe { x86::transpose16_f32(s.cast(), ld, d.cast(), ld_dst) };
+            return true;
+        }
+        if TypeId::of::<T>() == TypeId::of::<f64>() {
+            // SAFETY: as above, with T = f64 and 8 rows of 8 entries.
+            unsafe { x86::transpose8_f64(s.cast(), ld, d.cast(), ld_dst) };
+            return true;
+        }
+    }
+    let _ = (src, ld, k0, dst, ld_dst);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// dst[j·ldd + i] = src[i·lds + j] for i, j < 16.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose16_f32(src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(src.add(i * lds));
+        }
+        // Within each 128-bit lane: pairs of rows interleaved, then pairs of pairs.
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            let pd = |v: __m512| _mm512_castps_pd(v);
+            let (a0, a1, a2, a3) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
+            u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a0), pd(a2)));
+            u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a0), pd(a2)));
+            u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a1), pd(a3)));
+            u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a1), pd(a3)));
+        }
+        // u[4i + j], 128-bit lane q, holds column 4q + j of rows 4i..4i + 4.
+        for j in 0..4 {
+            let v1 = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+            let v2 = _mm512_shuffle_f32x4::<0xDD>(u[j], u[4 + j]);
+            let w1 = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+            let w2 = _mm512_shuffle_f32x4::<0xDD>(u[8 + j], u[12 + j]);
+            _mm512_storeu_ps(dst.add(j * ldd), _mm512_shuffle_f32x4::<0x88>(v1, w1));
+            _mm512_storeu_ps(dst.add((4 + j) * ldd), _mm512_shuffle_f32x4::<0x88>(v2, w2));
+            _mm512_storeu_ps(dst.add((8 + j) * ldd), _mm512_shuffle_f32x4::<0xDD>(v1, w1));
+            _mm512_storeu_ps(
+                dst.add((12 + j) * ldd),
+                _mm512_shuffle_f32x4::<0xDD>(v2, w2),
+            );
+        }
+    }
+
+    /// dst[j·ldd + i] = src[i·lds + j] for i, j < 8.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose8_f64(src: *const f64, lds: usize, dst: *mut f64, ldd: usize) {
+        let mut r = [_mm512_setzero_pd(); 8];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm512_loadu_pd(src.add(i * lds));
+        }
+        let mut t = [_mm512_setzero_pd(); 8];
+        for i in 0..4 {
+            t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+        }
+        // t[2i + j], 128-bit lane q, holds column 2q + j of rows 2i, 2i + 1.
+        for j in 0..2 {
+            let v1 = _mm512_shuffle_f64x2::<0x88>(t[j], t[2 + j]);
+            let v2 = _mm512_shuffle_f64x2::<0xDD>(t[j], t[2 + j]);
+            let w1 = _mm512_shuffle_f64x2::<0x88>(t[4 + j], t[6 + j]);
+            let w2 = _mm512_shuffle_f64x2::<0xDD>(t[4 + j], t[6 + j]);
+            _mm512_storeu_pd(dst.add(j * ldd), _mm512_shuffle_f64x2::<0x88>(v1, w1));
+            _mm512_storeu_pd(dst.add((2 + j) * ldd), _mm512_shuffle_f64x2::<0x88>(v2, w2));
+            _mm512_storeu_pd(dst.add((4 + j) * ldd), _mm512_shuffle_f64x2::<0xDD>(v1, w1));
+            _mm512_storeu_pd(dst.add((6 + j) * ldd), _mm512_shuffle_f64x2::<0xDD>(v2, w2));
+        }
+    }
+}
