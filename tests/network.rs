@@ -919,3 +919,96 @@ fn loss_and_grad_rejects_bad_input() {
         &mut grad
     )));
 }
+
+/// Micro-batches: a training pass whose tape would exceed `MICRO_BATCH_BYTES` runs in
+/// micro-batches whose gradients are summed with weights m/n. The split leaves the digits
+/// f32 networks with 5-tap filters on one pass of 32, splits the full 3×3 one (its first
+/// convolution is not fused with the pooling: 1024 more activations per sample) and digits
+/// f64 into lane-aligned parts, and the 28×28 network into a few samples; the split loss
+/// and gradient equal the mean of per-sample passes (labels and values targets).
+/// Negative control: the unweighted mean of the micro-batch losses (unequal sizes) differs.
+#[test]
+fn micro_batches_give_the_batch_mean() {
+    use eqens::nn::MICRO_BATCH_BYTES;
+    for (support, rows_f32, rows_f64) in [
+        (Support::plus(), 32, 16),
+        (Support::plus_corner(), 32, 16),
+        (Support::full(3), 16, 8),
+    ] {
+        let net = Network::paper(8, &support, PaperBasis::Orthonormal).unwrap();
+        assert_eq!(net.micro_batch::<f32>(32), rows_f32, "digits f32");
+        assert_eq!(
+            net.micro_batch::<f64>(32),
+            rows_f64,
+            "digits f64: lane-aligned parts"
+        );
+    }
+    let big = Network::paper(28, &Support::plus(), PaperBasis::Orthonormal).unwrap();
+    let rows = big.micro_batch::<f32>(32);
+    assert!((1..8).contains(&rows), "28×28 f32: {rows} rows per pass");
+    assert!(MICRO_BATCH_BYTES < 1 << 20);
+
+    let net = Network::paper(8, &Support::plus(), PaperBasis::Orthonormal).unwrap();
+    let n = 40; // 16 + 16 + 8 in f64
+    assert_eq!(net.micro_batch::<f64>(n), 16);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let theta: Vec<f64> = normals(&mut rng, net.num_params())
+        .iter()
+        .map(|v| 0.3 * v)
+        .collect();
+    let x = normals(&mut rng, n * net.input_dim());
+    let labels: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
+    let values = normals(&mut rng, n * 10);
+    let d = net.input_dim();
+    let mut tape = Tape::new();
+    for target in [Target::Labels(&labels), Target::Values(&values)] {
+        let mut grad = vec![0.0; net.num_params()];
+        let loss = net
+            .loss_and_grad(&mut tape, &theta, &x, n, target, &mut grad)
+            .unwrap();
+        let (mut want_loss, mut want_grad) = (0.0, vec![0.0; net.num_params()]);
+        let mut g = vec![0.0; net.num_params()];
+        for i in 0..n {
+            let t = match target {
+                Target::Labels(l) => Target::Labels(&l[i..i + 1]),
+                Target::Values(v) => Target::Values(&v[i * 10..(i + 1) * 10]),
+            };
+            let l = net
+                .loss_and_grad(&mut tape, &theta, &x[i * d..(i + 1) * d], 1, t, &mut g)
+                .unwrap();
+            want_loss += l / n as f64;
+            for (a, &b) in want_grad.iter_mut().zip(&g) {
+                *a += b / n as f64;
+            }
+        }
+        // Sums of 40 per-sample terms in another order: round-off ≈ 40 · 2⁻⁵³ relative.
+        assert!((loss - want_loss).abs() <= 1e-13 * want_loss.abs().max(1.0));
+        let scale = want_grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(max_abs_diff(&grad, &want_grad) <= 1e-13 * scale.max(1.0));
+
+        // Control: the plain mean of the three micro-batch means weighs the last 8 samples
+        // as much as each 16.
+        let mut plain = 0.0;
+        for (start, m) in [(0, 16), (16, 16), (32, 8)] {
+            let t = match target {
+                Target::Labels(l) => Target::Labels(&l[start..start + m]),
+                Target::Values(v) => Target::Values(&v[start * 10..(start + m) * 10]),
+            };
+            plain += net
+                .loss_and_grad(
+                    &mut tape,
+                    &theta,
+                    &x[start * d..(start + m) * d],
+                    m,
+                    t,
+                    &mut g,
+                )
+                .unwrap()
+                / 3.0;
+        }
+        assert!(
+            (plain - want_loss).abs() > 1e-6,
+            "control: unweighted means differ"
+        );
+    }
+}

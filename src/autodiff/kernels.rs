@@ -128,6 +128,12 @@ impl ConvGeom {
         (0..k).flat_map(|r| (0..k).map(move |s| (r, s))).collect()
     }
 
+    /// Entries of kernel scratch one sample of the batch needs (an upper estimate: the
+    /// batch-lane operands for small planes, the im2col panel and phase planes otherwise).
+    pub fn scratch_per_sample(&self) -> usize {
+        conv::scratch_per_sample(self)
+    }
+
     /// Entries of the input x: N·C_in·H·W.
     pub fn x_len(&self) -> usize {
         self.batch * self.c_in * self.h * self.w

@@ -49,6 +49,12 @@ impl Layer {
     }
 }
 
+/// Per-sample tape memory (values, gradients, convolution panels) one training pass of
+/// [`Network::loss_and_grad`] may hold: larger batches run as micro-batches whose gradients
+/// are summed, so a training member stays within about 1 MB whatever the batch size (the
+/// mathematical gradient is the same; only the summation order of the batch mean changes).
+pub const MICRO_BATCH_BYTES: usize = 640 * 1024;
+
 /// Which filter basis [`Network::paper`] uses on the support.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PaperBasis {
@@ -615,18 +621,80 @@ impl Network {
                 }
             }
         }
-        tape.reset();
-        let f = self.forward(tape, theta, x, n)?;
-        let loss = match target {
-            Target::Labels(l) => tape.cross_entropy(f.output, l),
-            Target::Values(v) => {
-                let t = tape.constant(&[n, k], v);
-                tape.mse(f.output, t)
+        let rows = self.micro_batch::<T>(n);
+        let d = self.input_dim();
+        let (mut total, mut start) = (T::zero(), 0);
+        loop {
+            let m = rows.min(n - start);
+            tape.reset();
+            let f = self.forward(tape, theta, &x[start * d..(start + m) * d], m)?;
+            let loss = match target {
+                Target::Labels(l) => tape.cross_entropy(f.output, &l[start..start + m]),
+                Target::Values(v) => {
+                    let t = tape.constant(&[m, k], &v[start * k..(start + m) * k]);
+                    tape.mse(f.output, t)
+                }
+            };
+            if m == n {
+                tape.backward(loss);
+                f.theta_grad_into(tape, grad);
+                return Ok(tape.value(loss)[0]);
             }
-        };
-        tape.backward(loss);
-        f.theta_grad_into(tape, grad);
-        Ok(tape.value(loss)[0])
+            // The batch mean is Σ over micro-batches of (m/n)·(their mean): the same weight
+            // scales each micro-batch's gradient, summed into `grad` in micro-batch order.
+            let share = T::of(m as f64 / n as f64);
+            let weighted = tape.scale(loss, share);
+            tape.backward(weighted);
+            if start == 0 {
+                grad.fill(T::zero());
+            }
+            for (range, var) in f.param_vars() {
+                for (a, &b) in grad[range.clone()].iter_mut().zip(tape.grad(*var)) {
+                    *a += b;
+                }
+            }
+            total += tape.value(weighted)[0];
+            start += m;
+            if start == n {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Samples per forward/backward pass of [`Network::loss_and_grad`]: all `n` if their
+    /// tape memory fits [`MICRO_BATCH_BYTES`], else as many as fit (rounded down to a whole
+    /// number of the convolution kernels' vector lanes, 16 f32 / 8 f64, when at least that
+    /// many fit; at least 1).
+    pub fn micro_batch<T: Scalar>(&self, n: usize) -> usize {
+        let per_sample = self.tape_floats_per_sample() * std::mem::size_of::<T>();
+        let fit = (MICRO_BATCH_BYTES / per_sample.max(1)).max(1);
+        if fit >= n {
+            return n.max(1);
+        }
+        let lanes = 64 / std::mem::size_of::<T>();
+        if fit >= lanes {
+            fit / lanes * lanes
+        } else {
+            fit
+        }
+    }
+
+    /// An estimate of the tape entries one sample costs in a training pass: the value and
+    /// the gradient of the input and of every layer output the forward computes (a fused
+    /// convolution's pre-pooling output is never formed), plus the largest convolution
+    /// scratch ([`ConvGeom::scratch_per_sample`]).
+    fn tape_floats_per_sample(&self) -> usize {
+        let mut values = self.input_dim();
+        let mut panel = 0;
+        for (layer, conv) in self.layers.iter().zip(&self.convs) {
+            if let Some(c) = conv {
+                panel = panel.max(c.geom.scratch_per_sample());
+            }
+            if !conv.as_ref().is_some_and(|c| c.pooling.is_some()) {
+                values += layer.out_shape.iter().product::<usize>();
+            }
+        }
+        2 * values + panel
     }
 
     /// The ambient weights A_i = A_𝓛 + Σ θ_k B_k of every linear map, in layer order:

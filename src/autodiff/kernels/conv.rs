@@ -69,6 +69,15 @@ fn plan(g: &ConvGeom) -> Plan {
     }
 }
 
+/// See [`ConvGeom::scratch_per_sample`].
+pub(crate) fn scratch_per_sample(g: &ConvGeom) -> usize {
+    let (hw, out_hw) = (g.h * g.w, g.out_h() * g.out_w());
+    match plan(g) {
+        Plan::BatchLanes => (2 * g.c_in + g.c_out) * hw,
+        _ => g.taps.len() * g.c_in * out_hw + g.c_in * hw,
+    }
+}
+
 /// Fills the tap masks and shifts of `g` into the scratch (and the repeated masks of the
 /// tap-planes layout when `tiled`).
 fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
