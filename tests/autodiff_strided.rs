@@ -43,7 +43,7 @@ fn close(a: &[f64], b: &[f64], scale: &[f64]) -> bool {
 }
 
 /// Random strided geometry: σ ∈ {2, 3}, grids of 1..=4 blocks of σ×σ per side, k ∈ {1, 3, 5},
-/// a random subset of the taps in random order, paddings 0..=k. Output planes of 1..=16
+/// a random subset of the taps in random order, paddings 0..=k. Input planes of 4..=144
 /// pixels against 1..=25 taps, so both the dense and the gathered formulation occur.
 fn strided_geom() -> impl Strategy<Value = ConvGeom> {
     (
@@ -257,25 +257,39 @@ fn unfused_outputs(net: &Network, theta: &[f64], x: &[f64], n: usize, pool_scale
     tape.value(h).to_vec()
 }
 
-/// (network, θ, inputs, n) for the paper network on side×side images.
-fn paper_case(side: usize, n: usize, seed: u64) -> (Network, Vec<f64>, Vec<f64>) {
-    let net = Network::paper(side, &Support::plus(), PaperBasis::Orthonormal).unwrap();
+/// (network, θ, inputs) for the paper network with `support` on side×side images.
+fn paper_case(
+    side: usize,
+    support: &Support,
+    n: usize,
+    seed: u64,
+) -> (Network, Vec<f64>, Vec<f64>) {
+    let net = Network::paper(side, support, PaperBasis::Orthonormal).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let theta = uniform(&mut rng, net.num_params());
     let x = uniform(&mut rng, n * net.input_dim());
     (net, theta, x)
 }
 
-/// Outputs of the fused network (28×28: both pooled convolutions fused; 8×8: the first)
-/// against the unfused evaluation. Tolerance: the logits are O(1) (layer-normalised
-/// features times O(1) weights) and both sides differ only by the round-off of sums of at
-/// most 16·12 products per convolution output, passed through tanh (1-Lipschitz), layer
-/// norm and further sums; 1e-11 absolute leaves two orders of magnitude over the observed
-/// ~1e-14.
+/// Outputs of the fused network (28×28: both pooled convolutions fused; 8×8, plus and full
+/// 3×3 filters: the first) against the unfused evaluation. Tolerance: the logits are O(1)
+/// (layer-normalised features times O(1) weights) and both sides differ only by the
+/// round-off of sums of at most 16·16 products per convolution output, passed through tanh
+/// (1-Lipschitz), layer norm and further sums; 1e-11 absolute leaves two orders of
+/// magnitude over the observed ~1e-14.
 #[test]
 fn fused_network_equals_the_layer_by_layer_evaluation() {
-    for (side, n) in [(8, 5), (28, 2)] {
-        let (net, theta, x) = paper_case(side, n, side as u64);
+    for (side, support, n) in [
+        (8, Support::plus(), 5),
+        (8, Support::full(3), 5),
+        (28, Support::plus(), 2),
+    ] {
+        let (net, theta, x) = paper_case(side, &support, n, side as u64);
+        assert_eq!(
+            net.fused_pool(0),
+            2,
+            "{side}×{side}: the first convolution is fused"
+        );
         let fused = net.predict(&mut Tape::<f64>::new(), &theta, &x, n).unwrap();
         let max_gap = |other: &[f64]| {
             fused
@@ -304,7 +318,7 @@ fn fused_network_equals_the_layer_by_layer_evaluation() {
 #[test]
 fn fused_network_gradient_matches_finite_differences() {
     let n = 2;
-    let (net, theta, x) = paper_case(28, n, 3);
+    let (net, theta, x) = paper_case(28, &Support::plus(), n, 3);
     let labels = [3usize, 7];
     let mut tape = Tape::<f64>::new();
     let mut grad = vec![0.0; net.num_params()];

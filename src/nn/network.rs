@@ -928,10 +928,10 @@ fn conv_forward<T: Scalar>(
 /// one strided convolution ([`conv_forward`]), else 1. That is the same map with fewer
 /// multiplications (12 pooled taps per output instead of 4 × 5 for the plus support) and no
 /// full-resolution activation on the tape; it is used when p divides the grid and the
-/// pooled output plane has more pixels than the pooled filter has taps. Below that, the
-/// strided convolution takes the dense formulation, measured slower than the stride-1
-/// convolution plus pooling (digits: 186 µs against 154 µs per step for the 4×4 layer,
-/// while the 8×8 and the 28×28 network's layers gain).
+/// pooled output plane has at least as many pixels as the pooled filter has taps. Below
+/// that the strided convolution's work is dominated by fixed costs, measured slower than
+/// the stride-1 convolution plus pooling (digits: 186 µs against 154 µs per step for the
+/// 4×4 layer, while the 8×8 and the 28×28 network's layers gain).
 fn fused_pool(layer: &Layer, next: &Layer) -> usize {
     let (LayerSpec::Conv2d { .. }, LayerSpec::AvgPool2d(p)) = (&layer.spec, &next.spec) else {
         return 1;
@@ -940,7 +940,7 @@ fn fused_pool(layer: &Layer, next: &Layer) -> usize {
     if p < 2 || h % p != 0 || w % p != 0 {
         return 1;
     }
-    if (h / p) * (w / p) > pooled_taps(&conv_taps(layer), p).0.len() {
+    if (h / p) * (w / p) >= pooled_taps(&conv_taps(layer), p).0.len() {
         p
     } else {
         1

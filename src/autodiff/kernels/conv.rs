@@ -20,7 +20,7 @@
 //!   A strided geometry (σ > 1, a convolution fused with the average pooling after it)
 //!   takes this formulation unless its output plane is tiny: its input is first split into
 //!   σ² phase planes ([`to_phases`]), on which every tap is a stride-1 shift.
-//! - **dense** (other tiny output planes, ⌊H/σ⌋·⌊W/σ⌋ ≤ T). The convolution of one sample is the
+//! - **dense** (other tiny input planes, H·W ≤ T). The convolution of one sample is the
 //!   matrix M [(C_out·⌊H/σ⌋·⌊W/σ⌋), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q is
 //!   what output pixel p reads through tap t ([`prepare_pairs`]). Then Y = X · Mᵀ,
 //!   gX += gY · M and gMᵀ = Xᵀ · gY with X, Y the [N, C·H·W] tensors themselves; gw[o,c,t]
@@ -58,7 +58,7 @@ fn plan(g: &ConvGeom) -> Plan {
     let per = (BLOCK_COLS / hw.max(1)).clamp(1, g.batch.max(1));
     if direct::applies(g) {
         Plan::BatchLanes
-    } else if hw <= g.taps.len() {
+    } else if g.h * g.w <= g.taps.len() {
         Plan::Dense
     } else if g.stride > 1 {
         Plan::Gathered { per }
