@@ -690,7 +690,7 @@ impl Network {
             if let Some(c) = conv {
                 panel = panel.max(c.geom.scratch_per_sample());
             }
-            if !conv.as_ref().is_some_and(|c| c.pooling.is_some()) {
+            if conv.as_ref().is_none_or(|c| c.pooling.is_none()) {
                 values += layer.out_shape.iter().product::<usize>();
             }
         }

@@ -153,8 +153,24 @@ fn prepare_strided<T>(g: &ConvGeom, per: usize, s: &mut Scratch<T>) {
 /// Splits samples n0..n0+ns of `x` [N, C, H, W] into phase planes, channel- and
 /// phase-major so that one tap reads one contiguous block per channel:
 /// poly[c, a·σ + b, n, i'·(W/σ) + j'] = x[n0 + n, c, σi' + a, σj' + b].
-fn to_phases<T: Scalar>(g: &ConvGeom, x: &[T], (n0, ns): (usize, usize), poly: &mut [T]) {
-    let (st, wo) = (g.stride, g.out_w());
+fn to_phases<T: Scalar>(g: &ConvGeom, x: &[T], samples: (usize, usize), poly: &mut [T]) {
+    // σ = 2 (the pooling of the paper's networks) as a constant: shifts instead of
+    // divisions and inner loops of known stride.
+    match g.stride {
+        2 => phases_of::<T, 2>(g, x, samples, poly),
+        _ => phases_of::<T, 0>(g, x, samples, poly),
+    }
+}
+
+/// [`to_phases`] with the stride σ = `ST` known at compile time (`ST` = 0: read from `g`).
+#[inline(always)]
+fn phases_of<T: Scalar, const ST: usize>(
+    g: &ConvGeom,
+    x: &[T],
+    (n0, ns): (usize, usize),
+    poly: &mut [T],
+) {
+    let (st, wo) = (if ST == 0 { g.stride } else { ST }, g.out_w());
     let hwo = g.out_h() * wo;
     for nl in 0..ns {
         for c in 0..g.c_in {

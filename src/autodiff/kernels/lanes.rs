@@ -16,7 +16,7 @@ use std::any::TypeId;
 #[inline(always)]
 pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize), xt: &mut Vec<T>) {
     let l = nt_lanes::<T>();
-    xt.clear();
+    // Every entry is written below (lanes past n with zeros): no clearing pass.
     xt.resize(n.div_ceil(l) * k * l, T::zero());
     for (b, block) in xt.chunks_exact_mut(k * l).enumerate() {
         let rows = (n - b * l).min(l);
@@ -33,8 +33,8 @@ pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize),
         }
         for kk in k0..k {
             let lanes = &mut block[kk * l..][..l];
-            for (r, v) in lanes.iter_mut().enumerate().take(rows) {
-                *v = src[r * k + kk];
+            for (r, v) in lanes.iter_mut().enumerate() {
+                *v = if r < rows { src[r * k + kk] } else { T::zero() };
             }
         }
     }
