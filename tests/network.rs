@@ -928,7 +928,6 @@ fn loss_and_grad_rejects_bad_input() {
 /// Negative control: the unweighted mean of the micro-batch losses (unequal sizes) differs.
 #[test]
 fn micro_batches_give_the_batch_mean() {
-    use eqens::nn::MICRO_BATCH_BYTES;
     for support in [Support::plus(), Support::plus_corner(), Support::full(3)] {
         let net = Network::paper(8, &support, PaperBasis::Orthonormal).unwrap();
         assert_eq!(
@@ -945,7 +944,6 @@ fn micro_batches_give_the_batch_mean() {
     let big = Network::paper(28, &Support::plus(), PaperBasis::Orthonormal).unwrap();
     let rows = big.micro_batch::<f32>(32);
     assert!((1..8).contains(&rows), "28×28 f32: {rows} rows per pass");
-    assert!(MICRO_BATCH_BYTES < 1 << 20);
 
     let net = Network::paper(8, &Support::plus(), PaperBasis::Orthonormal).unwrap();
     let n = 40; // 16 + 16 + 8 in f64
