@@ -183,39 +183,55 @@ fn f32_and_f64_agree(g: &ConvGeom, seed: u64) {
         round(uniform(&mut rng, g.y_len())),
     );
     let single = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
-    let (xs, ws, gys) = (single(&x), single(&w), single(&gy));
     // f32 sums of at most C·T ≤ 16·9 products of entries ≤ 1, in the same order as f64:
     // the error is below (terms)·2⁻²⁴ of the scale Σ|terms| ≈ 1e-5 of it.
     let tol = 1e-5;
-    let agree = |a: &[f32], b: &[f64], scale: &[f64]| {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .zip(scale)
-                .all(|((&u, &v), &s)| (u as f64 - v).abs() <= tol * (s + 1.0))
-    };
-    let mut y = vec![0.0; g.y_len()];
-    kernels::conv2d_forward(g, &x, &w, &mut y);
-    let mut ys = vec![0f32; g.y_len()];
-    kernels::conv2d_forward(g, &xs, &ws, &mut ys);
-    assert!(
-        agree(&ys, &y, &dense_apply(g, &abs(&w), &abs(&x))),
-        "forward {g:?}"
-    );
-    let mut gx = vec![0.0; g.x_len()];
-    kernels::conv2d_backward_input(g, &gy, &w, &mut gx);
-    let mut gxs = vec![0f32; g.x_len()];
-    kernels::conv2d_backward_input(g, &gys, &ws, &mut gxs);
-    let mut gx_abs = vec![0.0; g.x_len()];
-    kernels::conv2d_backward_input(g, &abs(&gy), &abs(&w), &mut gx_abs);
-    assert!(agree(&gxs, &gx, &gx_abs), "input gradient {g:?}");
-    let mut gw = vec![0.0; g.w_len()];
-    kernels::conv2d_backward_weight(g, &gy, &x, &mut gw);
-    let mut gws = vec![0f32; g.w_len()];
-    kernels::conv2d_backward_weight(g, &gys, &xs, &mut gws);
-    let mut gw_abs = vec![0.0; g.w_len()];
-    kernels::conv2d_backward_weight(g, &abs(&gy), &abs(&x), &mut gw_abs);
-    assert!(agree(&gws, &gw, &gw_abs), "weight gradient {g:?}");
+    for (kernel, what, a, b) in [
+        (Kernel::Forward, "forward", &x, &w),
+        (Kernel::InputGrad, "input gradient", &gy, &w),
+        (Kernel::WeightGrad, "weight gradient", &gy, &x),
+    ] {
+        let want = kernel.apply(g, a, b);
+        let scale = kernel.apply(g, &abs(a), &abs(b));
+        let got = kernel.apply(g, &single(a), &single(b));
+        let agree = got
+            .iter()
+            .zip(&want)
+            .zip(&scale)
+            .all(|((&u, &v), &s)| (u as f64 - v).abs() <= tol * (s + 1.0));
+        assert!(agree, "{what} {g:?}");
+    }
+}
+
+/// One of the three convolution kernels.
+#[derive(Clone, Copy)]
+enum Kernel {
+    Forward,
+    InputGrad,
+    WeightGrad,
+}
+
+impl Kernel {
+    /// The kernel on its two operands ((x, w), (gy, w) or (gy, x)), into zeros.
+    fn apply<T: eqens::Scalar>(self, g: &ConvGeom, a: &[T], b: &[T]) -> Vec<T> {
+        match self {
+            Kernel::Forward => {
+                let mut y = vec![T::zero(); g.y_len()];
+                kernels::conv2d_forward(g, a, b, &mut y);
+                y
+            }
+            Kernel::InputGrad => {
+                let mut gx = vec![T::zero(); g.x_len()];
+                kernels::conv2d_backward_input(g, a, b, &mut gx);
+                gx
+            }
+            Kernel::WeightGrad => {
+                let mut gw = vec![T::zero(); g.w_len()];
+                kernels::conv2d_backward_weight(g, a, b, &mut gw);
+                gw
+            }
+        }
+    }
 }
 
 /// Small stride-1 planes are computed with the samples in vector lanes (16 f32, 8 f64): on
