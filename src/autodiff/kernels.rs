@@ -12,6 +12,8 @@ mod gemm;
 mod lanes;
 mod math;
 pub(crate) mod simd;
+
+pub(crate) use gemm::nt_lanes;
 #[cfg(test)]
 mod tests;
 

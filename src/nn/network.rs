@@ -671,7 +671,7 @@ impl Network {
         if fit >= n {
             return n.max(1);
         }
-        let lanes = 64 / std::mem::size_of::<T>();
+        let lanes = crate::autodiff::kernels::nt_lanes::<T>();
         if fit >= lanes {
             fit / lanes * lanes
         } else {

@@ -69,6 +69,18 @@ fn plan(g: &ConvGeom) -> Plan {
     }
 }
 
+/// Fills the scratch's geometry tables that `plan`'s kernels read (the batch-lane kernels
+/// build their own).
+fn prepare<T>(g: &ConvGeom, plan: Plan, s: &mut Scratch<T>) {
+    match plan {
+        Plan::BatchLanes => {}
+        Plan::Dense => prepare_pairs(g, s),
+        Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
+        Plan::Gathered { .. } => prepare_taps(g, s, false),
+        Plan::TapPlanes { .. } => prepare_taps(g, s, true),
+    }
+}
+
 /// See [`ConvGeom::scratch_per_sample`].
 pub(crate) fn scratch_per_sample(g: &ConvGeom) -> usize {
     let (hw, out_hw) = (g.h * g.w, g.out_h() * g.out_w());
@@ -514,17 +526,12 @@ impl<T: Scalar> Job for Forward<'_, T> {
             return;
         }
         let plan = plan(g);
+        prepare(g, plan, s);
         match plan {
-            Plan::BatchLanes => return direct::forward(level, g, x, w, y, s),
-            Plan::Dense => prepare_pairs(g, s),
-            Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
-            _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
-        }
-        match plan {
+            Plan::BatchLanes => direct::forward(level, g, x, w, y, s),
             Plan::TapPlanes { per } => tap_planes_forward(level, g, per, x, w, y, s),
             Plan::Gathered { per } => gathered_forward(level, g, per, x, w, y, s),
             Plan::Dense => dense_forward(level, g, x, w, y, s),
-            Plan::BatchLanes => unreachable!("handled above"),
         }
     }
 }
@@ -724,29 +731,24 @@ impl<T: Scalar> Job for Backward<'_, T> {
             return;
         }
         let plan = plan(g);
-        match plan {
-            Plan::BatchLanes => return direct::backward(level, g, (gy, x, w), gx, gw, s),
-            Plan::Dense => prepare_pairs(g, s),
-            Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
-            _ => prepare_taps(g, s, matches!(plan, Plan::TapPlanes { .. })),
-        }
+        prepare(g, plan, s);
         let grads = Grads { gy, x, w, gx, gw };
         match plan {
+            Plan::BatchLanes => direct::backward(level, g, grads, s),
             Plan::TapPlanes { per } => tap_planes_backward(level, g, per, grads, s),
             Plan::Gathered { per } => gathered_backward(level, g, per, grads, s),
             Plan::Dense => dense_backward(level, g, grads, s),
-            Plan::BatchLanes => unreachable!("handled above"),
         }
     }
 }
 
 /// The arguments of a backward pass.
-struct Grads<'a, T> {
-    gy: &'a [T],
-    x: &'a [T],
-    w: &'a [T],
-    gx: Option<&'a mut [T]>,
-    gw: Option<&'a mut [T]>,
+pub(super) struct Grads<'a, T> {
+    pub(super) gy: &'a [T],
+    pub(super) x: &'a [T],
+    pub(super) w: &'a [T],
+    pub(super) gx: Option<&'a mut [T]>,
+    pub(super) gw: Option<&'a mut [T]>,
 }
 
 /// The weights in row order (t, c) × o for the input gradient: wt[(t,c), o] = w[o, c, t]

@@ -14,6 +14,7 @@
 //! and, for each, the channels in order; the weight gradient sums each lane over blocks,
 //! rows and pixels in order, then the lanes in order.
 
+use super::conv::Grads;
 use super::gemm::nt_lanes;
 use super::lanes::{from_lanes, to_lanes};
 use super::simd::Level;
@@ -197,9 +198,7 @@ pub(super) fn forward<T: Scalar>(
 pub(super) fn backward<T: Scalar>(
     level: Level,
     g: &ConvGeom,
-    (gy, x, w): (&[T], &[T], &[T]),
-    gx: Option<&mut [T]>,
-    gw: Option<&mut [T]>,
+    Grads { gy, x, w, gx, gw }: Grads<'_, T>,
     s: &mut Scratch<T>,
 ) {
     let (hw, n, nt, l) = (g.h * g.w, g.batch, g.taps.len(), nt_lanes::<T>());
