@@ -183,9 +183,6 @@ fn f32_and_f64_agree(g: &ConvGeom, seed: u64) {
         round(uniform(&mut rng, g.y_len())),
     );
     let single = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
-    // f32 sums of at most C·T ≤ 16·9 products of entries ≤ 1, in the same order as f64:
-    // the error is below (terms)·2⁻²⁴ of the scale Σ|terms| ≈ 1e-5 of it.
-    let tol = 1e-5;
     for (kernel, what, a, b) in [
         (Kernel::Forward, "forward", &x, &w),
         (Kernel::InputGrad, "input gradient", &gy, &w),
@@ -194,13 +191,41 @@ fn f32_and_f64_agree(g: &ConvGeom, seed: u64) {
         let want = kernel.apply(g, a, b);
         let scale = kernel.apply(g, &abs(a), &abs(b));
         let got = kernel.apply(g, &single(a), &single(b));
-        let agree = got
-            .iter()
-            .zip(&want)
-            .zip(&scale)
-            .all(|((&u, &v), &s)| (u as f64 - v).abs() <= tol * (s + 1.0));
-        assert!(agree, "{what} {g:?}");
+        assert!(f32_agrees(&got, &want, &scale), "{what} {g:?}");
     }
+}
+
+/// f32 sums of at most C·T ≤ 16·9 products of entries ≤ 1, in the same order as f64: the
+/// error is below (terms)·2⁻²⁴ of the scale Σ|terms| ≈ 1e-5 of it.
+const F32_TOL: f64 = 1e-5;
+
+/// |got − want| ≤ F32_TOL·(scale + 1) entrywise.
+fn f32_agrees(got: &[f32], want: &[f64], scale: &[f64]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .zip(scale)
+            .all(|((&u, &v), &s)| (u as f64 - v).abs() <= F32_TOL * (s + 1.0))
+}
+
+/// Control of `f32_agrees`: the f32 forward of a 4×4 batch-lane geometry agrees with f64,
+/// and one output moved by 1e-3 (100× the tolerance) is seen.
+#[test]
+fn f32_agreement_detects_a_moved_output() {
+    let g = random_geom((20, 3, 5, 4, 4), 3, 1, 9);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let (x, w) = (uniform(&mut rng, g.x_len()), uniform(&mut rng, g.w_len()));
+    let single = |v: &[f64]| -> Vec<f32> { v.iter().map(|&a| a as f32).collect() };
+    let want = Kernel::Forward.apply(&g, &x, &w);
+    let scale = Kernel::Forward.apply(&g, &abs(&x), &abs(&w));
+    let mut got = Kernel::Forward.apply(&g, &single(&x), &single(&w));
+    assert!(f32_agrees(&got, &want, &scale));
+    got[g.y_len() / 2] += 1e-3;
+    assert!(
+        !f32_agrees(&got, &want, &scale),
+        "control: a moved output is seen"
+    );
 }
 
 /// One of the three convolution kernels.
