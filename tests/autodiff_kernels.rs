@@ -5,13 +5,13 @@
 use eqens::autodiff::kernels::{self, ConvGeom};
 use eqens::autodiff::{Tape, Var};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
-use rand::{RngExt, SeedableRng};
+use proptest::test_runner::Config;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 #[path = "support/conv_geometry.rs"]
 mod conv_geometry;
-use conv_geometry::random_geom;
+use conv_geometry::{fixed_config, random_geom};
 
 /// Relative tolerance of kernel-vs-reference and adjoint comparisons, against the scale
 /// Σ |terms| (the sum of absolute values of every product entering the result).
@@ -23,16 +23,12 @@ use conv_geometry::random_geom;
 const TOL: f64 = 1e-12;
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0xe9e46),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    fixed_config(cases, 0xe9e46)
 }
 
+/// `n` values uniform in [−1, 1).
 fn uniform(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    conv_geometry::uniform(rng, n, -1.0, 1.0)
 }
 
 fn abs(v: &[f64]) -> Vec<f64> {

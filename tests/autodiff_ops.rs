@@ -4,13 +4,13 @@
 
 use eqens::autodiff::{ConvGeom, Tape, Var};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
+use proptest::test_runner::Config;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 #[path = "support/conv_geometry.rs"]
 mod conv_geometry;
-use conv_geometry::random_geom;
+use conv_geometry::{fixed_config, random_geom, uniform};
 
 /// Step of the central difference.
 const H: f64 = 1e-5;
@@ -26,16 +26,7 @@ const DIRS: usize = 3;
 
 /// Deterministic proptest configuration (fixed seed, no regression files).
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0xe9e45),
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
-fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+    fixed_config(cases, 0xe9e45)
 }
 
 /// Entries in ±[0.05, 1]: away from the kink of ReLU (a step h|v| ≤ 1e-5 never crosses 0).

@@ -7,13 +7,13 @@ use eqens::autodiff::kernels::{self, ConvGeom};
 use eqens::autodiff::Tape;
 use eqens::nn::{LayerSpec, Network, PaperBasis, Support, Target, LAYER_NORM_EPS};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
-use rand::{RngExt, SeedableRng};
+use proptest::test_runner::Config;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 #[path = "support/conv_geometry.rs"]
 mod conv_geometry;
-use conv_geometry::random_geom;
+use conv_geometry::{fixed_config, random_geom};
 
 /// Relative tolerance against the scale Σ|terms| of each entry: both sides are f64 sums of
 /// at most C_in·|taps|·N·H·W ≤ 3·25·3·144 ≈ 1.1e4 products in different orders, each within
@@ -22,16 +22,12 @@ use conv_geometry::random_geom;
 const TOL: f64 = 1e-11;
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        rng_seed: RngSeed::Fixed(0x57_21de),
-        failure_persistence: None,
-        ..Config::default()
-    }
+    fixed_config(cases, 0x57_21de)
 }
 
+/// `n` values uniform in [−1, 1).
 fn uniform(rng: &mut ChaCha8Rng, n: usize) -> Vec<f64> {
-    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    conv_geometry::uniform(rng, n, -1.0, 1.0)
 }
 
 fn close(a: &[f64], b: &[f64], scale: &[f64]) -> bool {

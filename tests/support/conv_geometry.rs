@@ -1,7 +1,8 @@
 //! Shared by tests/autodiff_kernels.rs, tests/autodiff_ops.rs and tests/autodiff_strided.rs:
-//! random convolution geometries.
+//! random convolution geometries, random data and the deterministic proptest configuration.
 
 use eqens::autodiff::ConvGeom;
+use proptest::test_runner::{Config, RngSeed};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -38,4 +39,19 @@ pub fn random_geom(
         pad_left: rng.random_range(0..=k),
         stride,
     }
+}
+
+/// `cases` proptest cases from the fixed `seed`, without regression files (deterministic).
+pub fn fixed_config(cases: u32, seed: u64) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+/// `n` values uniform in [lo, hi).
+pub fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
 }
