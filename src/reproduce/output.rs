@@ -68,7 +68,7 @@ fn probe_writable(dir: &Path) -> Result<()> {
 pub fn check_report_dir(out: &Path, force: bool) -> Result<()> {
     let (parent, _) = split(out)?;
     if out.is_file() || (out.exists() && !out.is_dir()) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Io(format!(
             "--out {} exists and is not a folder",
             out.display()
         )));
