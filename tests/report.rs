@@ -117,7 +117,10 @@ fn fixture_with(final_single_acc: f64) -> Results {
             test_len: 200,
             ood_len: 100,
             scalar: "f32".into(),
+            shards: 0,
+            train_secs: 3723.5,
         },
+        divergence: Default::default(),
         arms,
         comparison: Comparison {
             kl_slopes: vec![

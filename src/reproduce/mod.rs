@@ -12,19 +12,26 @@
 //! - [`plots`]: the SVG figures;
 //! - [`experiment`]: the run itself ([`reproduce`], [`reproduce_shard`], [`merge_shards`]);
 //! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
+//! - [`output`]: checked, atomic writes of reports and shards;
+//! - [`checkpoint`]: checkpoints of an unsplit run and `--resume`;
 //! - [`shard`]: `--shard i/n` slices and their `.eqshard` files.
 
+pub mod checkpoint;
 pub mod evaluate;
 pub mod experiment;
+pub mod output;
 pub mod plots;
 pub mod report;
 pub mod results;
 pub mod shard;
 
-pub use experiment::{merge_shards, reproduce, reproduce_shard, Arm, ReproduceConfig, ScalarKind};
+pub use experiment::{
+    merge_shards, merge_shards_with, reproduce, reproduce_shard, reproduce_shard_with,
+    reproduce_with, shard_config, Arm, ReproduceConfig, RunOptions, ScalarKind, ShardSummary,
+};
 pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
 pub use results::{
-    ArmResult, Comparison, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo, SetEval,
-    SingleStats, SizeStat, Spread, WelchTest,
+    ArmResult, Comparison, Divergence, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo,
+    SetEval, SingleStats, SizeStat, Spread, WelchTest,
 };
 pub use shard::Shard;
