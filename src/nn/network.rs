@@ -13,6 +13,9 @@ use crate::autodiff::{ConvGeom, Tape, Var};
 use crate::{Error, Result, Scalar};
 use std::ops::Range;
 
+mod trace;
+pub use trace::{ExecutionPlan, LayerOutput};
+
 /// A layer after shape inference: its (resolved) description, per-sample shapes, and its
 /// coefficient block in θ.
 #[derive(Clone, Debug, PartialEq)]

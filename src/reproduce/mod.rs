@@ -12,7 +12,8 @@
 //! - [`plots`]: the SVG figures;
 //! - [`experiment`]: the run itself ([`reproduce`], [`reproduce_shard`], [`merge_shards`]);
 //! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
-//! - [`shard`]: `--shard i/n` slices and their `.eqshard` files.
+//! - [`shard`]: `--shard i/n` slices and their `.eqshard` files;
+//! - [`stream`]: member i's exact training stream (θ_0, batches, rotations), for replays.
 
 pub mod evaluate;
 pub mod experiment;
@@ -20,6 +21,7 @@ pub mod plots;
 pub mod report;
 pub mod results;
 pub mod shard;
+pub mod stream;
 
 pub use experiment::{merge_shards, reproduce, reproduce_shard, Arm, ReproduceConfig, ScalarKind};
 pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
@@ -28,3 +30,4 @@ pub use results::{
     SingleStats, SizeStat, Spread, WelchTest,
 };
 pub use shard::Shard;
+pub use stream::{member_stream, training_set, MemberStream, TrainingSet};
