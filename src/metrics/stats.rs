@@ -45,6 +45,17 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 /// Least-squares slope of ln y on ln x (the exponent a of y ≈ c·x^a; −1 for the 1/M law of
 /// S8). Errors on different lengths, fewer than 2 points, a non-positive or non-finite value,
 /// or all x equal.
+///
+/// ```
+/// use eqens::metrics::loglog_slope;
+///
+/// // y = 3/M: the 1/M law of S8 has slope −1.
+/// let m = [5.0, 10.0, 50.0, 100.0, 1000.0];
+/// let y: Vec<f64> = m.iter().map(|m| 3.0 / m).collect();
+/// assert!((loglog_slope(&m, &y)? + 1.0).abs() < 1e-12);
+/// assert!(loglog_slope(&m, &[1.0, 0.0, 1.0, 1.0, 1.0]).is_err()); // log of 0
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn loglog_slope(xs: &[f64], ys: &[f64]) -> Result<f64> {
     if xs.len() != ys.len() {
         return Err(Error::Invalid(format!(
