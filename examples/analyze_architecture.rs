@@ -13,7 +13,10 @@ pub fn main() -> eqens::Result<()> {
         3,
         vec![true, true, true, false, true, false, false, false, false],
     )?;
-    for (name, support) in [("top row + centre", mine), ("plus + centre", Support::plus())] {
+    for (name, support) in [
+        ("top row + centre", mine),
+        ("plus + centre", Support::plus()),
+    ] {
         // 10×10 one-channel images → conv(4) → tanh → 2×2 pooling → conv(4) → flatten
         // → dense(5), under exact rotations and flips of the grid (D4).
         let net = Network::new(

@@ -13,7 +13,10 @@ pub fn main() -> eqens::Result<()> {
     let split = digits_split(0.2, 0)?;
     // 256 training images keep the example to a few seconds.
     let n = 256;
-    let x: Vec<f32> = split.train.inputs[..n * 64].iter().map(|&v| v as f32).collect();
+    let x: Vec<f32> = split.train.inputs[..n * 64]
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let labels = split.train.labels.as_ref().expect("digits have labels")[..n].to_vec();
     let data = Samples {
         x: &x,

@@ -11,8 +11,9 @@ const FLAGS: &str = "--members 4 --epochs 1 --arms sym,as-asyminit --sizes 2,4 \
 
 /// The fenced block right after `<!-- script: NAME -->` in docs/cluster.md.
 fn script(name: &str) -> String {
-    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"))
-        .expect("docs/cluster.md");
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cluster.md"))
+            .expect("docs/cluster.md");
     let marker = format!("<!-- script: {name} -->");
     let at = page
         .find(&marker)
@@ -109,7 +110,11 @@ fn the_pages_scripts_merge_two_shards_into_the_unsplit_run() {
         .output()
     {
         Ok(out) => {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("4 members, 1 epochs, scalar f32"), "{text}");
             assert!(text.contains("sym          test  epoch 1 M=4"), "{text}");

@@ -25,11 +25,23 @@ fn plain_and_observed<T: Scalar>(
     case_seed: u64,
     vector: bool,
     left: usize,
-) -> (Vec<T>, Vec<T>, Vec<f64>, Vec<f64>, Vec<Vec<(Vec<usize>, Vec<usize>)>>) {
+) -> (
+    Vec<T>,
+    Vec<T>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<Vec<(Vec<usize>, Vec<usize>)>>,
+) {
     let case = if vector {
         vector_case(case_seed).unwrap()
     } else {
-        image_case(case_seed, None, &Filters::InvariantSupport, Activations::Any).unwrap()
+        image_case(
+            case_seed,
+            None,
+            &Filters::InvariantSupport,
+            Activations::Any,
+        )
+        .unwrap()
     };
     let gnet = &case.gnet;
     let x: Vec<T> = case.x.iter().map(|&v| T::of(v)).collect();
@@ -64,10 +76,20 @@ fn plain_and_observed<T: Scalar>(
         la.push(sgd_epoch(gnet, &mut wa, &mut a, &data, &cfg, &law, left, &mut ra).unwrap());
         let mut epoch = Vec::new();
         let mut last_theta = Vec::new();
-        let loss = sgd_epoch_observed(gnet, &mut wb, &mut b, &data, &cfg, &law, left, &mut rb, |s| {
-            epoch.push((s.indices.to_vec(), s.elements.to_vec()));
-            last_theta = s.theta.to_vec();
-        })
+        let loss = sgd_epoch_observed(
+            gnet,
+            &mut wb,
+            &mut b,
+            &data,
+            &cfg,
+            &law,
+            left,
+            &mut rb,
+            |s| {
+                epoch.push((s.indices.to_vec(), s.elements.to_vec()));
+                last_theta = s.theta.to_vec();
+            },
+        )
         .unwrap();
         // The observer's last θ is the θ the epoch ends with.
         assert_eq!(bits(&last_theta), bits(&b));
@@ -96,8 +118,7 @@ fn observed_sgd_is_bit_identical_to_plain_sgd() {
 #[test]
 fn draw_epoch_lists_the_draws_sgd_makes() {
     for (seed, left) in [(0, 0), (1, 0), (2, 1), (3, 3)] {
-        let case =
-            image_case(seed, None, &Filters::InvariantSupport, Activations::Any).unwrap();
+        let case = image_case(seed, None, &Filters::InvariantSupport, Activations::Any).unwrap();
         let (_, _, _, _, observed) = plain_and_observed::<f64>(seed, false, left);
         let cfg = SgdConfig {
             lr: 0.05,
@@ -133,8 +154,7 @@ impl ConcatIndices for Vec<(Vec<usize>, Vec<usize>)> {
 
 #[test]
 fn replaying_listed_draws_by_hand_gives_sgds_theta_bits() {
-    let case =
-        image_case(5, None, &Filters::InvariantSupport, Activations::Smooth).unwrap();
+    let case = image_case(5, None, &Filters::InvariantSupport, Activations::Smooth).unwrap();
     let gnet: &GroupNetwork = &case.gnet;
     let net = gnet.network();
     let x: Vec<f32> = case.x.iter().map(|&v| v as f32).collect();
@@ -150,7 +170,9 @@ fn replaying_listed_draws_by_hand_gives_sgds_theta_bits() {
         shuffle: true,
     };
     let law = Augmentation::Full.law(gnet.group()).unwrap();
-    let theta0: Vec<f32> = (0..net.num_params()).map(|k| (k as f32 * 0.3).cos()).collect();
+    let theta0: Vec<f32> = (0..net.num_params())
+        .map(|k| (k as f32 * 0.3).cos())
+        .collect();
     let mut trained = theta0.clone();
     let mut ws = Workspace::new(gnet);
     let mut rng = ChaCha8Rng::seed_from_u64(42);
@@ -169,12 +191,22 @@ fn replaying_listed_draws_by_hand_gives_sgds_theta_bits() {
             let m = b.indices.len();
             let mut bx = vec![0.0f32; m * d];
             for (slot, (&i, &g)) in b.indices.iter().zip(&b.elements).enumerate() {
-                gnet.input_rep()
-                    .apply(g, &x[i * d..(i + 1) * d], &mut bx[slot * d..(slot + 1) * d]);
+                gnet.input_rep().apply(
+                    g,
+                    &x[i * d..(i + 1) * d],
+                    &mut bx[slot * d..(slot + 1) * d],
+                );
             }
             let labels: Vec<usize> = b.indices.iter().map(|&i| case.labels[i]).collect();
-            net.loss_and_grad(&mut tape, &theta, &bx, m, Target::Labels(&labels), &mut grad)
-                .unwrap();
+            net.loss_and_grad(
+                &mut tape,
+                &theta,
+                &bx,
+                m,
+                Target::Labels(&labels),
+                &mut grad,
+            )
+            .unwrap();
             for (t, &g) in theta.iter_mut().zip(&grad) {
                 *t -= 0.1f32 * g;
             }
@@ -183,7 +215,9 @@ fn replaying_listed_draws_by_hand_gives_sgds_theta_bits() {
     assert_eq!(bits(&theta), bits(&trained));
     // Negative control: the same replay without the rotations ends elsewhere.
     let mut rng = ChaCha8Rng::seed_from_u64(42);
-    let mut plain: Vec<f32> = (0..net.num_params()).map(|k| (k as f32 * 0.3).cos()).collect();
+    let mut plain: Vec<f32> = (0..net.num_params())
+        .map(|k| (k as f32 * 0.3).cos())
+        .collect();
     for _ in 0..cfg.epochs {
         let draws = draw_epoch(case.n, gnet.group(), &cfg, &law, 0, &mut rng).unwrap();
         for b in &draws.batches {
@@ -194,8 +228,15 @@ fn replaying_listed_draws_by_hand_gives_sgds_theta_bits() {
                 .flat_map(|&i| x[i * d..(i + 1) * d].iter().copied())
                 .collect();
             let labels: Vec<usize> = b.indices.iter().map(|&i| case.labels[i]).collect();
-            net.loss_and_grad(&mut tape, &plain, &bx, m, Target::Labels(&labels), &mut grad)
-                .unwrap();
+            net.loss_and_grad(
+                &mut tape,
+                &plain,
+                &bx,
+                m,
+                Target::Labels(&labels),
+                &mut grad,
+            )
+            .unwrap();
             for (t, &g) in plain.iter_mut().zip(&grad) {
                 *t -= 0.1f32 * g;
             }
@@ -217,9 +258,14 @@ fn draw_epoch_rejects_bad_arguments() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     assert!(draw_epoch(0, &c4, &cfg, &law, 0, &mut rng).is_err());
     assert!(draw_epoch(4, &c4, &cfg, &law, 4, &mut rng).is_err());
-    let bad = SgdConfig { batch: 0, ..cfg.clone() };
+    let bad = SgdConfig {
+        batch: 0,
+        ..cfg.clone()
+    };
     assert!(draw_epoch(4, &c4, &bad, &law, 0, &mut rng).is_err());
-    let d8_law = Augmentation::Full.law(&eqens::group::Group::dihedral(4)).unwrap();
+    let d8_law = Augmentation::Full
+        .law(&eqens::group::Group::dihedral(4))
+        .unwrap();
     assert!(draw_epoch(4, &c4, &cfg, &d8_law, 0, &mut rng).is_err());
     // Without shuffling the order is the identity.
     let d = draw_epoch(5, &c4, &cfg, &law, 0, &mut rng).unwrap();
@@ -234,7 +280,12 @@ fn digits_net() -> Network {
 fn per_layer_outputs_end_in_the_forward_output() {
     let nets = [
         digits_net(),
-        Network::paper(8, &Support::full(3), PaperBasis::RandomNormalised { seed: 3 }).unwrap(),
+        Network::paper(
+            8,
+            &Support::full(3),
+            PaperBasis::RandomNormalised { seed: 3 },
+        )
+        .unwrap(),
         image_case(7, None, &Filters::InvariantSupport, Activations::Any)
             .unwrap()
             .gnet
@@ -290,7 +341,9 @@ fn per_layer_outputs_end_in_the_forward_output() {
     let outs = net.forward_layers(&mut Tape::new(), &theta, &x, 1).unwrap();
     assert_ne!(outs[outs.len() - 2].values.len(), 10);
     // Bad lengths are errors, not panics.
-    assert!(net.forward_layers(&mut Tape::new(), &theta[1..], &x, 1).is_err());
+    assert!(net
+        .forward_layers(&mut Tape::new(), &theta[1..], &x, 1)
+        .is_err());
     assert!(net.forward_layers(&mut Tape::new(), &theta, &x, 2).is_err());
 }
 

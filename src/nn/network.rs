@@ -424,8 +424,8 @@ impl Network {
     /// assert_eq!(net.num_params(), 4 * 5 + 3 * 36);
     /// assert_eq!(net.layers()[2].out_shape, [4, 3, 3]);
     /// assert_eq!(net.output_dim(), 3);
-    /// // Shapes that do not fit are errors: a 2×2 pooling of a 5×5 plane.
-    /// assert!(Network::new(&[1, 5, 5], vec![LayerSpec::AvgPool2d(2)]).is_err());
+    /// // Shapes that do not fit are errors: a dense layer on images (no flatten).
+    /// assert!(Network::new(&[1, 5, 5], vec![LayerSpec::dense_full(3)]).is_err());
     /// # Ok::<(), eqens::Error>(())
     /// ```
     pub fn new(input_shape: &[usize], specs: Vec<LayerSpec>) -> Result<Network> {

@@ -65,7 +65,7 @@ pub fn training_set(cfg: &ReproduceConfig) -> Result<TrainingSet> {
 /// ```
 /// use eqens::reproduce::{member_stream, Arm, ReproduceConfig};
 ///
-/// let cfg = ReproduceConfig { members: 4, epochs: 2, ..ReproduceConfig::default() };
+/// let cfg = ReproduceConfig { members: 4, epochs: 2, sizes: vec![4], ..ReproduceConfig::default() };
 /// let s = member_stream(&cfg, Arm::Sym, 3)?;
 /// assert_eq!(s.epochs.len(), 2);
 /// assert_eq!(s.theta0.len(), Arm::Sym.network()?.network().num_params());
@@ -133,8 +133,15 @@ mod tests {
                     rho.apply(g, &x[i * d..(i + 1) * d], &mut bx[slot * d..(slot + 1) * d]);
                 }
                 let labels: Vec<usize> = b.indices.iter().map(|&i| data.labels[i]).collect();
-                net.loss_and_grad(&mut tape, &theta, &bx, m, Target::Labels(&labels), &mut grad)
-                    .unwrap();
+                net.loss_and_grad(
+                    &mut tape,
+                    &theta,
+                    &bx,
+                    m,
+                    Target::Labels(&labels),
+                    &mut grad,
+                )
+                .unwrap();
                 for (t, &g) in theta.iter_mut().zip(&grad) {
                     *t -= lr * g;
                 }
@@ -164,14 +171,19 @@ mod tests {
                 let mine = replay::<T>(&stream, &data);
                 let theirs = &run[i * p..(i + 1) * p];
                 assert!(
-                    mine.iter().zip(theirs).all(|(x, y)| x.f64().to_bits() == y.f64().to_bits()),
+                    mine.iter()
+                        .zip(theirs)
+                        .all(|(x, y)| x.f64().to_bits() == y.f64().to_bits()),
                     "{} member {i}: the replayed θ differs from the run's",
                     arm.name()
                 );
             }
             // Negative control: another member's stream gives another θ.
             let other = replay::<T>(&member_stream(cfg, arm, 0).unwrap(), &data);
-            assert!(other.iter().zip(&run[p..2 * p]).any(|(x, y)| x.f64() != y.f64()));
+            assert!(other
+                .iter()
+                .zip(&run[p..2 * p])
+                .any(|(x, y)| x.f64() != y.f64()));
         }
     }
 
@@ -180,6 +192,8 @@ mod tests {
         ReproduceConfig {
             members: 3,
             epochs: 2,
+            sizes: vec![3],
+            ood_len: 8,
             arms: vec![Arm::Sym, Arm::AsSymInit],
             threads: 2,
             out_dir: out,
@@ -211,11 +225,13 @@ mod tests {
     fn member_outside_the_run_is_an_error() {
         let cfg = ReproduceConfig {
             members: 3,
+            sizes: vec![3],
             ..ReproduceConfig::default()
         };
+        assert!(member_stream(&cfg, Arm::Cnn, 2).is_ok());
         assert!(matches!(
             member_stream(&cfg, Arm::Cnn, 3),
-            Err(Error::Invalid(_))
+            Err(Error::Invalid(m)) if m.contains("outside a run of 3")
         ));
     }
 }
