@@ -13,6 +13,19 @@
 use serde::Serialize;
 
 /// One case of a statement: its worst error and the tolerance it must stay under.
+///
+/// ```
+/// use eqens::check::s01_lifted_identity::{check, controls};
+///
+/// // One random case of S1 and its negative controls, as `eqens check` runs them.
+/// let m = check(0)?;
+/// assert_eq!(m.statement, "S1");
+/// assert!(m.holds(), "{}: error {} > tolerance {}", m.case, m.error, m.tolerance);
+/// let cs = controls(0)?;
+/// assert!(!cs.is_empty());
+/// assert!(cs.iter().all(|c| c.failed_as_expected()));
+/// # Ok::<(), eqens::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Measurement {
     /// Statement name, e.g. "S4".

@@ -283,7 +283,7 @@ impl ReproduceConfig {
         s
     }
 
-    fn sgd(&self) -> SgdConfig {
+    pub(crate) fn sgd(&self) -> SgdConfig {
         SgdConfig {
             lr: self.lr,
             batch: self.batch,
@@ -316,18 +316,18 @@ impl<S> Scratch<S> {
 }
 
 /// The data of a run, in the training scalar.
-struct Setup<T> {
-    train_x: Vec<T>,
-    train_labels: Vec<usize>,
+pub(crate) struct Setup<T> {
+    pub(crate) train_x: Vec<T>,
+    pub(crate) train_labels: Vec<usize>,
     sets: Vec<EvalSet<T>>,
-    law: Law,
+    pub(crate) law: Law,
     group_order: usize,
     sizes: Vec<usize>,
     threads: usize,
 }
 
 impl<T: Scalar> Setup<T> {
-    fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
+    pub(crate) fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
         let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
         let ood = smoothed_noise_images(cfg.ood_len, 1, IMAGE_SIDE, IMAGE_SIDE, OOD_SEED)?;

@@ -14,7 +14,8 @@
 //! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
 //! - [`output`]: checked, atomic writes of reports and shards;
 //! - [`checkpoint`]: checkpoints of an unsplit run and `--resume`;
-//! - [`shard`]: `--shard i/n` slices and their `.eqshard` files.
+//! - [`shard`]: `--shard i/n` slices and their `.eqshard` files;
+//! - [`stream`]: member i's exact training stream (θ_0, batches, rotations), for replays.
 
 pub mod checkpoint;
 pub mod evaluate;
@@ -24,6 +25,7 @@ pub mod plots;
 pub mod report;
 pub mod results;
 pub mod shard;
+pub mod stream;
 
 pub use experiment::{
     merge_shards, merge_shards_with, reproduce, reproduce_shard, reproduce_shard_with,
@@ -35,3 +37,4 @@ pub use results::{
     SetEval, SingleStats, SizeStat, Spread, WelchTest,
 };
 pub use shard::Shard;
+pub use stream::{member_stream, training_set, MemberStream, TrainingSet};
