@@ -117,6 +117,7 @@ fn fixture_with(final_single_acc: f64) -> Results {
             test_len: 200,
             ood_len: 100,
             scalar: "f32".into(),
+            simd: "avx2".into(),
         },
         arms,
         comparison: Comparison {

@@ -329,6 +329,7 @@ struct Setup<T> {
 impl<T: Scalar> Setup<T> {
     fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
+        crate::autodiff::simd::configured()?;
         let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
         let ood = smoothed_noise_images(cfg.ood_len, 1, IMAGE_SIDE, IMAGE_SIDE, OOD_SEED)?;
         let rho_x = Rep::grid(GridGroup::C4, IMAGE_SIDE, IMAGE_SIDE)?;
@@ -373,6 +374,8 @@ impl<T: Scalar> Setup<T> {
             test_len: self.sets[0].n,
             ood_len: self.sets[1].n,
             scalar: cfg.scalar.name().into(),
+            simd: crate::autodiff::simd::configured()
+                .map_or_else(|e| e.to_string(), |l| l.name().into()),
         }
     }
 }

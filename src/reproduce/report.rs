@@ -269,7 +269,7 @@ pub fn report_markdown(results: &Results) -> String {
 
     let _ = writeln!(md, "## Run\n");
     let _ = writeln!(md, "| setting | value |\n|---|---|");
-    let rows: [(&str, String); 13] = [
+    let rows: [(&str, String); 14] = [
         ("eqens version", run.version.clone()),
         ("seed", run.seed.to_string()),
         ("members per arm", run.members.to_string()),
@@ -278,6 +278,7 @@ pub fn report_markdown(results: &Results) -> String {
         ("batch size", run.batch.to_string()),
         ("scalar", run.scalar.clone()),
         ("threads", run.threads.to_string()),
+        ("SIMD level", run.simd.clone()),
         ("ensemble sizes M", format!("{:?}", run.sizes)),
         ("bootstrap resamples", run.resamples.to_string()),
         (

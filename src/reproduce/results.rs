@@ -117,6 +117,10 @@ pub struct RunInfo {
     pub ood_len: usize,
     /// Scalar type of training, `"f32"` or `"f64"`.
     pub scalar: String,
+    /// SIMD level the kernels of this process ran at (`avx512`, `avx2`, `baseline`; results
+    /// do not depend on it); empty in files written before it was recorded.
+    #[serde(default)]
+    pub simd: String,
 }
 
 /// Mean ± standard deviation over bootstrap resamples.

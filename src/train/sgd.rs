@@ -62,6 +62,7 @@ pub fn sgd_epoch<T: Scalar>(
     rng: &mut ChaCha8Rng,
 ) -> Result<f64> {
     cfg.validate()?;
+    crate::autodiff::simd::configured()?;
     let net = gnet.network();
     check_theta_grad(net, theta, None)?;
     data.check(net)?;
