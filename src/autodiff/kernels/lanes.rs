@@ -12,6 +12,7 @@
 use super::gemm::nt_lanes;
 use super::simd::Level;
 use crate::Scalar;
+#[cfg(target_arch = "x86_64")]
 use std::any::TypeId;
 
 /// Fills `xt` with `x` ([n, k] row-major) in the batch-lane layout [⌈n/L⌉, k, L].
