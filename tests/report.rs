@@ -119,6 +119,7 @@ fn fixture_with(final_single_acc: f64) -> Results {
             scalar: "f32".into(),
             shards: 0,
             train_secs: 3723.5,
+            simd: "avx2".into(),
         },
         divergence: Default::default(),
         arms,

@@ -20,10 +20,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// The small configuration of the snapshot: every arm, 12 members, 1 epoch (the cost is
-/// fixed by the 1437 training and 360 test digits: keep the members few). It trains in f64:
-/// the kernels pick AVX2 or AVX-512 at run time, which changes the order of f32 sums, and
-/// the rounded snapshot must not depend on the machine's vector unit (f64 round-off stays
-/// ~1e-13 relative after one epoch, far below the 2-decimal rounding).
+/// fixed by the 1437 training and 360 test digits: keep the members few). It trains in f64.
+/// The snapshot does not depend on the machine's vector unit: every SIMD level sums in the
+/// same order, so f32 and f64 runs are bit-identical across levels (tests/simd_levels.rs,
+/// src/autodiff/kernels/tests.rs).
 fn small(out: &str) -> ReproduceConfig {
     ReproduceConfig {
         scalar: ScalarKind::F64,

@@ -368,6 +368,12 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // An unknown or unsupported EQENS_SIMD is refused before any work (never a silent
+    // fallback to another level).
+    if let Err(e) = eqens::autodiff::simd::configured() {
+        eprintln!("eqens: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Groups => groups().map(|()| true),
         Command::Check(args) => check(args),

@@ -329,6 +329,7 @@ pub(crate) struct Setup<T> {
 impl<T: Scalar> Setup<T> {
     pub(crate) fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
+        crate::autodiff::simd::configured()?;
         let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
         let ood = smoothed_noise_images(cfg.ood_len, 1, IMAGE_SIDE, IMAGE_SIDE, OOD_SEED)?;
         let rho_x = Rep::grid(GridGroup::C4, IMAGE_SIDE, IMAGE_SIDE)?;
@@ -389,6 +390,8 @@ impl<T: Scalar> Setup<T> {
             scalar: cfg.scalar.name().into(),
             shards,
             train_secs,
+            simd: crate::autodiff::simd::configured()
+                .map_or_else(|e| e.to_string(), |l| l.name().into()),
         }
     }
 }

@@ -294,7 +294,7 @@ pub fn report_markdown(results: &Results) -> String {
 
     let _ = writeln!(md, "## Run\n");
     let _ = writeln!(md, "| setting | value |\n|---|---|");
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("eqens version", run.version.clone()),
         ("seed", run.seed.to_string()),
         ("members per arm", run.members.to_string()),
@@ -303,6 +303,7 @@ pub fn report_markdown(results: &Results) -> String {
         ("batch size", run.batch.to_string()),
         ("scalar", run.scalar.clone()),
         ("threads", run.threads.to_string()),
+        ("SIMD level", run.simd.clone()),
         ("ensemble sizes M", format!("{:?}", run.sizes)),
         ("bootstrap resamples", run.resamples.to_string()),
         (

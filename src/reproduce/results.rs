@@ -124,6 +124,10 @@ pub struct RunInfo {
     /// is then the merge alone); otherwise the run's own time, summed over resumed sessions.
     #[serde(default)]
     pub train_secs: f64,
+    /// SIMD level the kernels of this process ran at (`avx512`, `avx2`, `baseline`; results
+    /// do not depend on it); empty in files written before it was recorded.
+    #[serde(default)]
+    pub simd: String,
 }
 
 /// Mean ± standard deviation over bootstrap resamples.

@@ -81,6 +81,7 @@ pub(crate) fn epoch_with<T: Scalar>(
     mut observe: impl FnMut(&SgdStep<'_, T>),
 ) -> Result<f64> {
     cfg.validate()?;
+    crate::autodiff::simd::configured()?;
     let net = gnet.network();
     check_theta_grad(net, theta, None)?;
     data.check(net)?;
