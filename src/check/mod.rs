@@ -56,6 +56,7 @@ impl Control {
 }
 
 mod common;
+pub mod main_theorem;
 pub mod registry;
 pub mod report;
 pub mod s01_lifted_identity;

@@ -158,6 +158,7 @@ pub fn registry() -> Vec<Entry> {
             s16_affine_architecture::check,
             s16_affine_architecture::controls,
         ),
+        entry("main", super::main_theorem::check, super::main_theorem::controls),
     ]
 }
 
