@@ -246,7 +246,13 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let per_start = MEMBERS / ORDER;
     // Fixed start: the members with c = e, uniform draws.
     let fixed: Vec<f64> = (0..MEMBERS)
-        .map(|m| if m < per_start { 1.0 / per_start as f64 } else { 0.0 })
+        .map(|m| {
+            if m < per_start {
+                1.0 / per_start as f64
+            } else {
+                0.0
+            }
+        })
         .collect();
     let p = [0.7, 0.1, 0.1, 0.1];
     let non_haar: Vec<f64> = (0..MEMBERS)

@@ -132,7 +132,7 @@ pub const H3_WEIGHTS: [f64; 2] = [1.0, 3.0];
 /// The H3 control's error must exceed this. With w = (1, 3) the loss of a residual r changes
 /// under a rotation by up to (3 − 1)/(1 + 3) = ½ of its value, so both identities of S2 are
 /// off by O(0.1) relative on random data (the value is recorded in the case); 1e-6 is 10⁶
-/// above the statement's round-off tolerance [`TOLERANCE`] and five orders below the
+/// above the statement's round-off tolerance (`TOLERANCE`, 1e-12) and five orders below the
 /// measured error.
 pub const H3_THRESHOLD: f64 = 1e-6;
 

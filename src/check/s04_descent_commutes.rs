@@ -165,9 +165,19 @@ pub fn weighted_law_control(seed: u64) -> Result<Control> {
     let base = trajectory(gnet, &theta0, &samples, &law, lr, steps)?;
     let mut err: f64 = 0.0;
     for g in 1..order {
-        let moved = trajectory(gnet, &gnet.lift_theta(g, &theta0)?, &samples, &law, lr, steps)?;
+        let moved = trajectory(
+            gnet,
+            &gnet.lift_theta(g, &theta0)?,
+            &samples,
+            &law,
+            lr,
+            steps,
+        )?;
         for (t, (a, b)) in base.iter().zip(&moved).enumerate() {
-            err = worst(err, layers_dist(&gnet.lift(g, a), b) / (layers_norm(a) * (t + 1) as f64));
+            err = worst(
+                err,
+                layers_dist(&gnet.lift(g, a), b) / (layers_norm(a) * (t + 1) as f64),
+            );
         }
     }
     Ok(Control {

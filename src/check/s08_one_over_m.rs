@@ -317,7 +317,9 @@ pub fn clean_h4_control(seed: u64, members: usize) -> Result<Control> {
     Ok(Control {
         statement: "S8",
         dropped: "H4",
-        case: format!("symmetric init (corner coefficient 0), error = the ratio at M = {m}: {case}"),
+        case: format!(
+            "symmetric init (corner coefficient 0), error = the ratio at M = {m}: {case}"
+        ),
         error: ratio,
         threshold: CLEAN_H4_RATIO,
     })

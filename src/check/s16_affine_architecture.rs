@@ -15,13 +15,13 @@
 //! re-centred law of [`bias_check`].
 
 use super::{Control, Measurement};
+use crate::ensemble::equivariance_error;
 use crate::nn::analysis::{analyze_map, default_method, filter_orbits, MapReport, Verdict};
 use crate::nn::param::standard_normal;
-use crate::ensemble::equivariance_error;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support, Target};
+use crate::rep::GridGroup;
 use crate::train::cases::{normals, sub_seed};
 use crate::train::{descend, Augmentation, Samples, Workspace};
-use crate::rep::GridGroup;
 use crate::Result;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -299,7 +299,11 @@ pub fn mean_member_error(
              mean member after {BIAS_STEPS} steps (lr {BIAS_LR}) → infinite-ensemble error \
              {error:.3e}",
             grid_name(kind),
-            if recentre { " re-centred at Π_G A_𝓛" } else { "" }
+            if recentre {
+                " re-centred at Π_G A_𝓛"
+            } else {
+                ""
+            }
         ),
     ))
 }
