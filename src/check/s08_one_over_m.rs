@@ -300,10 +300,11 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
 /// core 𝓛_0 and its law is ρ-invariant (H6 holds); only H4 fails, as descent moves the
 /// corner coefficients and the members leave 𝓛_0. Its bias grows from zero during training,
 /// so it is weaker than the other arms' and the fitted slope does not separate it reliably
-/// (measured −0.40..−0.81 over seeds 0..3: the curve bends, but late). The error is instead
-/// the excess at the largest size, M·E‖D̄_M‖²/E‖D_1‖² at M = 1000, which equals
-/// 1 + (M − 1)·‖b‖²/E‖D_1‖² exactly (D_m = b + i.i.d. zero-mean noise): 1 under the 1/M law,
-/// growing linearly in M with a bias; it must exceed [`CLEAN_H4_RATIO`].
+/// (measured −0.40..−0.81 for the controls of `eqens check --seed 0..3`: the curve bends,
+/// but late). The error is instead the excess at the largest size,
+/// M·E‖D̄_M‖²/E‖D_1‖² at M = 1000, which equals 1 + (M − 1)·‖b‖²/E‖D_1‖² exactly
+/// (D_m = b + i.i.d. zero-mean noise): 1 under the 1/M law, growing linearly in M with a
+/// bias; it must exceed [`CLEAN_H4_RATIO`].
 pub fn clean_h4_control(seed: u64, members: usize) -> Result<Control> {
     let init = Init::ScaledTap {
         tap: 0,
@@ -327,6 +328,6 @@ pub fn clean_h4_control(seed: u64, members: usize) -> Result<Control> {
 
 /// The clean H4 arm's ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 must exceed this. Under the 1/M
 /// law the ratio is 1, estimated from 2000 members with a relative error ≈ (M/P)·√(2/d_eff)
-/// ≲ 0.1 (see `TOLERANCE`); 1.5 is five such errors above 1. Measured 2.6..17.6 over
-/// seeds 0..3 (the value is in the case).
+/// ≲ 0.1 (see `TOLERANCE`); 1.5 is five such errors above 1. Measured 2.6..17.6 for
+/// `eqens check --seed 0..3` (the value is in the case).
 pub const CLEAN_H4_RATIO: f64 = 1.5;
