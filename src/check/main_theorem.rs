@@ -237,6 +237,9 @@ pub fn check(seed: u64) -> Result<Measurement> {
     })
 }
 
+/// One control arm: its `dropped` label, what it changes, the members and their weights.
+type Arm<'a> = (&'static str, &'a str, &'a [Vec<f64>], &'a [f64]);
+
 /// The controls (see the module docs), each the exact expectation under its law.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let s = setup(sub_seed(seed, 0))?;
@@ -263,7 +266,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         .collect();
     let mut single = vec![0.0; MEMBERS];
     single[0] = 1.0;
-    let arms: [(&'static str, &str, &[Vec<f64>], &[f64]); 4] = [
+    let arms: [Arm<'_>; 4] = [
         (
             "joint law not invariant",
             "batch k's two samples get g_k and g_k⁻¹ (each uniform on G, jointly not \
