@@ -7,8 +7,17 @@
 //! over the uniform (Haar) augmentation draws, which the theorem says is equivariant — on
 //! any input, to round-off. With the non-uniform law (0.7, 0.1, 0.1, 0.1) on each h_k the
 //! weighted mean is the expectation under a non-Haar law (H7 dropped) and is not.
+//!
+//! The trajectory-level form with batches of two (`eqens::check::main_theorem`, also run by
+//! `eqens check --only main`): one uniform draw per batch, shared by its samples, keeps the
+//! exact expectation equivariant; a correlated law that is not invariant under
+//! (A, g) ↦ (ρ(h)A, hg) breaks it. And THEORY's H6 on an affine 𝓛
+//! (`eqens::check::s16_affine_architecture::bias_check`): the law re-centred at Π_G A_𝓛 gives
+//! an exactly equivariant infinite ensemble.
 
 use eqens::autodiff::Tape;
+use eqens::check::main_theorem;
+use eqens::check::s16_affine_architecture::bias_check;
 use eqens::ensemble::{equivariance_error, run_members};
 use eqens::nn::{GroupNetwork, LayerSpec, Network, Support, Target};
 use eqens::rep::GridGroup;
@@ -186,5 +195,37 @@ fn a_non_haar_law_gives_a_non_equivariant_expectation() {
         let e = weighted_error(&s, &thetas, &fixed);
         println!("seed {seed}: fixed-start expectation error {e:.3}");
         assert!(e > CONTROL_THRESHOLD, "seed {seed}: {e:e}");
+    }
+}
+
+#[test]
+fn one_shared_uniform_draw_per_batch_keeps_the_expectation_exact() {
+    for seed in 0..3 {
+        let m = main_theorem::check(seed).unwrap();
+        println!("seed {seed}: {}", m.case);
+        assert!(m.holds(), "seed {seed}: {m:?}");
+    }
+}
+
+#[test]
+fn a_law_that_is_not_jointly_invariant_breaks_the_expectation() {
+    for seed in 0..3 {
+        let controls = main_theorem::controls(seed).unwrap();
+        assert!(controls
+            .iter()
+            .any(|c| c.dropped == "joint law not invariant"));
+        for c in controls {
+            println!("seed {seed} [{}]: {}", c.dropped, c.case);
+            assert!(c.failed_as_expected(), "seed {seed}: {c:?}");
+        }
+    }
+}
+
+#[test]
+fn an_affine_law_recentred_at_the_reynolds_average_has_no_bias() {
+    for seed in 0..4 {
+        let m = bias_check(seed).unwrap();
+        println!("seed {seed}: {}", m.case);
+        assert!(m.holds(), "seed {seed}: {m:?}");
     }
 }

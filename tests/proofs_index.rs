@@ -2,11 +2,21 @@
 //! existing test and names its `eqens check` entry, every `tests/sNN_*.rs` has an index row in
 //! `proofs/README.md`, and no relative link in `proofs/*.md` dangles.
 //!
+//! Proofs name tests and controls in inline code, with a fixed syntax:
+//! - a test: `` `tests/FILE.rs::NAME` `` — FILE.rs must exist and define `#[test] fn NAME`;
+//! - a negative control: `` `control: STATEMENT / DROPPED` `` (e.g. `` `control: S5 / H4` ``,
+//!   `` `control: main / H6` ``) — the controls are identified by their statement and their
+//!   `dropped` label, and the pair must be one that the statement's `controls` function in
+//!   the registry actually produces (they are run, not parsed). Conversely every pair the
+//!   registry produces must be named in that statement's proof (`proofs/SNN-*.md`, or
+//!   `proofs/main-theorem.md` for "main"): the map and the code agree both ways.
+//!
 //! The checks run against a [`Tree`], either the repository on disk or an in-memory fixture;
 //! the negative controls at the bottom feed the same functions broken fixtures and assert that
 //! each defect is reported, so the checker itself can fail.
 
-use std::collections::BTreeMap;
+use eqens::check::registry::{case_seed, registry, MAIN, STATEMENTS};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Section headings every proof file must contain, in the form they are written.
@@ -370,6 +380,171 @@ fn check_all(tree: &dyn Tree) -> Vec<String> {
     problems
 }
 
+/// The inline code spans of `text` (the odd segments between backticks).
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// The controls a text names: (statement, dropped label) from spans `control: S / label`.
+fn named_controls(text: &str) -> Vec<(String, String)> {
+    code_spans(text)
+        .into_iter()
+        .filter_map(|span| span.strip_prefix("control:"))
+        .map(|rest| match rest.split_once(" / ") {
+            Some((st, label)) => (st.trim().to_string(), label.trim().to_string()),
+            None => (rest.trim().to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// The tests a text names: (file path, function name) from spans `tests/FILE.rs::NAME`.
+fn named_tests(text: &str) -> Vec<(String, String)> {
+    code_spans(text)
+        .into_iter()
+        .filter(|span| span.starts_with("tests/"))
+        .filter_map(|span| span.split_once(".rs::"))
+        .map(|(file, name)| (format!("{file}.rs"), name.to_string()))
+        .collect()
+}
+
+/// Whether `source` defines `fn name` marked `#[test]` (among the attribute and comment lines
+/// right above it).
+fn defines_test(source: &str, name: &str) -> bool {
+    let lines: Vec<&str> = source.lines().collect();
+    let head = format!("fn {name}(");
+    lines.iter().enumerate().any(|(i, line)| {
+        let l = line.trim_start();
+        (l.starts_with(&head) || l.strip_prefix("pub ").is_some_and(|r| r.starts_with(&head)))
+            && lines[..i]
+                .iter()
+                .rev()
+                .map(|l| l.trim_start())
+                .take_while(|l| l.starts_with("#[") || l.starts_with("//"))
+                .any(|l| l == "#[test]")
+    })
+}
+
+/// The proof file that must name the controls of `statement` ("S5" → proofs/S05-*.md,
+/// "main" → proofs/main-theorem.md), if it exists.
+fn proof_of(tree: &dyn Tree, statement: &str) -> Option<String> {
+    if statement == "main" {
+        return Some("proofs/main-theorem.md".to_string()).filter(|p| tree.exists(p));
+    }
+    let n: u32 = statement.strip_prefix('S')?.parse().ok()?;
+    tree.list("proofs")
+        .into_iter()
+        .map(|name| format!("proofs/{name}"))
+        .find(|p| is_proof_of(p, n))
+}
+
+/// Every test named in `proofs/*.md` exists as a `#[test]` fn in the named file; every control
+/// named is one of `known` (statement → the `dropped` labels its controls produce); and every
+/// known control is named in its statement's proof.
+fn check_named_tests_and_controls(
+    tree: &dyn Tree,
+    known: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for name in tree.list("proofs") {
+        if !name.ends_with(".md") {
+            continue;
+        }
+        let path = format!("proofs/{name}");
+        let Some(text) = tree.read(&path) else {
+            continue;
+        };
+        for (file, test) in named_tests(&text) {
+            match tree.read(&file) {
+                None => problems.push(format!("{path}: names test {file}::{test}, no such file")),
+                Some(src) if !defines_test(&src, &test) => problems.push(format!(
+                    "{path}: names test {file}::{test}, which is not a #[test] fn there"
+                )),
+                Some(_) => {}
+            }
+        }
+        for (statement, label) in named_controls(&text) {
+            if !known.get(&statement).is_some_and(|l| l.contains(&label)) {
+                problems.push(format!(
+                    "{path}: names control `{statement} / {label}`, which the registry does not \
+                     produce"
+                ));
+            }
+        }
+    }
+    for (statement, labels) in known {
+        let Some(path) = proof_of(tree, statement) else {
+            problems.push(format!(
+                "{statement}: controls in the registry but no proof file"
+            ));
+            continue;
+        };
+        let named: BTreeSet<(String, String)> = tree
+            .read(&path)
+            .map(|t| named_controls(&t).into_iter().collect())
+            .unwrap_or_default();
+        for label in labels {
+            if !named.contains(&(statement.clone(), label.clone())) {
+                problems.push(format!(
+                    "{path}: does not name the control `{statement} / {label}` that the registry \
+                     produces"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Every (statement, name, hypotheses) of `expected` has an index row in proofs/README.md
+/// whose Name and Hypotheses cells are exactly those strings.
+fn check_index_matches(tree: &dyn Tree, expected: &[(&str, &str, &str)]) -> Vec<String> {
+    let Some(readme) = tree.read("proofs/README.md") else {
+        return vec!["proofs/README.md: missing".to_string()];
+    };
+    let rows = index_rows(&readme);
+    let mut problems = Vec::new();
+    for (statement, name, hypotheses) in expected {
+        let Some(row) = rows.iter().find(|r| r.label == *statement) else {
+            problems.push(format!("{statement}: no index row in proofs/README.md"));
+            continue;
+        };
+        let cells: Vec<&str> = row.line.split('|').map(str::trim).collect();
+        if cells.get(2) != Some(name) || cells.get(3) != Some(hypotheses) {
+            problems.push(format!(
+                "{statement}: index row says ({:?}, {:?}), eqens check prints ({name:?}, \
+                 {hypotheses:?})",
+                cells.get(2).unwrap_or(&""),
+                cells.get(3).unwrap_or(&"")
+            ));
+        }
+    }
+    problems
+}
+
+/// The (statement, dropped) pairs the registry's controls produce, run on the seeds
+/// `eqens check` uses for master seed 0.
+fn registry_controls() -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for e in registry() {
+        let n = e
+            .statement
+            .strip_prefix('S')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let controls = (e.controls)(case_seed(0, n, 0))
+            .unwrap_or_else(|err| panic!("{}: controls failed: {err}", e.statement));
+        let labels = out.entry(e.statement.to_string()).or_default();
+        for c in controls {
+            assert_eq!(
+                c.statement, e.statement,
+                "a control of {} is labelled {}",
+                e.statement, c.statement
+            );
+            labels.insert(c.dropped.to_string());
+        }
+    }
+    out
+}
+
 fn repo() -> Disk {
     Disk {
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
@@ -411,6 +586,29 @@ fn every_theory_statement_is_in_the_index() {
     assert_clean(check_theory_indexed(&repo()));
 }
 
+#[test]
+fn the_index_names_and_hypotheses_are_those_eqens_check_prints() {
+    let expected: Vec<(&str, &str, &str)> = STATEMENTS
+        .iter()
+        .chain(std::iter::once(&MAIN))
+        .copied()
+        .collect();
+    assert_clean(check_index_matches(&repo(), &expected));
+}
+
+#[test]
+fn control_index_hypotheses_differing_from_the_registry_are_reported() {
+    let problems = check_index_matches(&fixture(), &[("S1", "x", "H1")]);
+    assert_reported(&problems, &["S1", "index row says"]);
+}
+
+#[test]
+fn named_tests_and_controls_exist_and_every_control_is_named() {
+    let known = registry_controls();
+    assert!(known.len() >= 16, "{known:?}");
+    assert_clean(check_named_tests_and_controls(&repo(), &known));
+}
+
 // ---------------------------------------------------------------------------------------
 // Negative controls: a consistent in-memory tree passes, and each injected defect is
 // reported by the same functions that check the repository.
@@ -419,8 +617,17 @@ fn proof_text(n: u32, test: &str) -> String {
     format!(
         "# S{n}\n\n**Hypotheses.** H1.\n\n**Claim.** c.\n\n**Proof.** p.\n\n\
          **Verified by.** [{test}](../tests/{test}); `eqens check --only S{n}`.\n\n\
-         **Negative controls** (in [{test}](../tests/{test})).\n"
+         **Negative controls** (in [{test}](../tests/{test})): `control: S{n} / H1`, \
+         run by `tests/{test}::t`.\n"
     )
+}
+
+/// The controls the fixture's registry produces.
+fn fixture_controls() -> BTreeMap<String, BTreeSet<String>> {
+    ["S1", "S2"]
+        .into_iter()
+        .map(|s| (s.to_string(), BTreeSet::from(["H1".to_string()])))
+        .collect()
 }
 
 /// Two statements, their proofs, tests, index rows and the main theorem — all consistent.
@@ -442,8 +649,11 @@ fn fixture() -> Memory {
             "proofs/main-theorem.md",
             "# Main\n[S1](S01-a.md)\n".to_string(),
         ),
-        ("tests/s01_a.rs", String::new()),
-        ("tests/s02_b.rs", String::new()),
+        ("tests/s01_a.rs", "#[test]\nfn t() {}\n".to_string()),
+        (
+            "tests/s02_b.rs",
+            "/// doc\n#[test]\n#[ignore]\nfn t() {}\n".to_string(),
+        ),
         ("tests/proofs_index.rs", String::new()),
     ];
     Memory {
@@ -465,6 +675,58 @@ fn assert_reported(problems: &[String], needles: &[&str]) {
 fn control_consistent_fixture_passes() {
     // Without this, the failures below could come from a broken fixture, not the defect.
     assert_clean(check_all(&fixture()));
+    assert_clean(check_named_tests_and_controls(
+        &fixture(),
+        &fixture_controls(),
+    ));
+}
+
+#[test]
+fn control_fake_control_or_test_name_is_reported() {
+    let mut tree = fixture();
+    tree.files
+        .get_mut("proofs/S01-a.md")
+        .expect("fixture has S01")
+        .push_str(
+            "Also `control: S1 / H9`, `control: S7 / H1`, `tests/s01_a.rs::gone`, \
+             `tests/s01_a.rs::helper` and `tests/nothing.rs::t`.\n",
+        );
+    tree.files
+        .get_mut("tests/s01_a.rs")
+        .expect("fixture has s01_a.rs")
+        .push_str("fn helper() {}\n");
+    let problems = check_named_tests_and_controls(&tree, &fixture_controls());
+    assert_reported(
+        &problems,
+        &["proofs/S01-a.md", "`S1 / H9`", "does not produce"],
+    );
+    assert_reported(
+        &problems,
+        &["proofs/S01-a.md", "`S7 / H1`", "does not produce"],
+    );
+    assert_reported(&problems, &["tests/s01_a.rs::gone", "not a #[test] fn"]);
+    assert_reported(&problems, &["tests/s01_a.rs::helper", "not a #[test] fn"]);
+    assert_reported(&problems, &["tests/nothing.rs::t", "no such file"]);
+    assert_eq!(problems.len(), 5, "{problems:?}");
+}
+
+#[test]
+fn control_unnamed_registry_control_is_reported() {
+    let mut known = fixture_controls();
+    known
+        .get_mut("S2")
+        .expect("fixture has S2")
+        .insert("H4".to_string());
+    known.insert("main".to_string(), BTreeSet::from(["H6".to_string()]));
+    let mut tree = fixture();
+    tree.files.remove("proofs/main-theorem.md");
+    let problems = check_named_tests_and_controls(&tree, &known);
+    assert_reported(
+        &problems,
+        &["proofs/S02-b.md", "`S2 / H4`", "does not name"],
+    );
+    assert_reported(&problems, &["main", "no proof file"]);
+    assert_eq!(problems.len(), 2, "{problems:?}");
 }
 
 #[test]
@@ -590,4 +852,15 @@ fn link_parsing_and_resolution() {
     assert_eq!(statement_test_number("proofs_index.rs"), None);
     assert!(names_check("`eqens check --only S1`", 1));
     assert!(!names_check("`eqens check --only S13`", 1));
+    assert_eq!(
+        named_controls("a `control: S5 / coupling (same h_k)` b `x` `control: main / H6`"),
+        vec![
+            ("S5".to_string(), "coupling (same h_k)".to_string()),
+            ("main".to_string(), "H6".to_string())
+        ]
+    );
+    assert_eq!(
+        named_tests("`tests/main_theorem.rs::exact` and `src/x.rs::f`"),
+        vec![("tests/main_theorem.rs".to_string(), "exact".to_string())]
+    );
 }

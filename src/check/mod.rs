@@ -114,6 +114,7 @@ impl Control {
 }
 
 mod common;
+pub mod main_theorem;
 pub mod registry;
 pub mod roundoff;
 pub mod report;

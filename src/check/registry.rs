@@ -35,7 +35,7 @@ pub const STATEMENTS: [(&str, &str, &str); 16] = [
     ("S1", "lifted identity", "H2 (+ invertibility from H1)"),
     ("S2", "augmented risk is an orbit average", "H1, H2, H3"),
     ("S3", "gradient equivariance", "H1, H2, H3"),
-    ("S4", "the descent map commutes", "H1–H5"),
+    ("S4", "the descent map commutes", "H1–H5, H7"),
     ("S5", "orbit ensembles are exactly equivariant", "H1–H5, H7"),
     ("S6", "coupled SGD", "H1–H5"),
     ("S7", "initial laws", "H1, H5; ⇔ H4"),
@@ -149,6 +149,11 @@ pub fn registry() -> Vec<Entry> {
             "S16",
             s16_affine_architecture::check,
             s16_affine_architecture::controls,
+        ),
+        entry(
+            "main",
+            super::main_theorem::check,
+            super::main_theorem::controls,
         ),
     ]
 }

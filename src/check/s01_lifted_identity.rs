@@ -4,8 +4,10 @@
 //! Random cases ([`random_case`]): image networks under C4/D4/C2 (invariant supports, random
 //! widths and depths, tanh/ReLU/layer norm/2×2 average pooling on even grids); dense networks
 //! between regular representations of C_n; self-attention on sets under S_n permuting tokens.
-//! The controls drop H2 or H1 at one place: a position-dependent bias, 2×2 pooling on an odd
-//! grid, asymmetric padding, filters rotated the wrong way.
+//! The controls break H2 or the lift at one place: a position-dependent bias and 2×2 pooling
+//! on an odd grid (H2); asymmetric padding and filters rotated the wrong way ("wrong lift":
+//! every ρ_i is still a representation — on abelian C4 even g ↦ ρ(g⁻¹) is one — but the
+//! filter rotation no longer is ρ'_{i+1}(g)A_iρ_i(g)⁻¹ of the implemented map).
 
 use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
@@ -279,8 +281,10 @@ fn control_net(
 /// The controls of S1, each must exceed [`roundoff::CONTROL_FACTOR`] × its case's tolerance:
 /// - H2: a position-dependent bias (`AddConstant` of a random vector);
 /// - H2: 2×2 average pooling on an odd grid;
-/// - H1 (layer level): asymmetric padding (top 0, left 0) of a 3×3 convolution;
-/// - H1: filters rotated by g⁻¹ while the inputs are rotated by g.
+/// - wrong lift: asymmetric padding (top 0, left 0) of a 3×3 convolution, for which rotating
+///   the filter is not the lifted action on the implemented linear map;
+/// - wrong lift: filters rotated by g⁻¹ while the inputs are rotated by g (not H1: on
+///   abelian C4, g ↦ ρ(g⁻¹) is still a representation).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc0de);
     let side = [5usize, 7][rng.random_range(0..2usize)];
@@ -301,7 +305,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         padding: Padding { top: 0, left: 0 },
     };
     let (gnet, kind) = control_net(seed, even, Some(asym), vec![])?;
-    out.push(control("H1", format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"), lifted_identity_error(&gnet, seed)?));
+    out.push(control("wrong lift", format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"), lifted_identity_error(&gnet, seed)?));
 
     let full = LayerSpec::conv(2, &Support::full(3));
     let (gnet, kind) = control_net(seed, even, Some(full), vec![])?;
@@ -316,7 +320,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             .map(|((r, i), &conv)| if conv { i } else { r })
             .collect()
     };
-    out.push(control("H1", format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"), lifted_identity_error_with(&gnet, seed, &wrong)?));
+    out.push(control("wrong lift", format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"), lifted_identity_error_with(&gnet, seed, &wrong)?));
     Ok(out)
 }
 

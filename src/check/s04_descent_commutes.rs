@@ -150,7 +150,8 @@ pub fn check(seed: u64) -> Result<Measurement> {
 
 /// Controls: (H4) the non-invariant plus-corner support with symmetric initialisation
 /// (A_0 ∈ 𝓛_0, so ρ(g)A_0 ∈ 𝓛, but the trajectories leave 𝓛_0); (H5) a random normalised
-/// basis on an invariant support.
+/// basis on an invariant support; (H7, deterministic form) full-batch descent on the risk
+/// weighted by a non-uniform law on G ([`weighted_law_control`]).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
     let (e1, b1, d1) = run(
@@ -175,5 +176,62 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             error: e2,
             threshold: roundoff::control_threshold(b2.tolerance()),
         },
+        weighted_law_control(seed)?,
     ])
+}
+
+/// The H7 control's error per step must exceed this. A non-uniform law p on G makes the
+/// step of ρ(g)A differ from ρ(g) times the step of A by lr·Σ_h (p_{g⁻¹h} − p_h)·ρ(h)∇R(…),
+/// O(lr·‖∇R‖) ≳ 1e-4 relative (as for H4 and H5); 1e-6 is 10⁶ above the statement's
+/// tolerance (`TOLERANCE`, 1e-12 per step).
+pub const H7_THRESHOLD: f64 = 1e-6;
+
+/// H7 in the deterministic form S4 needs: the descent runs on R_p(A) = Σ_h p_h R_h(A) with
+/// weights p = (0.7, 0.3/(|G|−1), …) on the image case's group (C4 or D4), invariant
+/// support, Gaussian init. Everything else as in [`check`].
+pub fn weighted_law_control(seed: u64) -> Result<Control> {
+    let case = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
+    let gnet = &case.gnet;
+    let order = gnet.group().order();
+    let mut weights = vec![0.3 / (order - 1) as f64; order];
+    weights[0] = 0.7;
+    let law = Augmentation::Weighted(weights).law(gnet.group())?;
+    let s = sub_seed(seed, 2);
+    let theta0 = init_theta(
+        gnet,
+        &InitLaw::Gaussian { scale: 1.0 },
+        &mut ChaCha8Rng::seed_from_u64(s),
+    )?;
+    let (lr, steps) = schedule(sub_seed(s, 9));
+    let samples = case.samples();
+    let base = trajectory(gnet, &theta0, &samples, &law, lr, steps)?;
+    let mut err: f64 = 0.0;
+    for g in 1..order {
+        let moved = trajectory(
+            gnet,
+            &gnet.lift_theta(g, &theta0)?,
+            &samples,
+            &law,
+            lr,
+            steps,
+        )?;
+        for (t, (a, b)) in base.iter().zip(&moved).enumerate() {
+            err = worst(
+                err,
+                layers_dist(&gnet.lift(g, a), b) / (layers_norm(a) * (t + 1) as f64),
+            );
+        }
+    }
+    Ok(Control {
+        statement: "S4",
+        dropped: "H7",
+        case: format!(
+            "{}, lr {lr}, {steps} steps, augmentation weights (0.7, {:.3}, …) → error per \
+             step {err:.3e}",
+            case.description,
+            0.3 / (order - 1) as f64
+        ),
+        error: err,
+        threshold: H7_THRESHOLD,
+    })
 }

@@ -205,8 +205,122 @@ pub fn check_decrease(seed: u64) -> Result<Measurement> {
     })
 }
 
-/// Controls: without augmentation the orbit ensemble loses C_n equivariance, for each n.
+/// Controls: without augmentation the orbit ensemble loses C_n equivariance, for each n
+/// (H7); and the C_8 case with the rotation angles 2πk/9 in place of 2πk/8 on inputs and
+/// outputs, which is not a representation of C_8 ([`h1_control`]).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
+    let mut out = h7_controls(seed)?;
+    out.push(h1_control(seed)?);
+    Ok(out)
+}
+
+/// Bound on the hand-built path with the true angles 2πk/8: the same computation as S15's
+/// check (members ρ(g)A_0, 20 steps, mean of 8 outputs) plus one extra 2×2 rotation of the
+/// first and last maps by δ = 0 (exact) — its round-off is that of S15's check, ≲ 1e-13
+/// (see `TOLERANCE`); 1e-10 is the same margin S15 uses for its matrix action.
+const H1_SANITY: f64 = 1e-10;
+
+/// The H1 control's error must exceed this: with angles that are not closed under
+/// addition, the orbit "ensemble" over the eight angles is a different set after a
+/// rotation by one of them, O(0.1..1) relative away (recorded in the case); 1e-6 is 10⁴
+/// above `TOLERANCE` (1e-10).
+pub const H1_THRESHOLD: f64 = 1e-6;
+
+/// H1 dropped: n = 8, but element k acts on the input points and the R² output by the
+/// rotation R(φ_k), φ_k = 2πk/9 (k = 0..7) — invertible and orthogonal, yet
+/// R(φ_1)⁸ ≠ R(φ_0) = I, so k ↦ R(φ_k) is not a representation of C_8. Everything else is
+/// as in S15's check: hidden layers carry the regular representation, the members start
+/// at the lifts of A_0 (input and output sides by R(φ_k)), the risk is averaged over the
+/// eight transformed copies of the data (augmented data set, full-batch descent), and the
+/// ensemble error is taken over the eight φ_k. The same code with φ_k = 2πk/8 (a
+/// representation) must reproduce S15's exactness, else this returns an error: the
+/// control measures the missing group structure, not a bug of its own.
+pub fn h1_control(seed: u64) -> Result<Control> {
+    let n = 8;
+    let true_angles = angle_set_error(n, n, sub_seed(seed, 0))?;
+    if true_angles.is_nan() || true_angles > H1_SANITY {
+        return Err(crate::Error::Invalid(format!(
+            "S15 H1 control: the hand-built orbit ensemble with the true angles 2πk/{n} has \
+             error {true_angles:e} > {H1_SANITY:e}"
+        )));
+    }
+    let error = angle_set_error(n, n + 1, sub_seed(seed, 0))?;
+    Ok(Control {
+        statement: "S15",
+        dropped: "H1",
+        case: format!(
+            "C{n} acting by rotations 2πk/{} (k = 0..{}), not a representation: error \
+             {error:.3e} (same code with 2πk/{n}: {true_angles:.1e})",
+            n + 1,
+            n - 1
+        ),
+        error,
+        threshold: H1_THRESHOLD,
+    })
+}
+
+/// The relative error, over the `n` angles φ_k = 2πk/`m`, of the orbit ensemble of the
+/// network under C_`n` whose input and output actions are replaced by R(φ_k) (see
+/// [`h1_control`]); m = n is S15's own case built by hand.
+fn angle_set_error(n: usize, m: usize, seed: u64) -> Result<f64> {
+    let gnet = network(n)?;
+    let net = gnet.network();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let theta0 = init_theta(&gnet, &InitLaw::Gaussian { scale: 0.5 }, &mut rng)?;
+    let x = normals(&mut rng, SAMPLES * 2 * POINTS);
+    let y = normals(&mut rng, SAMPLES * 2);
+    let probes = normals(&mut rng, PROBES * 2 * POINTS);
+    let phi = |k: usize| 2.0 * PI * k as f64 / m as f64;
+    // The augmented data set: every sample under every φ_k (its mean loss is R_aug).
+    let (mut xa, mut ya) = (vec![0.0; n * x.len()], vec![0.0; n * y.len()]);
+    for k in 0..n {
+        rotate(phi(k), &x, &mut xa[k * x.len()..(k + 1) * x.len()]);
+        rotate(phi(k), &y, &mut ya[k * y.len()..(k + 1) * y.len()]);
+    }
+    let samples = Samples {
+        x: &xa,
+        n: n * SAMPLES,
+        target: Target::Values(&ya),
+    };
+    let law = Augmentation::None.law(gnet.group())?;
+    let a0 = net.ambient_weights(&theta0);
+    let last = a0.len() - 1;
+    let members = run_fallible_members(0..n, THREADS, |g| -> Result<Vec<f64>> {
+        // The true lift rotates by α = 2πg/n on both sides; turn it into R(φ_g) on the
+        // input side (rows of map 0 times R(α − φ_g)) and the output side
+        // (R(φ_g − α) times map `last`).
+        let mut a = gnet.lift(g, &a0);
+        let delta = 2.0 * PI * g as f64 / n as f64 - phi(g);
+        let (s, c) = delta.sin_cos();
+        for pair in a[0].chunks_mut(2) {
+            let (u, v) = (pair[0], pair[1]);
+            pair[0] = u * c + v * s;
+            pair[1] = -u * s + v * c;
+        }
+        let cols = a[last].len() / 2;
+        for j in 0..cols {
+            let (u, v) = (a[last][j], a[last][cols + j]);
+            a[last][j] = c * u + s * v;
+            a[last][cols + j] = -s * u + c * v;
+        }
+        let mut theta = net.theta_from_ambient(&a)?;
+        train(&gnet, &mut theta, &samples, &law, LR, STEPS)?;
+        Ok(theta)
+    })?;
+    equivariance_error_under(
+        net,
+        &members,
+        &probes,
+        PROBES,
+        n,
+        |j, x, out| rotate(phi(j), x, out),
+        |j, y, out| rotate(phi(j), y, out),
+        THREADS,
+    )
+}
+
+/// H7 dropped: the orbit ensembles without augmentation, for each n.
+fn h7_controls(seed: u64) -> Result<Vec<Control>> {
     ORDERS
         .iter()
         .map(|&n| {

@@ -10,14 +10,18 @@
 //! - controls (must fail): a random offset with weight on the corners (ρ(g)A_𝓛 − A_𝓛 has a
 //!   corner component outside T𝓛), both as a defect and as a verdict.
 //!
-//! The "ensembles on it keep a bias" half of S16 needs the ensemble module and is not
-//! checked here.
+//! The "ensembles on it keep a bias" half of S16 is measured exactly on a network that is
+//! linear in its weights ([`mean_member_error`]): the bias controls of [`controls`] and the
+//! re-centred law of [`bias_check`].
 
 use super::{Control, Measurement};
+use crate::ensemble::equivariance_error;
 use crate::nn::analysis::{analyze_map, default_method, filter_orbits, MapReport, Verdict};
 use crate::nn::param::standard_normal;
-use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
+use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support, Target};
 use crate::rep::GridGroup;
+use crate::train::cases::{normals, sub_seed};
+use crate::train::{descend, Augmentation, Samples, Workspace};
 use crate::Result;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -143,11 +147,34 @@ pub fn check(seed: u64) -> Result<Measurement> {
 }
 
 /// The controls of S16 (H4 dropped through the offset): a random offset with corner weights
-/// must give a defect above [`CONTROL_THRESHOLD`] and a verdict other than "invariant".
+/// must give a defect above [`CONTROL_THRESHOLD`] and a verdict other than "invariant";
+/// and the bias of the infinite ensemble ([`mean_member_error`]) with that offset (H4) and
+/// with an offset inside T𝓛 that is not ρ-invariant, the law A_𝓛 + N(0, Π_{T𝓛}) centred at
+/// it (H6: 𝓛 is invariant but this law on it is not).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let kind = group_of(seed);
     let m = measure(kind, Offset::Corners, seed.wrapping_mul(3).wrapping_add(2))?;
+    let bias = |offset: Offset| mean_member_error(kind, offset, false, sub_seed(seed, 7));
+    let (h4, h4_case) = bias(Offset::Corners)?;
+    let (h6, h6_case) = bias(Offset::InsideDirection)?;
     Ok(vec![
+        Control {
+            statement: "S16",
+            dropped: "H4 (bias)",
+            case: format!("offset with corner weights (𝓛 not invariant): {h4_case}"),
+            error: h4,
+            threshold: BIAS_THRESHOLD,
+        },
+        Control {
+            statement: "S16",
+            dropped: "H6 (bias)",
+            case: format!(
+                "offset inside T𝓛, not invariant, law centred at it (𝓛 invariant, law not): \
+                 {h6_case}"
+            ),
+            error: h6,
+            threshold: BIAS_THRESHOLD,
+        },
         Control {
             statement: "S16",
             dropped: "H4",
@@ -175,4 +202,124 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             threshold: 0.5,
         },
     ])
+}
+
+/// Descent steps of the mean member in the bias measurements.
+pub const BIAS_STEPS: usize = 10;
+/// Step size of the mean member.
+pub const BIAS_LR: f64 = 0.1;
+
+/// Tolerance of [`bias_check`]: the mean member starts at Π_G A_𝓛 ∈ H_G (exact up to the
+/// orbit average of ≤ 4 taps, ~ε), every step maps H_G into itself up to the round-off of
+/// one conv forward/backward pass summed in another order (≲ 1e-15 relative, S4), and the
+/// equivariance error of one linear conv on permuted probes is ~ε: ≲ 1e-14 after 10 steps.
+/// 1e-12 (the statement's own tolerance for exact identities) leaves a margin of 100.
+pub const BIAS_TOL: f64 = 1e-12;
+
+/// The bias controls' error must exceed this: the mean member keeps a non-invariant part of
+/// size O(‖A_𝓛 − Π_G A_𝓛‖) ~ ‖A_𝓛‖, an O(0.1..1) relative error (recorded in the case);
+/// 1e-6 is 10⁶ above [`BIAS_TOL`].
+pub const BIAS_THRESHOLD: f64 = 1e-6;
+
+/// The relative equivariance error of the INFINITE ensemble after [`BIAS_STEPS`] steps of
+/// full-augmentation descent, on a one-conv network Φ_A(x) = A ⋆ x (3×3 filter on a 5×5
+/// image, no non-linearity, image output rotated by ρ_Y) with the plus architecture and
+/// offset A_𝓛 = `offset` (replaced by its Reynolds average Π_G A_𝓛 when `recentre`), and
+/// the law A_0 = A_𝓛 + N(0, Π_{T𝓛}) (θ_0 ~ N(0, I) on the one-hot basis).
+///
+/// Exact, without sampling: Φ_A(x) is linear in A and the loss is a mean squared error, so
+/// R_aug is quadratic and one descent step A ↦ A − lr·Π_{T𝓛}∇R_aug(A) is affine; hence
+/// E[A_t] is the trajectory from E[A_0] = A_𝓛 (θ = 0) and E[Φ_{A_t}(x)] = Φ_{E[A_t]}(x). The
+/// infinite ensemble is the single network at that trajectory, whose error is the bias ‖b‖
+/// relative to the outputs. Returns (error, description).
+pub fn mean_member_error(
+    kind: GridGroup,
+    offset: Offset,
+    recentre: bool,
+    seed: u64,
+) -> Result<(f64, String)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let plus = Support::plus();
+    let mut a = vec![0.0; 9];
+    match offset {
+        Offset::Invariant => {
+            for orbit in filter_orbits(kind, 3)? {
+                let v = standard_normal(&mut rng);
+                orbit.iter().for_each(|&(r, c)| a[r * 3 + c] = v);
+            }
+        }
+        Offset::InsideDirection => plus
+            .indices()
+            .into_iter()
+            .for_each(|i| a[i] = standard_normal(&mut rng)),
+        Offset::Corners => a.iter_mut().for_each(|x| *x = standard_normal(&mut rng)),
+    }
+    if recentre {
+        // Π_G on one 1→1 filter: the mean over each tap orbit.
+        for orbit in filter_orbits(kind, 3)? {
+            let mean = orbit.iter().map(|&(r, c)| a[r * 3 + c]).sum::<f64>() / orbit.len() as f64;
+            orbit.iter().for_each(|&(r, c)| a[r * 3 + c] = mean);
+        }
+    }
+    let param = Parametrisation::from_support(&plus).with_offset(a)?;
+    let side = 5;
+    let net = Network::new(
+        &[1, side, side],
+        vec![LayerSpec::conv_with(1, 3, param), LayerSpec::Flatten],
+    )?;
+    let gnet = GroupNetwork::on_images(net, kind)?;
+    let d = side * side;
+    let (n, probes_n) = (4, 4);
+    let x = normals(&mut rng, n * d);
+    let y = normals(&mut rng, n * d);
+    let probes = normals(&mut rng, probes_n * d);
+    let samples = Samples {
+        x: &x,
+        n,
+        target: Target::Values(&y),
+    };
+    let law = Augmentation::Full.law(gnet.group())?;
+    let mut theta = vec![0.0; gnet.network().num_params()];
+    let mut ws = Workspace::<f64>::new(&gnet);
+    descend(
+        &gnet,
+        &mut ws,
+        &mut theta,
+        &samples,
+        &law,
+        BIAS_LR,
+        BIAS_STEPS,
+        |_, _, _| {},
+    )?;
+    let all: Vec<usize> = (0..gnet.group().order()).collect();
+    let error = equivariance_error(&gnet, &[theta], &probes, probes_n, &all, 1)?;
+    Ok((
+        error,
+        format!(
+            "{}, conv(1) on {plus} with offset {offset:?}{}, {side}×{side} images, MSE, \
+             mean member after {BIAS_STEPS} steps (lr {BIAS_LR}) → infinite-ensemble error \
+             {error:.3e}",
+            grid_name(kind),
+            if recentre {
+                " re-centred at Π_G A_𝓛"
+            } else {
+                ""
+            }
+        ),
+    ))
+}
+
+/// The must-hold side of the bias measurement (THEORY H6 on an affine 𝓛): with an offset
+/// inside T𝓛 that is not invariant, the law re-centred at Π_G A_𝓛 (which lies in 𝓛 because
+/// 𝓛 is invariant) makes the infinite ensemble exactly equivariant.
+pub fn bias_check(seed: u64) -> Result<Measurement> {
+    let kind = group_of(seed);
+    let (error, case) = mean_member_error(kind, Offset::InsideDirection, true, sub_seed(seed, 7))?;
+    Ok(Measurement {
+        statement: "S16",
+        case,
+        error,
+        tolerance: BIAS_TOL,
+        degenerate: 0,
+    })
 }
