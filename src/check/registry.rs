@@ -16,7 +16,7 @@
 //! cases.
 
 use super::s14_haar_sampling;
-use super::s15_finite_rotations;
+use super::s15_three_d;
 use super::{s01_lifted_identity, s13_projector_algebra, s16_affine_architecture};
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
 use super::{s05_orbit_ensembles, s06_coupled_sgd, s07_initial_laws, s08_one_over_m};
@@ -148,11 +148,8 @@ pub fn registry() -> Vec<Entry> {
             s13_projector_algebra::controls,
         ),
         entry("S14", s14_haar_sampling::check, s14_haar_sampling::controls),
-        entry(
-            "S15",
-            s15_finite_rotations::check,
-            s15_finite_rotations::controls,
-        ),
+        // S15 in the plane (C_n) and in space (T, O, I; SO(3) by Haar sampling).
+        entry("S15", s15_three_d::check, s15_three_d::controls),
         entry(
             "S16",
             s16_affine_architecture::check,

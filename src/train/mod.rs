@@ -11,6 +11,7 @@ pub mod descent;
 pub mod init;
 pub mod risk;
 pub mod sgd;
+pub mod so3;
 
 pub use augment::{Augmentation, Law};
 pub use descent::descend;
