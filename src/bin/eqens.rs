@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use eqens::group::constructors::BUILTIN_NAMES;
+use eqens::group::rotations3d::{Rotations3d, ROTATIONS_3D_NAMES};
 use eqens::group::Group;
 use std::process::ExitCode;
 
@@ -142,7 +143,23 @@ fn groups() -> eqens::Result<()> {
             more
         );
     }
+    println!();
+    println!("finite rotation groups of R³ (3×3 rotation matrices; for point clouds):");
+    for name in ROTATIONS_3D_NAMES {
+        let (g, _) = Rotations3d::by_name(name)?.build()?;
+        println!("{:<10} {:>6}  {}", name, g.order(), rotations_3d_note(name));
+    }
     Ok(())
+}
+
+/// What a 3-D group name stands for, for `eqens groups`.
+fn rotations_3d_note(name: &str) -> &'static str {
+    match name {
+        "t" => "tetrahedral T ≅ A4 (exact)",
+        "o" => "octahedral O ≅ S4, T ⊂ O (exact)",
+        "i" => "icosahedral I ≅ A5, T ⊂ I (exact in Q(√5))",
+        _ => "cN-so3 / dN-so3: C_N about z / D_N with the half-turn about x",
+    }
 }
 
 fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
