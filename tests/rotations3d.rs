@@ -34,7 +34,12 @@ fn the_platonic_groups_are_groups_of_rotations_with_valid_representations() {
         Group::from_table(g.table(), None).unwrap();
         for m in &mats {
             // det = 1 up to the one rounding per entry (≤ 4ε) times 6 terms.
-            assert!((det(m) - 1.0).abs() < 1e-14, "{}: det {}", kind.name(), det(m));
+            assert!(
+                (det(m) - 1.0).abs() < 1e-14,
+                "{}: det {}",
+                kind.name(),
+                det(m)
+            );
         }
         let rep = Rep::rotations_r3(kind).unwrap();
         rep.validate().unwrap();
@@ -50,7 +55,10 @@ fn the_platonic_groups_are_groups_of_rotations_with_valid_representations() {
         // Distinct elements are distinct matrices.
         for a in 0..g.order() {
             for b in 0..a {
-                assert!(mats[a].iter().zip(&mats[b]).any(|(x, y)| (x - y).abs() > 0.1));
+                assert!(mats[a]
+                    .iter()
+                    .zip(&mats[b])
+                    .any(|(x, y)| (x - y).abs() > 0.1));
             }
         }
     }
@@ -116,10 +124,19 @@ fn cyclic_and_dihedral_subgroups_match_the_abstract_tables() {
 #[test]
 fn names_parse_and_bad_names_are_errors() {
     assert_eq!(Rotations3d::by_name("I").unwrap(), Rotations3d::Icosahedral);
-    assert_eq!(Rotations3d::by_name(" octahedral ").unwrap(), Rotations3d::Octahedral);
+    assert_eq!(
+        Rotations3d::by_name(" octahedral ").unwrap(),
+        Rotations3d::Octahedral
+    );
     assert_eq!(Rotations3d::by_name("t").unwrap(), Rotations3d::Tetrahedral);
-    assert_eq!(Rotations3d::by_name("C7-so3").unwrap(), Rotations3d::Cyclic(7));
-    assert_eq!(Rotations3d::by_name("d5-so3").unwrap(), Rotations3d::Dihedral(5));
+    assert_eq!(
+        Rotations3d::by_name("C7-so3").unwrap(),
+        Rotations3d::Cyclic(7)
+    );
+    assert_eq!(
+        Rotations3d::by_name("d5-so3").unwrap(),
+        Rotations3d::Dihedral(5)
+    );
     for bad in ["", "x", "c0-so3", "d2521-so3", "c5", "q5-so3", "c-so3"] {
         assert!(
             matches!(Rotations3d::by_name(bad), Err(Error::Invalid(_))),
@@ -282,7 +299,9 @@ fn haar_law_is_invariant_under_left_multiplication() {
     let biased = gap(So3Law::Concentrated { shift: 5.0 });
     assert!(biased > 10.0 * SQ_TOL, "{biased}");
     // Rotations are orthogonal: RᵀR = I.
-    let r = So3Law::Haar.sample(&mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+    let r = So3Law::Haar
+        .sample(&mut ChaCha8Rng::seed_from_u64(3))
+        .unwrap();
     let i = mul3(&transpose3(&r), &r);
     assert!((i[0] - 1.0).abs() < 1e-15 && i[1].abs() < 1e-15);
 }

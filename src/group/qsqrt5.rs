@@ -58,10 +58,7 @@ impl Rational {
             .checked_mul(o.den)
             .and_then(|a| o.num.checked_mul(self.den).and_then(|b| a.checked_add(b)));
         let den = self.den.checked_mul(o.den);
-        Rational::new(
-            num.expect("Q(√5) overflow"),
-            den.expect("Q(√5) overflow"),
-        )
+        Rational::new(num.expect("Q(√5) overflow"), den.expect("Q(√5) overflow"))
     }
 
     fn mul(self, o: Rational) -> Rational {

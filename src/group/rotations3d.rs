@@ -380,7 +380,9 @@ impl Rotations3d {
                 self.build_axial(n)
             }
             _ => {
-                let gens = self.exact_generators().expect("T, O, I have exact generators");
+                let gens = self
+                    .exact_generators()
+                    .expect("T, O, I have exact generators");
                 let eye = exact_identity();
                 let (elements, table) = closure(eye, &gens, MAX_ORDER_3D)?;
                 if elements.len() != self.order() {
