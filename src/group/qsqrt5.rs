@@ -114,33 +114,41 @@ impl QSqrt5 {
         QSqrt5::new(1, 1, 2)
     }
 
-    /// x + y.
-    pub fn add(self, o: QSqrt5) -> QSqrt5 {
+    /// The nearest-ish f64: a + b·√5 with each part rounded once (|error| ≤ 2ε(|a| + √5|b|)).
+    pub fn to_f64(self) -> f64 {
+        self.a.to_f64() + self.b.to_f64() * 5f64.sqrt()
+    }
+}
+
+impl std::ops::Add for QSqrt5 {
+    type Output = QSqrt5;
+    /// (a + b√5) + (c + d√5) = (a + c) + (b + d)√5.
+    fn add(self, o: QSqrt5) -> QSqrt5 {
         QSqrt5 {
             a: self.a.add(o.a),
             b: self.b.add(o.b),
         }
     }
+}
 
-    /// −x.
-    pub fn neg(self) -> QSqrt5 {
+impl std::ops::Neg for QSqrt5 {
+    type Output = QSqrt5;
+    fn neg(self) -> QSqrt5 {
         QSqrt5 {
             a: Rational::new(-self.a.num, self.a.den),
             b: Rational::new(-self.b.num, self.b.den),
         }
     }
+}
 
-    /// x·y = (ac + 5bd) + (ad + bc)√5.
-    pub fn mul(self, o: QSqrt5) -> QSqrt5 {
+impl std::ops::Mul for QSqrt5 {
+    type Output = QSqrt5;
+    /// (a + b√5)(c + d√5) = (ac + 5bd) + (ad + bc)√5.
+    fn mul(self, o: QSqrt5) -> QSqrt5 {
         QSqrt5 {
             a: self.a.mul(o.a).add(Rational::int(5).mul(self.b.mul(o.b))),
             b: self.a.mul(o.b).add(self.b.mul(o.a)),
         }
-    }
-
-    /// The nearest-ish f64: a + b·√5 with each part rounded once (|error| ≤ 2ε(|a| + √5|b|)).
-    pub fn to_f64(self) -> f64 {
-        self.a.to_f64() + self.b.to_f64() * 5f64.sqrt()
     }
 }
 
@@ -169,11 +177,11 @@ mod tests {
     fn golden_ratio_identities_hold_exactly() {
         let phi = QSqrt5::phi();
         // φ² = φ + 1.
-        assert_eq!(phi.mul(phi), phi.add(QSqrt5::ONE));
+        assert_eq!(phi * phi, phi + QSqrt5::ONE);
         // φ·(φ − 1) = 1.
-        assert_eq!(phi.mul(phi.add(QSqrt5::int(-1))), QSqrt5::ONE);
+        assert_eq!(phi * (phi + QSqrt5::int(-1)), QSqrt5::ONE);
         // A wrong identity is detected: φ² ≠ φ.
-        assert_ne!(phi.mul(phi), phi);
+        assert_ne!(phi * phi, phi);
         assert!((phi.to_f64() - 1.618_033_988_749_895).abs() < 1e-15);
         assert_eq!(QSqrt5::new(2, 4, -4), QSqrt5::new(-1, -2, 2));
         assert_eq!(phi.to_string(), "1/2 + 1/2√5");

@@ -82,10 +82,10 @@ impl Entry for QSqrt5 {
         QSqrt5::ZERO
     }
     fn add(self, o: Self) -> Self {
-        QSqrt5::add(self, o)
+        self + o
     }
     fn mul(self, o: Self) -> Self {
-        QSqrt5::mul(self, o)
+        self * o
     }
     fn same(a: &[Self; 9], b: &[Self; 9]) -> bool {
         a == b
@@ -126,6 +126,7 @@ fn matmul<E: Entry>(a: &[E; 9], b: &[E; 9]) -> [E; 9] {
 ///
 /// Every x ≠ e is found as s·x' for a generator s and an earlier x', so row x of the table
 /// is row x' mapped through left multiplication by s: x·y = s·(x'·y).
+#[allow(clippy::type_complexity)]
 fn closure<E: Entry>(
     identity: [E; 9],
     gens: &[[E; 9]],
@@ -195,17 +196,7 @@ fn fifth_turn() -> [QSqrt5; 9] {
     let half = q(1, 0, 2);
     let phi2 = q(1, 1, 4);
     let iphi2 = q(-1, 1, 4);
-    [
-        half,
-        phi2.neg(),
-        iphi2,
-        phi2,
-        iphi2,
-        half.neg(),
-        iphi2,
-        half,
-        phi2,
-    ]
+    [half, -phi2, iphi2, phi2, iphi2, -half, iphi2, half, phi2]
 }
 
 fn det(m: &[QSqrt5; 9]) -> QSqrt5 {
@@ -213,9 +204,9 @@ fn det(m: &[QSqrt5; 9]) -> QSqrt5 {
     t(0, 1, 2)
         .add(t(1, 2, 0))
         .add(t(2, 0, 1))
-        .add(t(2, 1, 0).neg())
-        .add(t(0, 2, 1).neg())
-        .add(t(1, 0, 2).neg())
+        .add(-t(2, 1, 0))
+        .add(-t(0, 2, 1))
+        .add(-t(1, 0, 2))
 }
 
 /// Exact check that `mats` with `table` is an orthogonal representation by rotations:
