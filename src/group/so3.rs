@@ -23,7 +23,7 @@ pub enum So3Law {
     Haar,
     /// The naive sampler: Z-Y-Z Euler angles α, β, γ each uniform (α, γ on [0, 2π), β on
     /// [0, π)). Not Haar: under Haar β has density sin(β)/2, so this law puts too much mass
-    /// near the rotations about z (e.g. E[R₃₃²] = E[cos²β] = 1/2 instead of 1/3).
+    /// near the rotations about z (e.g. the mean of R₃₃² = cos²β is 1/2 instead of 1/3).
     UniformEulerAngles,
     /// R(q) for q = (z + shift·e_w)/‖z + shift·e_w‖, z ~ N(0, I₄): concentrated near the
     /// identity for shift > 0 (shift = 0 is Haar).
