@@ -77,6 +77,13 @@ fn reps_for(spec: &GroupSpec) -> Vec<(String, Rep)> {
             reps.push(("point_cloud(3)".into(), Rep::point_cloud(*n, 3).unwrap()));
         }
         GroupSpec::Symmetric(n) => reps.push(("natural".into(), Rep::natural(*n).unwrap())),
+        GroupSpec::Rotations3d(kind) => {
+            reps.push(("rotations_r3".into(), Rep::rotations_r3(*kind).unwrap()));
+            reps.push((
+                "point_cloud_r3(2)".into(),
+                Rep::point_cloud_r3(*kind, 2).unwrap(),
+            ));
+        }
         GroupSpec::Permutations(gens) => {
             let (h, perms) = Group::from_permutations(gens, 5040).unwrap();
             let src = (0..h.order()).map(|x| perms[h.inv(x)].clone()).collect();

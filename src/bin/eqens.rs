@@ -4,6 +4,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use eqens::group::constructors::BUILTIN_NAMES;
+use eqens::group::rotations3d::{Rotations3d, ROTATIONS_3D_NAMES};
 use eqens::group::Group;
 use std::io::Write;
 use std::process::ExitCode;
@@ -189,7 +190,27 @@ fn groups() -> eqens::Result<()> {
             more
         ));
     }
+    text.push_str("\nfinite rotation groups of R³ (3×3 rotation matrices; for point clouds):\n");
+    for name in ROTATIONS_3D_NAMES {
+        let (g, _) = Rotations3d::by_name(name)?.build()?;
+        text.push_str(&format!(
+            "{:<10} {:>6}  {}\n",
+            name,
+            g.order(),
+            rotations_3d_note(name)
+        ));
+    }
     Out.print(&text)
+}
+
+/// What a 3-D group name stands for, for `eqens groups`.
+fn rotations_3d_note(name: &str) -> &'static str {
+    match name {
+        "t" => "tetrahedral T ≅ A4 (exact)",
+        "o" => "octahedral O ≅ S4, T ⊂ O (exact)",
+        "i" => "icosahedral I ≅ A5, T ⊂ I (exact in Q(√5))",
+        _ => "cN-so3 / dN-so3: C_N about z / D_N with the half-turn about x",
+    }
 }
 
 fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {

@@ -133,6 +133,7 @@ pub mod s12_augmented_gradient_on_e;
 pub mod s13_projector_algebra;
 pub mod s14_haar_sampling;
 pub mod s15_finite_rotations;
+pub mod s15_three_d;
 pub mod s16_affine_architecture;
 pub mod search;
 

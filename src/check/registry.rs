@@ -16,6 +16,7 @@
 //! cases.
 
 use super::s14_haar_sampling;
+use super::s15_three_d;
 use super::s15_finite_rotations;
 use super::{s01_lifted_identity, s13_projector_algebra, s16_affine_architecture};
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
@@ -144,7 +145,8 @@ pub fn registry() -> Vec<Entry> {
             s13_projector_algebra::controls,
         ),
         entry("S14", s14_haar_sampling::check, s14_haar_sampling::controls),
-        entry("S15", s15_statement, s15_finite_rotations::controls),
+        // S15 in the plane (C_n) and in space (T, O, I; SO(3) by Haar sampling).
+        entry("S15", s15_statement, s15_three_d::controls),
         entry(
             "S16",
             s16_affine_architecture::check,
@@ -182,9 +184,11 @@ fn s07_statement(seed: u64) -> Result<Measurement> {
     Ok(Measurement::worst_of(vec![covariance, core]).expect("two parts"))
 }
 
-/// S15: exact C_n equivariance, and the decrease of the SO(2) error along C4 ⊂ C8 ⊂ C16.
+/// S15: exact equivariance for C_n in the plane and T, O, I in space with the 1/M law of
+/// Haar-sampled SO(3) ([`s15_three_d::check`]), and the decrease of the SO(2) error along
+/// C4 ⊂ C8 ⊂ C16.
 fn s15_statement(seed: u64) -> Result<Measurement> {
-    let exact = s15_finite_rotations::check(seed)?;
+    let exact = s15_three_d::check(seed)?;
     let decrease = s15_finite_rotations::check_decrease(seed)?;
     Ok(Measurement::worst_of(vec![exact, decrease]).expect("two parts"))
 }

@@ -7,12 +7,18 @@
 //!
 //! Constructors live in [`constructors`] (C_n, D_n, S_n, direct products, closures of
 //! permutations, parsing by name); subgroups, generating sets and Haar sampling in
-//! [`subgroup`]; validation of user-supplied tables in [`table`].
+//! [`subgroup`]; validation of user-supplied tables in [`table`]; the finite rotation groups
+//! of R³ (C_n, D_n, T, O, I with their 3×3 matrices) in [`rotations3d`], exact arithmetic in
+//! Q(√5) for them in [`qsqrt5`], and laws on SO(3) (Haar sampling by quaternions) in [`so3`].
 
 pub mod constructors;
+pub mod qsqrt5;
+pub mod rotations3d;
+pub mod so3;
 pub mod subgroup;
 pub mod table;
 
+pub use rotations3d::Rotations3d;
 pub use subgroup::Subgroup;
 
 /// Which family a group was built as; lets representations such as the sign character

@@ -10,6 +10,7 @@ pub mod layer;
 pub mod lift;
 pub mod network;
 pub mod param;
+pub mod point_cloud;
 pub mod support;
 
 pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};

@@ -6,11 +6,13 @@
 //! d×d matrix. Both satisfy ρ(gh) = ρ(g)ρ(h) (left actions, see `docs/ARCHITECTURE.md`).
 //!
 //! Built-ins are in [`builtin`], sums/products/restrictions in [`combine`], and the Reynolds
-//! projector, invariant dimensions and Hom_G bases in [`projector`].
+//! projector, invariant dimensions and Hom_G bases in [`projector`]; the finite rotation
+//! groups of R³ on vectors and point clouds in [`rotations3d`].
 
 pub mod builtin;
 pub mod combine;
 pub mod projector;
+pub mod rotations3d;
 
 pub use builtin::GridGroup;
 pub use projector::{hom_basis, invariant_dim_by_character, invariant_dim_by_nullspace, reynolds};

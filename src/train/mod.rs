@@ -12,6 +12,7 @@ pub mod init;
 pub mod observe;
 pub mod risk;
 pub mod sgd;
+pub mod so3;
 
 pub use augment::{Augmentation, Law};
 pub use descent::descend;
