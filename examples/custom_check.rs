@@ -60,6 +60,7 @@ fn check(seed: u64) -> Result<Measurement> {
         case,
         error,
         tolerance: 1e-12,
+        degenerate: 0,
     })
 }
 

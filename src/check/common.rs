@@ -15,6 +15,13 @@ pub(crate) fn any_image_case(seed: u64, filters: &Filters) -> Result<Case> {
     image_case(seed, None, filters, Activations::Any)
 }
 
+/// [`image_case`] under C4 or D4 at random with smooth activations only (tanh, layer norm):
+/// the negative controls use it, so that no control can be a degenerate draw (every ReLU
+/// dead, gradient zero, nothing moves) that passes for want of a signal.
+pub(crate) fn smooth_image_case(seed: u64, filters: &Filters) -> Result<Case> {
+    image_case(seed, None, filters, Activations::Smooth)
+}
+
 /// The image case with an invariant support (stream 0 of `seed`) and the vector case
 /// (stream 1) of S2–S4.
 pub(crate) fn image_and_vector_cases(seed: u64) -> Result<(Case, Case)> {

@@ -7,7 +7,7 @@
 //!
 //! [`Network::ambient_weights`]: crate::nn::Network::ambient_weights
 
-use super::common::{any_image_case, case_budget, image_and_vector_cases};
+use super::common::{any_image_case, case_budget, image_and_vector_cases, smooth_image_case};
 use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
 use crate::train::cases::{layers_dist, layers_norm, sub_seed, worst, Case, Filters};
@@ -85,7 +85,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
 
 /// Control: a random normalised, non-orthonormal basis on an invariant support (drops H5).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let image = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
+    let image = smooth_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
     let (error, budget) = gradient_error(&image, sub_seed(seed, 2))?;
     Ok(vec![Control {
         statement: "S3",

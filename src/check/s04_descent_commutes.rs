@@ -4,7 +4,7 @@
 //! Both trajectories are compared in the ambient space H after every step t = 1..k; the
 //! measured error is max_{g,t} ‖ρ(g)A_t − A_t^(g)‖ / (‖A_t‖·t), the relative error per step.
 
-use super::common::{any_image_case, image_and_vector_cases};
+use super::common::{any_image_case, image_and_vector_cases, smooth_image_case};
 use super::common::perturbed_descent;
 use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
@@ -153,13 +153,13 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// basis on an invariant support; (H7, deterministic form) full-batch descent on the risk
 /// weighted by a non-uniform law on G ([`weighted_law_control`]).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
+    let corner = smooth_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
     let (e1, b1, d1) = run(
         &corner,
         &InitLaw::Symmetric { scale: 1.0 },
         sub_seed(seed, 2),
     )?;
-    let skew = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
+    let skew = smooth_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
     let (e2, b2, d2) = run(&skew, &InitLaw::Gaussian { scale: 1.0 }, sub_seed(seed, 2))?;
     Ok(vec![
         Control {
@@ -190,7 +190,7 @@ pub const H7_THRESHOLD: f64 = 1e-6;
 /// weights p = (0.7, 0.3/(|G|−1), …) on the image case's group (C4 or D4), invariant
 /// support, Gaussian init. Everything else as in [`check`].
 pub fn weighted_law_control(seed: u64) -> Result<Control> {
-    let case = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
+    let case = smooth_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let gnet = &case.gnet;
     let order = gnet.group().order();
     let mut weights = vec![0.3 / (order - 1) as f64; order];

@@ -6,7 +6,7 @@
 //! the intersection of the direction T𝓛 (`analysis::direction_basis`) with the range of the
 //! unit's Reynolds projector (1/|G|) Σ_g `unit_action(map, g)`.
 
-use super::common::{any_image_case, e_cases, worst_over};
+use super::common::{any_image_case, e_cases, worst_over, smooth_image_case};
 use super::{Control, Measurement};
 use crate::linalg;
 use crate::nn::analysis::{direction_basis, SPAN_TOL};
@@ -190,9 +190,9 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// Controls, each from A_0 ∈ E: an incompatible support (plus-corner), a non-orthonormal
 /// basis, and no augmentation.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
-    let skew = any_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
-    let plain = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
+    let corner = smooth_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
+    let skew = smooth_image_case(sub_seed(seed, 0), &Filters::NonOrthonormal)?;
+    let plain = smooth_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let s = sub_seed(seed, 10);
     Ok(vec![
         Control {

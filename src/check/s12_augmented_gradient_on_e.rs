@@ -7,7 +7,7 @@
 //!
 //! [`Network::ambient_network`]: crate::nn::Network::ambient_network
 
-use super::common::{any_image_case, case_budget, e_cases};
+use super::common::{any_image_case, case_budget, e_cases, smooth_image_case};
 use super::roundoff::{self, Budget};
 use super::s11_e_invariant::{project, UnitSpaces};
 use super::{Control, Measurement};
@@ -158,8 +158,8 @@ pub fn check(seed: u64) -> Result<Measurement> {
 /// Controls: an incompatible support (plus-corner) at A ∈ E, and an invariant support at
 /// A ∉ E (Gaussian coefficients).
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let corner = any_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
-    let plain = any_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
+    let corner = smooth_image_case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
+    let plain = smooth_image_case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let s = sub_seed(seed, 10);
     let control = |dropped: &'static str, case: String, draw: Draw| Control {
         statement: "S12",
