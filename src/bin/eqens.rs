@@ -26,12 +26,33 @@ enum Command {
     /// (H2), and advice.
     Analyze(AnalyzeArgs),
     /// Reproduce the paper's ensemble experiment (Nordenfors & Flinth) on the bundled 8×8
-    /// digits with exact C4 rotations, and write a report folder.
+    /// digits or 28×28 MNIST subset with exact grid rotations, and write a report folder.
     Reproduce(ReproduceArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct ReproduceArgs {
+    /// Training data: digits (bundled 8×8 UCI digits) or mnist (bundled 5,000 MNIST images,
+    /// 28×28, the paper's network and setting).
+    #[arg(long, default_value = "digits")]
+    data: String,
+    /// The group acting on the pixel grid: c2, c4 or d4 (augmentation, symmetric init and
+    /// the H4 verdicts follow it).
+    #[arg(long, default_value = "c4")]
+    group: String,
+    /// Out-of-distribution set: natural (grayscale natural-image patches in [0, 1]) or
+    /// noise (smoothed Gaussian noise).
+    #[arg(long, default_value = "natural")]
+    ood: String,
+    /// Training budget in SGD steps instead of --epochs (a whole number of epochs).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Evaluate only at these epochs (0 = init; the last epoch is always evaluated).
+    #[arg(long, value_delimiter = ',')]
+    eval_at: Option<Vec<usize>>,
+    /// Train on only this many training images (round-robin over the classes).
+    #[arg(long)]
+    train_limit: Option<usize>,
     /// Members per arm.
     #[arg(long, default_value_t = 1000)]
     members: usize,
@@ -47,7 +68,9 @@ struct ReproduceArgs {
     /// Master seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Arms: sym, as-syminit, as-asyminit, cnn (comma-separated).
+    /// Arms, comma-separated: presets sym, as-syminit, as-asyminit, cnn, or
+    /// name=support:init with support full, plus, plus-corner or a row-major k×k 0/1 mask
+    /// and init iid or sym (e.g. diamond=0010001110111110111000100:iid).
     #[arg(
         long,
         value_delimiter = ',',
@@ -67,7 +90,7 @@ struct ReproduceArgs {
     /// Bootstrap resamples per ensemble size.
     #[arg(long, default_value_t = 30)]
     resamples: usize,
-    /// Number of out-of-distribution (smoothed-noise) images.
+    /// Number of out-of-distribution images.
     #[arg(long, default_value_t = 360)]
     ood_len: usize,
     /// Train in f64 instead of f32.
@@ -82,6 +105,10 @@ struct ReproduceArgs {
     /// Evaluate the union of shard folders or files written with --shard.
     #[arg(long, num_args = 1..)]
     merge: Vec<std::path::PathBuf>,
+    /// Join the report folders (or results.json files) of runs of disjoint arms with
+    /// otherwise equal settings into one report in --out (no training).
+    #[arg(long, num_args = 1.., conflicts_with_all = ["merge", "shard"])]
+    combine: Vec<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -170,10 +197,17 @@ fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
 }
 
 fn reproduce(args: ReproduceArgs) -> eqens::Result<()> {
+    use eqens::reproduce::config::parse_group;
     use eqens::reproduce::{merge_shards, reproduce, reproduce_shard, summary_table};
-    use eqens::reproduce::{Arm, ReproduceConfig, ScalarKind, Shard};
+    use eqens::reproduce::{Arm, DataKind, OodKind, ReproduceConfig, ScalarKind, Shard};
     let defaults = ReproduceConfig::default();
     let cfg = ReproduceConfig {
+        data: DataKind::parse(&args.data)?,
+        group: parse_group(&args.group)?,
+        ood: OodKind::parse(&args.ood)?,
+        steps: args.steps,
+        eval_at: args.eval_at,
+        train_limit: args.train_limit,
         members: args.members,
         epochs: args.epochs,
         lr: args.lr,
@@ -198,7 +232,23 @@ fn reproduce(args: ReproduceArgs) -> eqens::Result<()> {
     };
     cfg.validate()?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let results = if cfg.shard.is_some() {
+    let results = if !args.combine.is_empty() {
+        let parts = args
+            .combine
+            .iter()
+            .map(|p| {
+                let file = if p.is_dir() {
+                    p.join("results.json")
+                } else {
+                    p.clone()
+                };
+                eqens::reproduce::Results::load(&file)
+            })
+            .collect::<eqens::Result<Vec<_>>>()?;
+        let results = eqens::reproduce::combine_results(parts)?;
+        eqens::reproduce::write_report(&results, &cfg.out_dir)?;
+        results
+    } else if cfg.shard.is_some() {
         let path = reproduce_shard(&cfg, progress)?;
         println!("wrote shard {}", path.display());
         return Ok(());

@@ -19,23 +19,27 @@
 //! **Divergence.** A member whose training loss or θ becomes non-finite, or whose logits are
 //! non-finite, is dropped from that epoch on and recorded in `ArmResult::diverged_members`.
 
+use super::config::fnv1a;
+pub use super::config::{
+    group_name, parse_group, Arm, ArmInit, DataKind, OodKind, ReproduceConfig, ScalarKind,
+    INIT_SCALE, PRESET_ARMS,
+};
 use super::evaluate::{compare_arms, evaluate_epoch, member_logits, EvalSet, EvalSpec};
 use super::report::write_report;
-use super::results::{
-    ArmResult, EpochEval, Results, RunInfo, ARM_NAMES, PAPER_RESAMPLES, PAPER_SIZES, SET_OOD,
-    SET_TEST,
-};
+use super::results::{ArmArchitecture, ArmResult, EpochEval, Results, RunInfo, SET_OOD, SET_TEST};
 use super::shard::{
-    open_shards, shard_file_name, ArmSection, ShardHeader, ShardWriter, TrainingKey, SHARD_FORMAT,
+    open_shards, shard_file_name, ArmSection, ShardHeader, ShardWriter, SHARD_FORMAT,
 };
 use crate::autodiff::Tape;
-use crate::data::{digits_split, smoothed_noise_images};
-use crate::ensemble::{member_rng, member_seed, run_members, Shard};
-use crate::nn::{GroupNetwork, Network, PaperBasis, Support, Target};
-use crate::rep::{GridGroup, Rep};
-use crate::train::{
-    init_theta, sgd_epoch, Augmentation, InitLaw, Law, Samples, SgdConfig, Workspace,
+use crate::data::{
+    area_resize, digits_split, load_mnist5k, load_natural28, smoothed_noise_images,
+    stratified_split, Dataset, SIDE28,
 };
+use crate::ensemble::{member_rng, member_seed, run_members, Shard};
+use crate::nn::analysis::{analyze_support, Verdict};
+use crate::nn::{GroupNetwork, Network, PaperBasis, Target};
+use crate::rep::{GridGroup, Rep};
+use crate::train::{init_theta, sgd_epoch, Augmentation, Law, Samples, SgdConfig, Workspace};
 use crate::{Error, Result, Scalar};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_chacha::ChaCha8Rng;
@@ -47,250 +51,45 @@ use std::time::Instant;
 
 /// Fraction of the digits held out as the in-distribution test set.
 pub const TEST_FRACTION: f64 = 0.2;
-/// Seed of the train/test split of the digits (fixed: the data do not change with `--seed`).
+/// Seed of the train/test split (fixed: the data do not change with `--seed`).
 pub const SPLIT_SEED: u64 = 0;
 /// Seed of the out-of-distribution smoothed-noise images (fixed, like the split).
 pub const OOD_SEED: u64 = 0x00D0_00D0;
 /// Side of the digit images.
 pub const IMAGE_SIDE: usize = 8;
-/// Standard deviation of the initial coefficients (the paper: N(0, 1)).
-pub const INIT_SCALE: f64 = 1.0;
+/// Side and channels of the network `eqens analyze` builds by default, used for each arm's
+/// H4 verdict (the verdict depends on the support and the group, not on these sizes).
+pub const ANALYZE_SIDE: usize = 8;
+/// Channels of the analysed network (as `eqens analyze`'s default).
+pub const ANALYZE_CHANNELS: usize = 4;
 /// Salt of the bootstrap seeds (FNV-1a of `bootstrap`), keeping them apart from member seeds.
 const BOOTSTRAP_SALT: u64 = fnv1a("bootstrap");
 
-/// FNV-1a, 64 bits, of a name (a stable salt, not cryptographic).
-const fn fnv1a(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
+/// The paper's network on `side`×`side` images with `arm`'s support, under `group`.
+pub fn arm_network(arm: &Arm, side: usize, group: GridGroup) -> Result<GroupNetwork> {
+    let net = Network::paper(side, arm.support(), PaperBasis::Orthonormal)?;
+    GroupNetwork::on_images(net, group)
 }
 
-/// One arm of the experiment: an architecture 𝓛 (filter support Ω) and an initial law.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Arm {
-    /// 𝓛^sym: plus + centre support, i.i.d. N(0, 1) init.
-    Sym,
-    /// 𝓛^as: plus without centre + corner, symmetric init (zero outside 𝓛_0: corner = 0).
-    AsSymInit,
-    /// 𝓛^as with i.i.d. N(0, 1) init.
-    AsAsymInit,
-    /// 𝓛^cnn: the full 3×3 filter, i.i.d. N(0, 1) init.
-    Cnn,
-}
-
-impl Arm {
-    /// The four arms in the paper's order.
-    pub const ALL: [Arm; 4] = [Arm::Sym, Arm::AsSymInit, Arm::AsAsymInit, Arm::Cnn];
-
-    /// The arm's name (`sym`, `as-syminit`, `as-asyminit`, `cnn`).
-    pub fn name(self) -> &'static str {
-        ARM_NAMES[self as usize]
-    }
-
-    /// Parses an arm name; unknown names are [`Error::Invalid`] listing the valid ones.
-    pub fn parse(name: &str) -> Result<Arm> {
-        Arm::ALL
-            .into_iter()
-            .find(|a| a.name() == name.trim())
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown arm `{name}` (expected one of {})",
-                    ARM_NAMES.join(", ")
-                ))
-            })
-    }
-
-    /// The filter support Ω of the arm's convolutions.
-    pub fn support(self) -> Support {
-        match self {
-            Arm::Sym => Support::plus(),
-            Arm::AsSymInit | Arm::AsAsymInit => Support::plus_corner(),
-            Arm::Cnn => Support::full(3),
-        }
-    }
-
-    /// The arm's initial law μ_0 of θ.
-    pub fn init_law(self) -> InitLaw {
-        match self {
-            Arm::AsSymInit => InitLaw::Symmetric { scale: INIT_SCALE },
-            _ => InitLaw::Gaussian { scale: INIT_SCALE },
-        }
-    }
-
-    /// Name of the initial law: `iid` or `symmetric`.
-    pub fn init_name(self) -> &'static str {
-        match self.init_law() {
-            InitLaw::Symmetric { .. } => "symmetric",
-            InitLaw::Gaussian { .. } => "iid",
-        }
-    }
-
-    /// The paper's network on 8×8 digits with this arm's support, under C4 rotations.
-    pub fn network(self) -> Result<GroupNetwork> {
-        let net = Network::paper(IMAGE_SIDE, &self.support(), PaperBasis::Orthonormal)?;
-        GroupNetwork::on_images(net, GridGroup::C4)
-    }
-
-    /// The arm's seed under master seed s: s ^ FNV-1a(name).
-    pub fn seed(self, master: u64) -> u64 {
-        master ^ fnv1a(self.name())
-    }
-}
-
-/// The scalar training runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScalarKind {
-    /// f32 (the default, as the paper's PyTorch code).
-    F32,
-    /// f64 (`--f64`).
-    F64,
-}
-
-impl ScalarKind {
-    /// `f32` or `f64`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScalarKind::F32 => "f32",
-            ScalarKind::F64 => "f64",
-        }
-    }
-}
-
-/// Configuration of `eqens reproduce`; [`Default`] is the paper's setting.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReproduceConfig {
-    /// Members per arm (paper: 1000).
-    pub members: usize,
-    /// Training epochs E (paper: 10); evaluations at 0 = init ..= E.
-    pub epochs: usize,
-    /// SGD learning rate (paper: 0.01).
-    pub lr: f64,
-    /// SGD batch size (paper: 32).
-    pub batch: usize,
-    /// Master seed s.
-    pub seed: u64,
-    /// Arms to run, in order (default: all four).
-    pub arms: Vec<Arm>,
-    /// Worker threads (results never depend on it).
-    pub threads: usize,
-    /// Ensemble sizes M (paper: 5 … 1000); sizes above `members` are dropped.
-    pub sizes: Vec<usize>,
-    /// Bootstrap resamples per size (paper: 30).
-    pub resamples: usize,
-    /// Number of out-of-distribution images.
-    pub ood_len: usize,
-    /// Output folder: the report, or the shard file of a sharded run.
-    pub out_dir: PathBuf,
-    /// Train only this slice of the members ([`reproduce_shard`]).
-    pub shard: Option<Shard>,
-    /// Training scalar.
-    pub scalar: ScalarKind,
-}
-
-impl Default for ReproduceConfig {
-    fn default() -> Self {
-        ReproduceConfig {
-            members: 1000,
-            epochs: 10,
-            lr: 0.01,
-            batch: 32,
-            seed: 0,
-            arms: Arm::ALL.to_vec(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            sizes: PAPER_SIZES.to_vec(),
-            resamples: PAPER_RESAMPLES,
-            ood_len: 360,
-            out_dir: PathBuf::from("eqens-reproduce"),
-            shard: None,
-            scalar: ScalarKind::F32,
-        }
-    }
-}
-
-impl ReproduceConfig {
-    /// Checks every field; bad values are [`Error::Invalid`] naming the flag.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Invalid(m));
-        if self.members == 0 {
-            return bad("--members must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("--lr must be finite and positive, got {}", self.lr));
-        }
-        if self.batch == 0 {
-            return bad("--batch must be at least 1".into());
-        }
-        if self.threads == 0 {
-            return bad("--threads must be at least 1".into());
-        }
-        if self.arms.is_empty() {
-            return bad("--arms: no arm selected".into());
-        }
-        for (i, a) in self.arms.iter().enumerate() {
-            if self.arms[..i].contains(a) {
-                return bad(format!("--arms: `{}` is listed twice", a.name()));
-            }
-        }
-        if self.sizes.contains(&0) {
-            return bad("--sizes: ensemble sizes must be at least 1".into());
-        }
-        if self.used_sizes().is_empty() {
-            return bad(format!(
-                "--sizes: no ensemble size in {:?} is at most --members {}",
-                self.sizes, self.members
-            ));
-        }
-        if self.resamples < 2 {
-            return bad(format!(
-                "--resamples must be at least 2 (for a standard deviation), got {}",
-                self.resamples
-            ));
-        }
-        if self.ood_len == 0 {
-            return bad("--ood-len must be at least 1".into());
-        }
-        Ok(())
-    }
-
-    /// The sizes M evaluated: the configured ones ≤ members, sorted, without repeats.
-    pub fn used_sizes(&self) -> Vec<usize> {
-        let mut s: Vec<usize> = self
-            .sizes
-            .iter()
-            .copied()
-            .filter(|&m| m <= self.members)
-            .collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    }
-
-    /// What determines the trained θ (shards merge only if it agrees).
-    pub fn training_key(&self) -> TrainingKey {
-        TrainingKey {
-            members: self.members,
-            epochs: self.epochs,
-            lr: self.lr,
-            batch: self.batch,
-            seed: self.seed,
-            scalar: self.scalar.name().into(),
-            arms: self.arms.iter().map(|a| a.name().into()).collect(),
-        }
-    }
-
-    fn sgd(&self) -> SgdConfig {
-        SgdConfig {
-            lr: self.lr,
-            batch: self.batch,
-            epochs: self.epochs,
-            shuffle: true,
-        }
-    }
+/// The arm's H4 / compatibility verdict under `group`, exactly as `eqens analyze --group …
+/// --support …` computes it, and what the theory predicts for ‖E D‖².
+pub fn arm_architecture(arm: &Arm, group: GridGroup) -> Result<ArmArchitecture> {
+    let report = analyze_support(group, arm.support(), ANALYZE_SIDE, ANALYZE_CHANNELS)?;
+    let holds = report.hypotheses_hold();
+    let prediction = if holds {
+        "0 (H1–H7 hold: the ensemble is equivariant at every training time)"
+    } else if report.verdict != Verdict::Invariant && arm.init() == ArmInit::Sym {
+        "open (not invariant, but the init starts in 𝓛_0; not covered by the theorem)"
+    } else {
+        "> 0 expected (hypotheses fail; no invariant initial law on 𝓛)"
+    };
+    Ok(ArmArchitecture {
+        group: group_name(group).into(),
+        verdict: report.verdict.label().into(),
+        hypotheses_hold: holds,
+        summary: report.summary,
+        prediction: prediction.into(),
+    })
 }
 
 fn bootstrap_seed(arm_seed: u64, m: usize) -> u64 {
@@ -321,48 +120,149 @@ struct Setup<T> {
     train_labels: Vec<usize>,
     sets: Vec<EvalSet<T>>,
     law: Law,
+    group: GridGroup,
+    side: usize,
     group_order: usize,
     sizes: Vec<usize>,
     threads: usize,
+    /// Training epochs E (from `--epochs` or `--steps`).
+    epochs: usize,
+    /// Epochs evaluated, increasing, ending at E.
+    eval_epochs: Vec<usize>,
+    /// Mean and std of the raw training pixels (the normalisation).
+    norm: (f64, f64),
+}
+
+/// The training subset kept by `--train-limit n`: samples ordered by (rank within their
+/// class, class) — round-robin over the classes in storage order — and the first n kept,
+/// in storage order.
+fn limit_training(train: Dataset, limit: Option<usize>) -> Result<Dataset> {
+    let Some(n) = limit else { return Ok(train) };
+    if n >= train.len() {
+        return Ok(train);
+    }
+    let labels = train
+        .labels
+        .as_ref()
+        .ok_or_else(|| Error::Data("the training set has no labels".into()))?;
+    let mut seen = vec![0usize; train.num_classes];
+    let mut keys: Vec<(usize, usize, usize)> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            seen[l] += 1;
+            (seen[l], l, i)
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut keep: Vec<usize> = keys[..n].iter().map(|k| k.2).collect();
+    keep.sort_unstable();
+    train.subset(&keep)
+}
+
+/// The natural patches for `side`×`side` inputs: `len` patches taken round-robin over the
+/// 12 source photographs (patch t of source s is row 100·s + t; pick j is source j mod 12,
+/// patch ⌊j / 12⌋), scaled to [0, 1] by /255 and not normalised (as the paper's OOD set);
+/// for side 8, area-resized 28 → 8 ([`area_resize`], 3.5×3.5-pixel boxes).
+pub fn natural_ood(len: usize, side: usize) -> Result<Dataset> {
+    let (all, sources) = load_natural28()?;
+    let mut names: Vec<&str> = Vec::new();
+    for s in &sources {
+        if !names.contains(&s.as_str()) {
+            names.push(s);
+        }
+    }
+    let by_source: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| (0..sources.len()).filter(|&i| sources[i] == *n).collect())
+        .collect();
+    let per = by_source.iter().map(Vec::len).min().unwrap_or(0);
+    if len > per * by_source.len() {
+        return Err(Error::Invalid(format!(
+            "--ood-len {len}: the natural set has {} patches usable round-robin ({} sources × {per})",
+            per * by_source.len(),
+            by_source.len()
+        )));
+    }
+    let pick: Vec<usize> = (0..len)
+        .map(|j| by_source[j % by_source.len()][j / by_source.len()])
+        .collect();
+    let chosen = all.subset(&pick)?;
+    let scaled: Vec<f64> = chosen.inputs.iter().map(|v| v / 255.0).collect();
+    let inputs = if side == SIDE28 {
+        scaled
+    } else {
+        area_resize(&scaled, SIDE28, side)?
+    };
+    Dataset::new(inputs, vec![1, side, side], None, None, 0, 0)
 }
 
 impl<T: Scalar> Setup<T> {
     fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
-        let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
-        let ood = smoothed_noise_images(cfg.ood_len, 1, IMAGE_SIDE, IMAGE_SIDE, OOD_SEED)?;
-        let rho_x = Rep::grid(GridGroup::C4, IMAGE_SIDE, IMAGE_SIDE)?;
-        let labels = |d: &crate::data::Dataset| {
+        let side = cfg.data.side();
+        let (train, test, norm) = match cfg.data {
+            DataKind::Digits if cfg.train_limit.is_none() => {
+                let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
+                (split.train, split.test, (split.mean, split.std))
+            }
+            DataKind::Digits | DataKind::Mnist => {
+                let all = match cfg.data {
+                    DataKind::Digits => crate::data::load_digits()?,
+                    DataKind::Mnist => load_mnist5k()?,
+                };
+                let (train, mut test) =
+                    stratified_split(&all, cfg.data.test_fraction(), SPLIT_SEED)?;
+                let mut train = limit_training(train, cfg.train_limit)?;
+                let (mean, std) = train.value_mean_std();
+                train.normalise_with(mean, std)?;
+                test.normalise_with(mean, std)?;
+                (train, test, (mean, std))
+            }
+        };
+        let ood = match cfg.ood {
+            OodKind::Natural => natural_ood(cfg.ood_len, side)?,
+            OodKind::Noise => smoothed_noise_images(cfg.ood_len, 1, side, side, OOD_SEED)?,
+        };
+        let rho_x = Rep::grid(cfg.group, side, side)?;
+        let labels = |d: &Dataset| {
             d.labels
                 .clone()
-                .ok_or_else(|| Error::Data("the digits have no labels".into()))
+                .ok_or_else(|| Error::Data("the training data have no labels".into()))
         };
         let sets = vec![
-            EvalSet::new(
-                SET_TEST,
-                &split.test.inputs,
-                Some(labels(&split.test)?),
-                &rho_x,
-            ),
+            EvalSet::new(SET_TEST, &test.inputs, Some(labels(&test)?), &rho_x),
             EvalSet::new(SET_OOD, &ood.inputs, None, &rho_x),
         ];
+        let train_labels = labels(&train)?;
+        let epochs = cfg.resolved_epochs(train_labels.len())?;
         Ok(Setup {
-            train_x: split.train.inputs.iter().map(|&v| T::of(v)).collect(),
-            train_labels: labels(&split.train)?,
+            train_x: train.inputs.iter().map(|&v| T::of(v)).collect(),
+            train_labels,
             sets,
             law: Augmentation::Full.law(rho_x.group())?,
+            group: cfg.group,
+            side,
             group_order: rho_x.group().order(),
             sizes: cfg.used_sizes(),
             threads: cfg.threads,
+            epochs,
+            eval_epochs: cfg.eval_epochs(epochs),
+            norm,
         })
     }
 
+    fn network(&self, arm: &Arm) -> Result<GroupNetwork> {
+        arm_network(arm, self.side, self.group)
+    }
+
     fn run_info(&self, cfg: &ReproduceConfig, elapsed_secs: f64) -> RunInfo {
+        let steps_per_epoch = self.train_labels.len().div_ceil(cfg.batch);
         RunInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             seed: cfg.seed,
             members: cfg.members,
-            epochs: cfg.epochs,
+            epochs: self.epochs,
             lr: cfg.lr,
             batch: cfg.batch,
             threads: cfg.threads,
@@ -373,6 +273,13 @@ impl<T: Scalar> Setup<T> {
             test_len: self.sets[0].n,
             ood_len: self.sets[1].n,
             scalar: cfg.scalar.name().into(),
+            data: cfg.data.name().into(),
+            group: group_name(cfg.group).into(),
+            ood: cfg.ood.name().into(),
+            steps_per_member: steps_per_epoch * self.epochs,
+            eval_epochs: self.eval_epochs.clone(),
+            train_mean: self.norm.0,
+            train_std: self.norm.1,
         }
     }
 }
@@ -393,7 +300,7 @@ type EpochOutcome = Option<std::result::Result<f64, String>>;
 fn init_members<T: Scalar>(
     threads: usize,
     gnet: &GroupNetwork,
-    arm: Arm,
+    arm: &Arm,
     seed: u64,
     range: Range<usize>,
 ) -> Result<Vec<Member<T>>> {
@@ -522,14 +429,15 @@ impl<'a, T: Scalar> ArmEvaluator<'a, T> {
         Ok(dropped)
     }
 
-    fn finish(self, arm: Arm) -> ArmResult {
-        ArmResult {
+    fn finish(self, arm: &Arm, group: GridGroup) -> Result<ArmResult> {
+        Ok(ArmResult {
             name: arm.name().into(),
             support: arm.support().name(),
             init: arm.init_name().into(),
             diverged_members: self.diverged,
             epochs: self.epochs,
-        }
+            architecture: Some(arm_architecture(arm, group)?),
+        })
     }
 }
 
@@ -540,7 +448,7 @@ fn mark_dropped<T>(members: &mut [Member<T>], dropped: &[usize]) {
 }
 
 /// A progress bar over members × epochs, drawn only if asked and stderr is a terminal.
-fn arm_bar(progress: bool, arm: Arm, len: usize) -> ProgressBar {
+fn arm_bar(progress: bool, arm: &Arm, len: usize) -> ProgressBar {
     let target = if progress && std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -552,23 +460,23 @@ fn arm_bar(progress: bool, arm: Arm, len: usize) -> ProgressBar {
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_prefix(arm.name());
+    bar.set_prefix(arm.name().to_string());
     bar
 }
 
 fn run_arm<T: Scalar>(
     setup: &Setup<T>,
     cfg: &ReproduceConfig,
-    arm: Arm,
+    arm: &Arm,
     progress: bool,
 ) -> Result<ArmResult> {
-    let gnet = arm.network()?;
+    let gnet = setup.network(arm)?;
     let seed = arm.seed(cfg.seed);
-    let sgd = cfg.sgd();
+    let sgd = cfg.sgd(setup.epochs);
     let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, 0..cfg.members)?;
-    let bar = arm_bar(progress, arm, cfg.members * cfg.epochs);
+    let bar = arm_bar(progress, arm, cfg.members * setup.epochs);
     let mut ev = ArmEvaluator::new(setup, &gnet, seed, cfg.resamples);
-    for epoch in 0..=cfg.epochs {
+    for epoch in 0..=setup.epochs {
         let mut losses = vec![None; members.len()];
         if epoch > 0 {
             let outcomes = train_epoch(setup, &gnet, &sgd, &mut members, epoch, &bar)?;
@@ -583,6 +491,9 @@ fn run_arm<T: Scalar>(
                 }
             }
         }
+        if !setup.eval_epochs.contains(&epoch) {
+            continue;
+        }
         let cands: Vec<(usize, &[T], Option<f64>)> = members
             .iter()
             .zip(&losses)
@@ -593,7 +504,7 @@ fn run_arm<T: Scalar>(
         mark_dropped(&mut members, &dropped);
     }
     bar.finish_and_clear();
-    Ok(ev.finish(arm))
+    ev.finish(arm, setup.group)
 }
 
 /// Compares the arms, stamps the run information, writes the report folder and returns the
@@ -619,7 +530,7 @@ fn reproduce_in<T: Scalar>(cfg: &ReproduceConfig, progress: bool) -> Result<Resu
     let arms = cfg
         .arms
         .iter()
-        .map(|&arm| run_arm(&setup, cfg, arm, progress))
+        .map(|arm| run_arm(&setup, cfg, arm, progress))
         .collect::<Result<Vec<_>>>()?;
     finish(&setup, cfg, arms, start)
 }
@@ -647,16 +558,16 @@ fn shard_in<T: Scalar>(cfg: &ReproduceConfig, shard: Shard, progress: bool) -> R
     std::fs::create_dir_all(&cfg.out_dir)
         .map_err(|e| Error::Io(format!("{}: {e}", cfg.out_dir.display())))?;
     let mut writer = ShardWriter::create(&cfg.out_dir.join(shard_file_name(&shard)))?;
-    let sgd = cfg.sgd();
+    let sgd = cfg.sgd(setup.epochs);
     let mut sections = Vec::new();
-    for &arm in &cfg.arms {
-        let gnet = arm.network()?;
+    for arm in &cfg.arms {
+        let gnet = setup.network(arm)?;
         let seed = arm.seed(cfg.seed);
         let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, range.clone())?;
-        let bar = arm_bar(progress, arm, range.len() * cfg.epochs);
+        let bar = arm_bar(progress, arm, range.len() * setup.epochs);
         let mut diverged = Vec::new();
         writer.epoch(None, members.iter().map(|m| &m.theta[..]))?;
-        for epoch in 1..=cfg.epochs {
+        for epoch in 1..=setup.epochs {
             let outcomes = train_epoch(&setup, &gnet, &sgd, &mut members, epoch, &bar)?;
             let mut losses = vec![f64::NAN; members.len()];
             for ((m, o), loss) in members.iter_mut().zip(outcomes).zip(&mut losses) {
@@ -673,7 +584,7 @@ fn shard_in<T: Scalar>(cfg: &ReproduceConfig, shard: Shard, progress: bool) -> R
         }
         bar.finish_and_clear();
         sections.push(ArmSection {
-            name: arm.name().into(),
+            name: arm.spec(),
             num_params: gnet.network().num_params(),
             start: range.start,
             end: range.end,
@@ -683,7 +594,7 @@ fn shard_in<T: Scalar>(cfg: &ReproduceConfig, shard: Shard, progress: bool) -> R
     writer.finish(&ShardHeader {
         format: SHARD_FORMAT,
         version: env!("CARGO_PKG_VERSION").into(),
-        training: cfg.training_key(),
+        training: cfg.training_key(setup.epochs),
         shard: shard.to_string(),
         arms: sections,
     })
@@ -705,10 +616,10 @@ pub fn reproduce_shard(cfg: &ReproduceConfig, progress: bool) -> Result<PathBuf>
 fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Results> {
     let start = Instant::now();
     let setup = Setup::<T>::new(cfg)?;
-    let shards = open_shards(dirs, &cfg.training_key())?;
+    let shards = open_shards(dirs, &cfg.training_key(setup.epochs))?;
     let mut arms = Vec::new();
-    for (a, &arm) in cfg.arms.iter().enumerate() {
-        let gnet = arm.network()?;
+    for (a, arm) in cfg.arms.iter().enumerate() {
+        let gnet = setup.network(arm)?;
         let p = gnet.network().num_params();
         if let Some(s) = shards.iter().find(|s| s.header.arms[a].num_params != p) {
             return Err(Error::Data(format!(
@@ -720,6 +631,7 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         }
         let n = cfg.members;
         let mut diverged_at: Vec<Option<(usize, &str)>> = vec![None; n];
+        // Divergences in the order an unsplit run records them: by epoch, then member.
         for s in &shards {
             for (i, e, msg) in &s.header.arms[a].diverged {
                 let slot = diverged_at.get_mut(*i).ok_or_else(|| {
@@ -735,7 +647,8 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         let mut losses = vec![f64::NAN; n];
         let mut alive = vec![true; n];
         let mut ev = ArmEvaluator::new(&setup, &gnet, arm.seed(cfg.seed), cfg.resamples);
-        for epoch in 0..=cfg.epochs {
+        let mut evaluated = 0;
+        for &epoch in &setup.eval_epochs {
             for s in &shards {
                 let sec = &s.header.arms[a];
                 s.read_epoch(
@@ -745,14 +658,17 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
                     &mut thetas[sec.start * p..sec.end * p],
                 )?;
             }
-            for (i, d) in diverged_at.iter().enumerate() {
-                if let Some((e, msg)) = d {
-                    if *e == epoch && alive[i] {
-                        alive[i] = false;
-                        ev.diverged.push((i, msg.to_string()));
+            for e in evaluated + 1..=epoch {
+                for (i, d) in diverged_at.iter().enumerate() {
+                    if let Some((at, msg)) = d {
+                        if *at == e && alive[i] {
+                            alive[i] = false;
+                            ev.diverged.push((i, msg.to_string()));
+                        }
                     }
                 }
             }
+            evaluated = epoch;
             let cands: Vec<(usize, &[T], Option<f64>)> = (0..n)
                 .filter(|&i| alive[i])
                 .map(|i| {
@@ -767,7 +683,7 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
                 alive[i] = false;
             }
         }
-        arms.push(ev.finish(arm));
+        arms.push(ev.finish(arm, setup.group)?);
     }
     finish(&setup, cfg, arms, start)
 }

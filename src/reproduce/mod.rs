@@ -10,10 +10,14 @@
 //! - [`report`]: the report folder (report.md, results.json, results.csv, SVG plots) and a
 //!   compact terminal summary;
 //! - [`plots`]: the SVG figures;
+//! - [`combine`]: runs of disjoint arms joined into one report;
+//! - [`config`]: the configuration (data, group, arms, budget, evaluation epochs, OOD set);
 //! - [`experiment`]: the run itself ([`reproduce`], [`reproduce_shard`], [`merge_shards`]);
 //! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
 //! - [`shard`]: `--shard i/n` slices and their `.eqshard` files.
 
+pub mod combine;
+pub mod config;
 pub mod evaluate;
 pub mod experiment;
 pub mod plots;
@@ -21,10 +25,12 @@ pub mod report;
 pub mod results;
 pub mod shard;
 
-pub use experiment::{merge_shards, reproduce, reproduce_shard, Arm, ReproduceConfig, ScalarKind};
+pub use combine::combine_results;
+pub use config::{Arm, ArmInit, DataKind, OodKind, ReproduceConfig, ScalarKind};
+pub use experiment::{merge_shards, reproduce, reproduce_shard};
 pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
 pub use results::{
-    ArmResult, Comparison, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo, SetEval,
-    SingleStats, SizeStat, Spread, WelchTest,
+    ArmArchitecture, ArmResult, Comparison, EpochEval, KlSlope, MeanStd, PaperPoint, Results,
+    RunInfo, SetEval, SingleStats, SizeStat, Spread, WelchTest,
 };
 pub use shard::Shard;

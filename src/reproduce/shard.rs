@@ -54,8 +54,14 @@ pub struct TrainingKey {
     pub seed: u64,
     /// Training scalar, `f32` or `f64`.
     pub scalar: String,
-    /// Arm names, in order.
+    /// Arm specs (`name=support:init`), in order.
     pub arms: Vec<String>,
+    /// Training data (`digits`, `mnist`, with any training-set limit).
+    #[serde(default)]
+    pub data: String,
+    /// The grid group of the augmentation and of symmetric inits (`c2`, `c4`, `d4`).
+    #[serde(default)]
+    pub group: String,
 }
 
 impl TrainingKey {
@@ -73,6 +79,8 @@ impl TrainingKey {
         .or_else(|| d("seed", self.seed.to_string(), other.seed.to_string()))
         .or_else(|| d("scalar", self.scalar.clone(), other.scalar.clone()))
         .or_else(|| d("arms", self.arms.join(","), other.arms.join(",")))
+        .or_else(|| d("data", self.data.clone(), other.data.clone()))
+        .or_else(|| d("group", self.group.clone(), other.group.clone()))
     }
 
     fn scalar_bytes(&self) -> Result<u64> {
