@@ -1,6 +1,6 @@
-//! The paper's experiment (`docs/THEORY.md` §4) on the bundled 8×8 digits: ensembles of the
-//! paper's network under C4, trained by SGD with rot90 augmentation, evaluated after every
-//! epoch. [`reproduce`] runs it and writes the report; [`reproduce_shard`] trains one slice of
+//! The paper's experiment (`docs/THEORY.md` §4) on the bundled 8×8 digits or 28×28 MNIST
+//! subset: ensembles of the paper's network under a grid group (C2, C4, D4), trained by SGD
+//! with full augmentation, evaluated at the chosen epochs ([`ReproduceConfig`]). [`reproduce`] runs it and writes the report; [`reproduce_shard`] trains one slice of
 //! the members and [`merge_shards`] evaluates the union, bit-identically to [`reproduce`].
 //!
 //! **Seeds.** The data are fixed ([`SPLIT_SEED`], [`OOD_SEED`]); the master seed s only drives
