@@ -27,7 +27,7 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Reproduce the paper's ensemble experiment (Nordenfors & Flinth) on the bundled 8×8
     /// digits or 28×28 MNIST subset with exact grid rotations, and write a report folder.
-    Reproduce(ReproduceArgs),
+    Reproduce(Box<ReproduceArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -307,7 +307,7 @@ fn main() -> ExitCode {
         Command::Groups => groups().map(|()| true),
         Command::Check(args) => check(args),
         Command::Analyze(args) => analyze(args).map(|()| true),
-        Command::Reproduce(args) => reproduce(args).map(|()| true),
+        Command::Reproduce(args) => reproduce(*args).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
