@@ -43,6 +43,7 @@ fn bench_lift(c: &mut Criterion) {
 }
 
 fn main() {
+    common::announce_simd_level();
     let mut c = Criterion::default().configure_from_args();
     bench_lift(&mut c);
     c.final_summary();

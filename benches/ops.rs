@@ -240,6 +240,7 @@ fn profile<T: Scalar>(side: usize) {
 }
 
 fn main() {
+    common::announce_simd_level();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -347,9 +347,13 @@ fn summary() {
         return;
     }
     println!(
-        "\n=== training summary (useful FLOPs = 2·MACs fwd, ×3 fwd+bwd; rates from the median \
+        "\n=== training summary at SIMD level {} ===",
+        common::announce_simd_level()
+    );
+    println!(
+        "(useful FLOPs = 2·MACs fwd, ×3 fwd+bwd; rates from the median \
          over criterion's samples, and from the best sample in brackets: on a shared machine \
-         the best is the closer estimate of the code's own speed) ==="
+         the best is the closer estimate of the code's own speed)"
     );
     println!(
         "{:<26} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9}",
@@ -406,6 +410,7 @@ fn summary() {
 }
 
 fn main() {
+    common::announce_simd_level();
     let mut c = Criterion::default().configure_from_args();
     bench_step::<f32>(&mut c, 8);
     bench_step::<f64>(&mut c, 8);

@@ -16,6 +16,7 @@ pub mod data;
 pub mod ensemble;
 pub mod error;
 pub mod group;
+pub mod limits;
 pub mod linalg;
 pub mod metrics;
 pub mod nn;

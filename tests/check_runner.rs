@@ -170,6 +170,7 @@ fn holding(seed: u64) -> Result<Measurement> {
         case: format!("seed {seed}"),
         error: 1e-15,
         tolerance: 1e-12,
+        degenerate: 0,
     })
 }
 
@@ -179,6 +180,7 @@ fn failing(seed: u64) -> Result<Measurement> {
         case: format!("seed {seed}"),
         error: if seed.is_multiple_of(2) { 0.25 } else { 1e-15 },
         tolerance: 1e-12,
+        degenerate: 0,
     })
 }
 

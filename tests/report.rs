@@ -126,7 +126,11 @@ fn fixture_with(final_single_acc: f64) -> Results {
             eval_epochs: Vec::new(),
             train_mean: 8.0,
             train_std: 4.0,
+            shards: 0,
+            train_secs: 3723.5,
+            simd: "avx2".into(),
         },
+        divergence: Default::default(),
         arms,
         comparison: Comparison {
             kl_slopes: vec![

@@ -106,3 +106,23 @@ impl<T: Scalar> Member<T> {
         }
     }
 }
+
+/// Prints the SIMD level the kernels run at (`EQENS_SIMD`, else the CPU's best) and returns
+/// it; exits with the error when `EQENS_SIMD` cannot be honoured.
+pub fn announce_simd_level() -> eqens::autodiff::simd::Level {
+    use eqens::autodiff::simd;
+    match simd::configured() {
+        Ok(level) => {
+            println!(
+                "SIMD level: {level} (this CPU's best: {}; {} forces one)",
+                simd::detected(),
+                simd::ENV
+            );
+            level
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2)
+        }
+    }
+}

@@ -11,7 +11,7 @@ mod elementwise;
 mod gemm;
 mod lanes;
 mod math;
-pub(crate) mod simd;
+pub mod simd;
 
 pub(crate) use gemm::nt_lanes;
 #[cfg(test)]

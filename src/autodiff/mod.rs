@@ -9,6 +9,6 @@ pub mod kernels;
 pub mod tape;
 pub mod tensor;
 
-pub use kernels::ConvGeom;
+pub use kernels::{simd, ConvGeom};
 pub use tape::{Op, Tape, Var};
 pub use tensor::Tensor;

@@ -1,10 +1,29 @@
 //! The `eqens` command-line tool: list groups, analyse architectures, check the statements
 //! of THEORY.md, reproduce the paper's experiment.
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use eqens::group::constructors::BUILTIN_NAMES;
 use eqens::group::Group;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// Exit status of `reproduce` when the report (or shard) was written but members diverged.
+const EXIT_DIVERGED: u8 = 3;
+
+/// Exit statuses, printed under `eqens reproduce --help`.
+const EXIT_HELP: &str = "Exit status: 0 success; 1 error (bad flag value, unusable --out, \
+corrupt shard, full disk, …: nothing complete is replaced); 2 usage error; 3 the report or \
+shard was written but members diverged (non-finite, or exploded: an epoch's mean loss above \
+1e6·ln C or max|θ| above 1e6·max(1, max|θ_0|)); they are left out, listed in report.md and \
+counted in results.json (`divergence`) and the printed summary. A closed standard output \
+(e.g. `| head`) ends printing silently without changing the status.
+
+Safety: --out is checked before any work; reports and shards are written to a temporary \
+sibling and renamed into place; an existing report or shard is replaced only with --force. \
+An unsplit run checkpoints to OUT.eqckpt after every epoch of every arm; --resume continues \
+it to the same bits as an uninterrupted run. --merge reads the training settings from the \
+shard headers (checksummed); training flags given with --merge must agree with them.";
 
 /// Numerical checks of emergent equivariance in augmented ensembles.
 #[derive(Parser, Debug)]
@@ -27,6 +46,7 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Reproduce the paper's ensemble experiment (Nordenfors & Flinth) on the bundled 8×8
     /// digits or 28×28 MNIST subset with exact grid rotations, and write a report folder.
+    #[command(after_help = EXIT_HELP)]
     Reproduce(Box<ReproduceArgs>),
 }
 
@@ -102,13 +122,20 @@ struct ReproduceArgs {
     /// Train only slice i of n of every arm's members (e.g. 2/4) and write it to --out.
     #[arg(long, conflicts_with = "merge")]
     shard: Option<String>,
-    /// Evaluate the union of shard folders or files written with --shard.
+    /// Evaluate the union of shard folders or files written with --shard (training settings
+    /// are read from the shards).
     #[arg(long, num_args = 1..)]
     merge: Vec<std::path::PathBuf>,
     /// Join the report folders (or results.json files) of runs of disjoint arms with
     /// otherwise equal settings into one report in --out (no training).
     #[arg(long, num_args = 1.., conflicts_with_all = ["merge", "shard"])]
     combine: Vec<std::path::PathBuf>,
+    /// Replace an existing report or shard file (and discard an interrupted run's checkpoint).
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted run from its checkpoint OUT.eqckpt (same flags as the run).
+    #[arg(long, conflicts_with_all = ["shard", "merge"])]
+    resume: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -155,21 +182,41 @@ struct CheckArgs {
     counterexamples: usize,
 }
 
+/// Standard output that treats a closed pipe (`eqens groups | head -1`) as the reader having
+/// seen enough: further output is dropped silently and the exit status is unchanged.
+struct Out;
+
+impl Out {
+    fn print(&self, text: &str) -> eqens::Result<()> {
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(eqens::Error::Io(format!("standard output: {e}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn line(&self, text: &str) -> eqens::Result<()> {
+        self.print(&format!("{text}\n"))
+    }
+}
+
 fn groups() -> eqens::Result<()> {
-    println!("{:<10} {:>6}  elements", "group", "order");
+    let mut text = format!("{:<10} {:>6}  elements\n", "group", "order");
     for (name, g) in BUILTIN_NAMES.iter().zip(Group::builtin_list()) {
         let names = g.element_names();
         let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
         let more = if names.len() > 8 { ", …" } else { "" };
-        println!(
-            "{:<10} {:>6}  {}{}",
+        text.push_str(&format!(
+            "{:<10} {:>6}  {}{}\n",
             name,
             g.order(),
             shown.join(", "),
             more
-        );
+        ));
     }
-    Ok(())
+    Out.print(&text)
 }
 
 fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
@@ -187,52 +234,138 @@ fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
         }
     };
     let support = Support::parse(&args.support)?;
+    analyze_memory(&args)?;
     let report = analyze_support(group, &support, args.side, args.channels)?;
     if args.json {
-        println!("{}", report.to_json());
+        Out.line(&report.to_json())
     } else {
-        print!("{}", render_table(&report));
+        Out.print(&render_table(&report))
     }
-    Ok(())
 }
 
-fn reproduce(args: ReproduceArgs) -> eqens::Result<()> {
+/// Refuses an analysis whose dense matrices cannot fit: the network has P ≥ 10·channels·side²
+/// parameters (the dense layer alone), and the analysis builds P×P f64 projectors, so it
+/// needs at least 8·P² bytes.
+fn analyze_memory(args: &AnalyzeArgs) -> eqens::Result<()> {
+    let p = 10u128
+        .saturating_mul(args.channels as u128)
+        .saturating_mul((args.side as u128).saturating_mul(args.side as u128));
+    eqens::limits::check_memory(
+        &format!(
+            "analyze --side {} --channels {} (P ≥ {p} parameters, P×P matrices)",
+            args.side, args.channels
+        ),
+        8u128.saturating_mul(p.saturating_mul(p)),
+    )
+}
+
+/// Runs `eqens reproduce`; `Ok(false)` when members diverged (exit status 3).
+fn reproduce(args: ReproduceArgs, matches: &ArgMatches) -> eqens::Result<bool> {
     use eqens::reproduce::config::parse_group;
-    use eqens::reproduce::{merge_shards, reproduce, reproduce_shard, summary_table};
-    use eqens::reproduce::{Arm, DataKind, OodKind, ReproduceConfig, ScalarKind, Shard};
-    let defaults = ReproduceConfig::default();
+    use eqens::reproduce::{combine_results, write_report, Results};
+    use eqens::reproduce::{merge_shards_with, reproduce_shard_with, reproduce_with};
+    use eqens::reproduce::{shard_config, summary_table};
+    use eqens::reproduce::{
+        Arm, DataKind, OodKind, ReproduceConfig, RunOptions, ScalarKind, Shard,
+    };
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    // A merge starts from the shards' configuration: only flags given explicitly override
+    // it (and must then agree with the shards for training settings).
+    let base = if args.merge.is_empty() {
+        ReproduceConfig::default()
+    } else {
+        shard_config(&args.merge)?
+    };
+    let pick = |id: &str| args.merge.is_empty() || given(id);
     let cfg = ReproduceConfig {
-        data: DataKind::parse(&args.data)?,
-        group: parse_group(&args.group)?,
-        ood: OodKind::parse(&args.ood)?,
-        steps: args.steps,
-        eval_at: args.eval_at,
-        train_limit: args.train_limit,
-        members: args.members,
-        epochs: args.epochs,
-        lr: args.lr,
-        batch: args.batch,
-        seed: args.seed,
-        arms: args
-            .arms
-            .iter()
-            .map(|a| Arm::parse(a))
-            .collect::<eqens::Result<_>>()?,
-        threads: args.threads.unwrap_or(defaults.threads),
-        sizes: args.sizes,
-        resamples: args.resamples,
-        ood_len: args.ood_len,
+        data: if pick("data") {
+            DataKind::parse(&args.data)?
+        } else {
+            base.data
+        },
+        group: if pick("group") {
+            parse_group(&args.group)?
+        } else {
+            base.group
+        },
+        ood: if pick("ood") {
+            OodKind::parse(&args.ood)?
+        } else {
+            base.ood
+        },
+        steps: if pick("steps") {
+            args.steps
+        } else {
+            base.steps
+        },
+        eval_at: if pick("eval_at") {
+            args.eval_at
+        } else {
+            base.eval_at.clone()
+        },
+        train_limit: if pick("train_limit") {
+            args.train_limit
+        } else {
+            base.train_limit
+        },
+        members: if pick("members") {
+            args.members
+        } else {
+            base.members
+        },
+        epochs: if pick("epochs") {
+            args.epochs
+        } else {
+            base.epochs
+        },
+        lr: if pick("lr") { args.lr } else { base.lr },
+        batch: if pick("batch") {
+            args.batch
+        } else {
+            base.batch
+        },
+        seed: if pick("seed") { args.seed } else { base.seed },
+        arms: if pick("arms") {
+            args.arms
+                .iter()
+                .map(|a| Arm::parse(a))
+                .collect::<eqens::Result<_>>()?
+        } else {
+            base.arms.clone()
+        },
+        threads: args.threads.unwrap_or(ReproduceConfig::default().threads),
+        sizes: if pick("sizes") {
+            args.sizes
+        } else {
+            base.sizes.clone()
+        },
+        resamples: if pick("resamples") {
+            args.resamples
+        } else {
+            base.resamples
+        },
+        ood_len: if pick("ood_len") {
+            args.ood_len
+        } else {
+            base.ood_len
+        },
         out_dir: args.out,
         shard: args.shard.as_deref().map(Shard::parse).transpose()?,
-        scalar: if args.f64 {
+        scalar: if !pick("f64") {
+            base.scalar
+        } else if args.f64 {
             ScalarKind::F64
         } else {
             ScalarKind::F32
         },
     };
     cfg.validate()?;
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let results = if !args.combine.is_empty() {
+    let opts = RunOptions {
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        force: args.force,
+        resume: args.resume,
+    };
+    if !args.combine.is_empty() {
         let parts = args
             .combine
             .iter()
@@ -242,33 +375,48 @@ fn reproduce(args: ReproduceArgs) -> eqens::Result<()> {
                 } else {
                     p.clone()
                 };
-                eqens::reproduce::Results::load(&file)
+                Results::load(&file)
             })
             .collect::<eqens::Result<Vec<_>>>()?;
-        let results = eqens::reproduce::combine_results(parts)?;
-        eqens::reproduce::write_report(&results, &cfg.out_dir)?;
-        results
-    } else if cfg.shard.is_some() {
-        let path = reproduce_shard(&cfg, progress)?;
-        println!("wrote shard {}", path.display());
-        return Ok(());
-    } else if !args.merge.is_empty() {
-        merge_shards(&args.merge, &cfg)?
+        let results = combine_results(parts)?;
+        eqens::reproduce::output::check_report_dir(&cfg.out_dir, args.force)?;
+        write_report(&results, &cfg.out_dir)?;
+        Out.print(&summary_table(&results))?;
+        Out.line(&format!(
+            "report written to {}",
+            cfg.out_dir.join("report.md").display()
+        ))?;
+        return Ok(results.divergence.total() == 0);
+    }
+    if cfg.shard.is_some() {
+        let s = reproduce_shard_with(&cfg, &opts)?;
+        Out.line(&format!("wrote shard {}", s.path.display()))?;
+        if s.divergence.total() > 0 {
+            Out.line(&format!(
+                "members left out: {} non-finite, {} exploded",
+                s.divergence.non_finite, s.divergence.exploded
+            ))?;
+        }
+        return Ok(s.divergence.total() == 0);
+    }
+    let results = if !args.merge.is_empty() {
+        merge_shards_with(&args.merge, &cfg, &opts)?
     } else {
-        reproduce(&cfg, progress)?
+        reproduce_with(&cfg, &opts)?
     };
-    print!("{}", summary_table(&results));
-    println!(
+    Out.print(&summary_table(&results))?;
+    Out.line(&format!(
         "report written to {}",
         cfg.out_dir.join("report.md").display()
-    );
-    Ok(())
+    ))?;
+    Ok(results.divergence.total() == 0)
 }
 
 /// Runs `eqens check`; `Ok(false)` when a statement failed or a control did not.
 fn check(args: CheckArgs) -> eqens::Result<bool> {
     use eqens::check::{find_counterexamples, render_counterexample, render_summary};
     use eqens::check::{run_checks, CheckConfig};
+    eqens::limits::check_threads("--threads", args.threads)?;
     let cfg = CheckConfig {
         cases: args.cases,
         seed: args.seed,
@@ -285,16 +433,13 @@ fn check(args: CheckArgs) -> eqens::Result<bool> {
     if args.json {
         let rendered: Vec<String> = found.iter().map(render_counterexample).collect();
         let json = serde_json::json!({ "summary": summary, "counterexamples": rendered });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("serialisable")
-        );
+        Out.line(&serde_json::to_string_pretty(&json).expect("serialisable"))?;
     } else {
-        print!("{}", render_summary(&summary));
+        Out.print(&render_summary(&summary))?;
         if !found.is_empty() {
-            println!("\nCounterexamples found by search and shrunk, one per dropped hypothesis:");
+            Out.line("\nCounterexamples found by search and shrunk, one per dropped hypothesis:")?;
             for c in &found {
-                println!("{}", render_counterexample(c));
+                Out.line(&render_counterexample(c))?;
             }
         }
     }
@@ -302,12 +447,30 @@ fn check(args: CheckArgs) -> eqens::Result<bool> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // An unknown or unsupported EQENS_SIMD is refused before any work (never a silent
+    // fallback to another level).
+    if let Err(e) = eqens::autodiff::simd::configured() {
+        eprintln!("eqens: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Groups => groups().map(|()| true),
         Command::Check(args) => check(args),
         Command::Analyze(args) => analyze(args).map(|()| true),
-        Command::Reproduce(args) => reproduce(*args).map(|()| true),
+        Command::Reproduce(args) => {
+            let sub = matches
+                .subcommand_matches("reproduce")
+                .expect("the reproduce subcommand was parsed");
+            match reproduce(*args, sub) {
+                Ok(false) => return ExitCode::from(EXIT_DIVERGED),
+                other => other,
+            }
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,11 +1,13 @@
 //! Helpers shared by several statement checks: the random cases they draw and the member
 //! runs they train.
 
+use super::roundoff::{self, Budget};
 use crate::ensemble::run_members;
 use crate::nn::GroupNetwork;
 use crate::train::cases::{image_case, sub_seed, vector_case, worst, Activations, Case, Filters};
 use crate::train::{descend, Law, Samples, Workspace};
 use crate::Result;
+use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
 
 /// [`image_case`] under C4 or D4 at random, with every activation allowed.
@@ -69,4 +71,47 @@ pub(crate) fn train(
     let mut ws = Workspace::<f64>::new(gnet);
     descend(gnet, &mut ws, theta, samples, law, lr, steps, |_, _, _| {})?;
     Ok(ws)
+}
+
+/// `steps` steps of full-batch descent from `theta0` with a round-off-sized perturbation
+/// injected after every step ([`roundoff::perturb_step`]): the twin run of
+/// [`roundoff::trajectory_sensitivity`]. Returns θ_k.
+pub(crate) fn perturbed_descent(
+    gnet: &GroupNetwork,
+    theta0: &[f64],
+    samples: &Samples<f64>,
+    law: &Law,
+    lr: f64,
+    steps: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<f64>> {
+    let mut ws = Workspace::<f64>::new(gnet);
+    let mut theta = theta0.to_vec();
+    for _ in 0..steps {
+        let before = theta.clone();
+        descend(gnet, &mut ws, &mut theta, samples, law, lr, 1, |_, _, _| {})?;
+        roundoff::perturb_step(&before, &mut theta, rng);
+    }
+    Ok(theta)
+}
+
+/// The round-off budget of a quantity q(θ) computed on `case` with work `work`: κ is the
+/// measured sensitivity of q to relative perturbations of θ against `scale`
+/// ([`roundoff::sensitivity`]), times the layer norms' amplification of activation
+/// round-off on the case's inputs ([`roundoff::layer_norm_condition`]).
+pub(crate) fn case_budget(
+    case: &Case,
+    theta: &[f64],
+    scale: f64,
+    seed: u64,
+    work: f64,
+    q: impl Fn(&[f64]) -> Result<Vec<f64>>,
+) -> Result<Budget> {
+    let kappa = roundoff::sensitivity(theta, scale, seed, q)?;
+    let net = case.gnet.network();
+    let ln = roundoff::layer_norm_condition(net, theta, &case.x, case.n)?;
+    Ok(Budget {
+        work,
+        condition: kappa.max(1.0) * ln,
+    })
 }

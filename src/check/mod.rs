@@ -13,6 +13,19 @@
 use serde::Serialize;
 
 /// One case of a statement: its worst error and the tolerance it must stay under.
+///
+/// ```
+/// use eqens::check::s01_lifted_identity::{check, controls};
+///
+/// // One random case of S1 and its negative controls, as `eqens check` runs them.
+/// let m = check(0)?;
+/// assert_eq!(m.statement, "S1");
+/// assert!(m.holds(), "{}: error {} > tolerance {}", m.case, m.error, m.tolerance);
+/// let cs = controls(0)?;
+/// assert!(!cs.is_empty());
+/// assert!(cs.iter().all(|c| c.failed_as_expected()));
+/// # Ok::<(), eqens::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Measurement {
     /// Statement name, e.g. "S4".
@@ -21,14 +34,51 @@ pub struct Measurement {
     pub case: String,
     /// The worst error measured.
     pub error: f64,
-    /// The tolerance (its justification lives beside the check).
+    /// The tolerance (its derivation lives beside the check; for the exact identities it is
+    /// computed per case from a round-off budget, see [`roundoff`]).
     pub tolerance: f64,
+    /// Draws of this case that were degenerate (e.g. every ReLU dead, so both sides of an
+    /// identity vanish) and were compared in absolute terms or redrawn, as the statement's
+    /// module documents.
+    pub degenerate: usize,
 }
 
 impl Measurement {
     /// Whether the statement held on this case: `error ≤ tolerance` (NaN fails).
     pub fn holds(&self) -> bool {
         self.error <= self.tolerance
+    }
+
+    /// error / tolerance: below 1 the statement held, and how far below says how much room
+    /// round-off had left (NaN stays NaN).
+    pub fn margin(&self) -> f64 {
+        self.error / self.tolerance
+    }
+
+    /// The worst of several measurements of one case by [`Measurement::margin`] (NaN is worst),
+    /// with every part's description joined and degenerate draws summed; `None` when empty.
+    pub fn worst_of(parts: Vec<Measurement>) -> Option<Measurement> {
+        let degenerate = parts.iter().map(|m| m.degenerate).sum();
+        let case = parts
+            .iter()
+            .map(|m| m.case.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut worst: Option<Measurement> = None;
+        for m in parts {
+            let replace = match &worst {
+                None => true,
+                Some(w) => (m.margin().is_nan() && !w.margin().is_nan()) || m.margin() > w.margin(),
+            };
+            if replace {
+                worst = Some(m);
+            }
+        }
+        worst.map(|w| Measurement {
+            case,
+            degenerate,
+            ..w
+        })
     }
 }
 
@@ -49,15 +99,22 @@ pub struct Control {
 }
 
 impl Control {
-    /// Whether the statement failed, as the control requires: `error > threshold`.
+    /// Whether the statement failed, as the control requires: `error > threshold` (NaN
+    /// does not count as failing as required).
     pub fn failed_as_expected(&self) -> bool {
         self.error > self.threshold
+    }
+
+    /// error / threshold: above 1 the control failed as it must.
+    pub fn margin(&self) -> f64 {
+        self.error / self.threshold
     }
 }
 
 mod common;
 pub mod registry;
 pub mod report;
+pub mod roundoff;
 pub mod s01_lifted_identity;
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;

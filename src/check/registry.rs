@@ -126,13 +126,9 @@ pub fn registry() -> Vec<Entry> {
             s04_descent_commutes::check,
             s04_descent_commutes::controls,
         ),
-        entry(
-            "S5",
-            s05_orbit_ensembles::check,
-            s05_orbit_ensembles::controls,
-        ),
+        entry("S5", s05_statement, s05_controls),
         entry("S6", s06_coupled_sgd::check, s06_coupled_sgd::controls),
-        entry("S7", s07_initial_laws::check, s07_initial_laws::controls),
+        entry("S7", s07_statement, s07_initial_laws::controls),
         entry("S8", s08_one_over_m::check, s08_one_over_m::controls),
         entry("S9", s09_osp::check, s09_osp::controls),
         entry("S10", s10_symmetric_kl::check, s10_symmetric_kl::controls),
@@ -148,17 +144,44 @@ pub fn registry() -> Vec<Entry> {
             s13_projector_algebra::controls,
         ),
         entry("S14", s14_haar_sampling::check, s14_haar_sampling::controls),
-        entry(
-            "S15",
-            s15_finite_rotations::check,
-            s15_finite_rotations::controls,
-        ),
+        entry("S15", s15_statement, s15_finite_rotations::controls),
         entry(
             "S16",
             s16_affine_architecture::check,
             s16_affine_architecture::controls,
         ),
     ]
+}
+
+/// S5 as `eqens check` and the tests run it: the orbit ensemble under full augmentation
+/// and under the subgroup {e, r²} (its H-equivariance), the worse by margin.
+fn s05_statement(seed: u64) -> Result<Measurement> {
+    let full = s05_orbit_ensembles::check(seed)?;
+    let (sub, _) = s05_orbit_ensembles::subgroup_check(seed)?;
+    Ok(Measurement::worst_of(vec![full, sub]).expect("two parts"))
+}
+
+/// S5's controls, with the subgroup check's control (r-equivariance is lost).
+fn s05_controls(seed: u64) -> Result<Vec<Control>> {
+    let mut out = s05_orbit_ensembles::controls(seed)?;
+    out.push(s05_orbit_ensembles::subgroup_check(seed)?.1);
+    Ok(out)
+}
+
+/// S7: the covariance of the Gaussian law commutes with ρ(g) on invariant supports, and
+/// the symmetric law lands in 𝓛_0 (the positive counterpart of the "lift_theta rejects"
+/// control), the worse by margin.
+fn s07_statement(seed: u64) -> Result<Measurement> {
+    let covariance = s07_initial_laws::check(seed)?;
+    let core = s07_initial_laws::check_symmetric_init(seed)?;
+    Ok(Measurement::worst_of(vec![covariance, core]).expect("two parts"))
+}
+
+/// S15: exact C_n equivariance, and the decrease of the SO(2) error along C4 ⊂ C8 ⊂ C16.
+fn s15_statement(seed: u64) -> Result<Measurement> {
+    let exact = s15_finite_rotations::check(seed)?;
+    let decrease = s15_finite_rotations::check_decrease(seed)?;
+    Ok(Measurement::worst_of(vec![exact, decrease]).expect("two parts"))
 }
 
 /// What `eqens check` runs.
@@ -204,8 +227,13 @@ pub struct StatementRow {
     pub failures: usize,
     /// The worst error over the cases (NaN — `null` in JSON — if a case errored or was NaN).
     pub worst_error: f64,
-    /// The tolerance of the worst case.
+    /// The tolerance of the worst case (derived per case for the exact identities).
     pub tolerance: f64,
+    /// worst error / its tolerance, the worst over the cases (≤ 1 holds; NaN if a case was
+    /// NaN or errored).
+    pub margin: f64,
+    /// Degenerate draws over all cases (compared in absolute terms, see each statement).
+    pub degenerate: usize,
     /// The worst case in human terms (or the error message of a case that errored).
     pub worst_case: String,
     /// The seed of the worst case (`check(worst_seed)` reproduces it).
@@ -227,6 +255,8 @@ pub struct ControlRow {
     pub error: f64,
     /// The error had to exceed this.
     pub threshold: f64,
+    /// error / threshold (> 1: the control failed as it must).
+    pub margin: f64,
     /// Whether the statement failed, as it must.
     pub failed_as_expected: bool,
 }
@@ -422,6 +452,8 @@ fn statement_row(e: &Entry, cases: &[(u64, &Result<Measurement>)]) -> StatementR
         failures: 0,
         worst_error: 0.0,
         tolerance: 0.0,
+        margin: 0.0,
+        degenerate: 0,
         worst_case: String::new(),
         worst_seed: 0,
         holds: true,
@@ -429,7 +461,10 @@ fn statement_row(e: &Entry, cases: &[(u64, &Result<Measurement>)]) -> StatementR
     let mut first = true;
     for &(seed, r) in cases {
         let (error, tolerance, case, holds) = match r {
-            Ok(m) => (m.error, m.tolerance, m.case.clone(), m.holds()),
+            Ok(m) => {
+                row.degenerate += m.degenerate;
+                (m.error, m.tolerance, m.case.clone(), m.holds())
+            }
             Err(err) => (f64::NAN, f64::NAN, format!("error: {err}"), false),
         };
         if !holds {
@@ -440,6 +475,7 @@ fn statement_row(e: &Entry, cases: &[(u64, &Result<Measurement>)]) -> StatementR
         if first || worst_of(error / tolerance, row.worst_error / row.tolerance) {
             row.worst_error = error;
             row.tolerance = tolerance;
+            row.margin = error / tolerance;
             row.worst_case = case;
             row.worst_seed = seed;
             first = false;
@@ -460,6 +496,7 @@ fn control_rows(e: &Entry, r: &Result<Vec<Control>>) -> Vec<ControlRow> {
                 case: c.case.clone(),
                 error: c.error,
                 threshold: c.threshold,
+                margin: c.margin(),
                 failed_as_expected: c.failed_as_expected(),
             })
             .collect(),
@@ -469,6 +506,7 @@ fn control_rows(e: &Entry, r: &Result<Vec<Control>>) -> Vec<ControlRow> {
             case: format!("error: {err}"),
             error: f64::NAN,
             threshold: f64::NAN,
+            margin: f64::NAN,
             failed_as_expected: false,
         }],
     }

@@ -1,6 +1,7 @@
 //! The `eqens check` report: a table of statements, a table of negative controls and a
-//! verdict line; raw or with errors bucketed (for snapshots, where raw round-off would make
-//! the text depend on the platform).
+//! verdict line; with every number (error, derived tolerance, margin error/tolerance), or as
+//! verdicts only (for snapshots: round-off, and the tolerances derived from it, depend on
+//! the platform, so a snapshot pins no measured number).
 
 use super::registry::{CheckSummary, ControlRow, StatementRow};
 
@@ -30,32 +31,32 @@ pub fn short_sci(x: f64) -> String {
     s.replacen(".0e", "e", 1)
 }
 
-/// How errors are printed.
-#[derive(Clone, Copy)]
-enum Errors {
+/// How the report is printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every number.
     Raw,
-    Bucketed,
+    /// Verdicts only.
+    Verdicts,
 }
 
-impl Errors {
-    fn show(self, error: f64) -> String {
-        match self {
-            Errors::Raw if error.is_nan() => "NaN".into(),
-            Errors::Raw => format!("{error:.2e}"),
-            Errors::Bucketed => error_bucket(error).into(),
-        }
+fn show(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{x:.2e}")
     }
 }
 
-/// The summary as text, with raw errors (`eqens check`).
+/// The summary as text, with every number (`eqens check`).
 pub fn render_summary(summary: &CheckSummary) -> String {
-    render(summary, Errors::Raw)
+    render(summary, Mode::Raw)
 }
 
-/// The summary as text with every measured error replaced by its [`error_bucket`] (tolerances
-/// and thresholds are constants and stay as numbers): deterministic text for snapshots.
+/// The summary as text with verdicts only: no measured error, derived tolerance or margin,
+/// and no case text (which records measured numbers) — deterministic text for snapshots.
 pub fn render_summary_bucketed(summary: &CheckSummary) -> String {
-    render(summary, Errors::Bucketed)
+    render(summary, Mode::Verdicts)
 }
 
 fn statement_verdict(s: &StatementRow) -> String {
@@ -74,7 +75,8 @@ fn control_verdict(c: &ControlRow) -> &'static str {
     }
 }
 
-fn render(summary: &CheckSummary, errors: Errors) -> String {
+fn render(summary: &CheckSummary, mode: Mode) -> String {
+    let raw = mode == Mode::Raw;
     let mut out = format!(
         "Statements — seed {}, {} case(s) each\n",
         summary.seed, summary.cases
@@ -83,29 +85,34 @@ fn render(summary: &CheckSummary, errors: Errors) -> String {
         .statements
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.statement.clone(),
                 s.name.clone(),
                 s.hypotheses.clone(),
                 s.cases.to_string(),
-                errors.show(s.worst_error),
-                short_sci(s.tolerance),
-                statement_verdict(s),
-            ]
+            ];
+            if raw {
+                row.extend([
+                    s.degenerate.to_string(),
+                    show(s.worst_error),
+                    short_sci(s.tolerance),
+                    show(s.margin),
+                ]);
+            }
+            row.push(statement_verdict(s));
+            row
         })
         .collect();
-    out += &table(
-        &[
-            "statement",
-            "name",
-            "hypotheses",
-            "cases",
-            "worst error",
-            "tolerance",
-            "verdict",
-        ],
-        &rows,
-    );
+    let mut headers = vec!["statement", "name", "hypotheses", "cases"];
+    if raw {
+        headers.extend(["degenerate", "worst error", "tolerance", "error/tol"]);
+    }
+    headers.push("verdict");
+    out += &table(&headers, &rows);
+    if raw {
+        out += "  tolerance: derived per case (round-off budget for exact identities, \
+                standard errors for statistical ones); error/tol is the worst case's ratio.\n";
+    }
     for s in summary.statements.iter().filter(|s| s.failures > 0) {
         out += &format!(
             "  {} worst case (seed {}): {}\n",
@@ -118,27 +125,31 @@ fn render(summary: &CheckSummary, errors: Errors) -> String {
         .controls
         .iter()
         .map(|c| {
-            vec![
-                c.statement.clone(),
-                c.dropped.clone(),
-                errors.show(c.error),
-                short_sci(c.threshold),
-                control_verdict(c).into(),
-                c.case.clone(),
-            ]
+            let mut row = vec![c.statement.clone(), c.dropped.clone()];
+            if raw {
+                row.extend([show(c.error), short_sci(c.threshold), show(c.margin)]);
+            }
+            row.push(control_verdict(c).into());
+            if raw {
+                row.push(c.case.clone());
+            }
+            row
         })
         .collect();
-    out += &table(
-        &[
+    let headers: Vec<&str> = if raw {
+        vec![
             "statement",
             "dropped",
             "error",
             "threshold",
+            "error/thr",
             "verdict",
             "case",
-        ],
-        &rows,
-    );
+        ]
+    } else {
+        vec!["statement", "dropped", "verdict"]
+    };
+    out += &table(&headers, &rows);
     out += "\n";
     out += &verdict_line(summary);
     out += "\n";

@@ -7,6 +7,7 @@
 //! The controls drop H2 or H1 at one place: a position-dependent bias, 2×2 pooling on an odd
 //! grid, asymmetric padding, filters rotated the wrong way.
 
+use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
 use crate::group::Group;
 use crate::nn::analysis::{filter_orbits, random_ambient_weights, random_inputs};
@@ -16,19 +17,13 @@ use crate::Result;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Tolerance of S1 (absolute, max entry).
-///
-/// Both sides compute the same products summed in a different order (a rotated filter visits
-/// its taps in another order; a permuted dense input its columns). Weights are N(0, 1/fan_in)
-/// and tanh/layer norm keep activations O(1), so every sum of n ≤ 10³ terms has a round-off
-/// of ≈ √n·ε·O(1) ≤ 1e-14 per layer and ≤ 1e-13 after ≤ 6 layers; 1e-12 leaves a margin of 10.
-/// Any real break (wrong padding, odd pooling, bias) is O(0.01..1).
-pub const TOL: f64 = 1e-12;
-
-/// Threshold the controls must exceed: 10⁶ × [`TOL`], far above round-off and far below the
-/// O(0.01..1) errors of a broken hypothesis.
-pub const CONTROL_THRESHOLD: f64 = 1e-6;
-
+/// The tolerance of a case is its round-off budget ([`roundoff`]): both sides evaluate the
+/// same network (ambient weights permuted exactly by the lift, inputs permuted exactly by
+/// ρ_X(g)) with the same products summed in another order, so each side has backward error
+/// u·W with W = [`roundoff::network_work`] of the ambient network, and the relative error of
+/// the output is at most κ times that, κ measured on the case by perturbing A. Both sides
+/// round, hence W is counted twice. A control must exceed [`roundoff::CONTROL_FACTOR`] ×
+/// its own case's tolerance; a real break (wrong padding, odd pooling, bias) is O(0.01..1).
 /// Samples x per case.
 const SAMPLES: usize = 3;
 
@@ -36,17 +31,25 @@ const SAMPLES: usize = 3;
 /// [`Network::ambient_weights`].
 pub type LiftFn<'a> = &'a dyn Fn(usize, &[Vec<f64>]) -> Vec<Vec<f64>>;
 
-/// max over g, samples and outputs of |Φ_{L(g, A)}(ρ_X(g)x) − ρ_Y(g)Φ_A(x)| with random A ∈ H
-/// (from [`random_ambient_weights`]) and x ~ N(0, I), where `lift(g, A)` is the action under
-/// test (the correct one is [`GroupNetwork::lift`]). Networks run as their
-/// [`Network::ambient_network`] with θ = concat(A).
-pub fn lifted_identity_error_with(gnet: &GroupNetwork, seed: u64, lift: LiftFn<'_>) -> Result<f64> {
+/// max over g of ‖Φ_{L(g, A)}(ρ_X(g)x) − ρ_Y(g)Φ_A(x)‖ / ‖Φ_A(x)‖ (all samples together)
+/// with random A ∈ H (from [`random_ambient_weights`]) and x ~ N(0, I), where `lift(g, A)` is
+/// the action under test (the correct one is [`GroupNetwork::lift`]), and the case's
+/// round-off budget. Networks run as their [`Network::ambient_network`] with θ = concat(A).
+/// A case whose outputs all vanish (every ReLU dead) compares in absolute terms: the error
+/// is 0 if the other side vanishes too, +∞ otherwise ([`roundoff::relative`]).
+pub fn lifted_identity_error_with(
+    gnet: &GroupNetwork,
+    seed: u64,
+    lift: LiftFn<'_>,
+) -> Result<(f64, Budget)> {
     let net = gnet.network();
     let ambient = net.ambient_network();
     let a = random_ambient_weights(net, seed);
+    let theta = a.concat();
     let x = random_inputs(SAMPLES, net.input_dim(), seed.wrapping_add(1));
     let mut tape = crate::autodiff::Tape::<f64>::new();
-    let y = ambient.predict(&mut tape, &a.concat(), &x, SAMPLES)?;
+    let y = ambient.predict(&mut tape, &theta, &x, SAMPLES)?;
+    let scale = norm(&y);
     let mut worst: f64 = 0.0;
     for g in 0..gnet.group().order() {
         let mut xg = vec![0.0; x.len()];
@@ -54,19 +57,28 @@ pub fn lifted_identity_error_with(gnet: &GroupNetwork, seed: u64, lift: LiftFn<'
         let yg = ambient.predict(&mut tape, &lift(g, &a).concat(), &xg, SAMPLES)?;
         let mut want = vec![0.0; y.len()];
         gnet.act_on_outputs(g, &y, &mut want);
-        for (u, v) in yg.iter().zip(&want) {
-            let e = (u - v).abs();
-            if e.is_nan() {
-                return Ok(f64::NAN);
-            }
-            worst = worst.max(e);
+        let d: Vec<f64> = yg.iter().zip(&want).map(|(u, v)| u - v).collect();
+        let e = roundoff::relative(norm(&d), scale);
+        if e.is_nan() {
+            return Ok((f64::NAN, Budget::unconditioned()));
         }
+        worst = worst.max(e);
     }
-    Ok(worst)
+    let condition = roundoff::sensitivity(&theta, scale, seed ^ 0x5e75, |t| {
+        ambient.predict(&mut crate::autodiff::Tape::<f64>::new(), t, &x, SAMPLES)
+    })?;
+    let condition =
+        condition.max(1.0) * roundoff::layer_norm_condition(&ambient, &theta, &x, SAMPLES)?;
+    let work = 2.0 * roundoff::network_work(&ambient);
+    Ok((worst, Budget { work, condition }))
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// [`lifted_identity_error_with`] for the correct lifted action ρ(g)A.
-pub fn lifted_identity_error(gnet: &GroupNetwork, seed: u64) -> Result<f64> {
+pub fn lifted_identity_error(gnet: &GroupNetwork, seed: u64) -> Result<(f64, Budget)> {
     lifted_identity_error_with(gnet, seed, &|g, a| gnet.lift(g, a))
 }
 
@@ -231,11 +243,13 @@ pub fn random_case(seed: u64) -> Result<(GroupNetwork, String)> {
 /// S1 on [`random_case`]`(seed)`.
 pub fn check(seed: u64) -> Result<Measurement> {
     let (gnet, case) = random_case(seed)?;
+    let (error, budget) = lifted_identity_error(&gnet, seed)?;
     Ok(Measurement {
         statement: "S1",
-        case,
-        error: lifted_identity_error(&gnet, seed)?,
-        tolerance: TOL,
+        case: format!("{case} ({})", budget.describe()),
+        error,
+        tolerance: budget.tolerance(),
+        degenerate: 0,
     })
 }
 
@@ -263,7 +277,7 @@ fn control_net(
     Ok((GroupNetwork::on_images(net, kind)?, kind))
 }
 
-/// The controls of S1, each must exceed [`CONTROL_THRESHOLD`]:
+/// The controls of S1, each must exceed [`roundoff::CONTROL_FACTOR`] × its case's tolerance:
 /// - H2: a position-dependent bias (`AddConstant` of a random vector);
 /// - H2: 2×2 average pooling on an odd grid;
 /// - H1 (layer level): asymmetric padding (top 0, left 0) of a 3×3 convolution;
@@ -276,22 +290,18 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
 
     let bias = random_inputs(1, 2 * even * even, rng.random::<u64>());
     let (gnet, kind) = control_net(seed, even, None, vec![LayerSpec::AddConstant(bias)])?;
-    out.push(Control {
-        statement: "S1",
-        dropped: "H2",
-        case: format!("{kind:?}, {even}×{even}: conv → add a random position-dependent bias"),
-        error: lifted_identity_error(&gnet, seed)?,
-        threshold: CONTROL_THRESHOLD,
-    });
+    out.push(control(
+        "H2",
+        format!("{kind:?}, {even}×{even}: conv → add a random position-dependent bias"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let (gnet, kind) = control_net(seed, side, None, vec![LayerSpec::AvgPool2d(2)])?;
-    out.push(Control {
-        statement: "S1",
-        dropped: "H2",
-        case: format!("{kind:?}: 2×2 average pooling on an odd {side}×{side} grid"),
-        error: lifted_identity_error(&gnet, seed)?,
-        threshold: CONTROL_THRESHOLD,
-    });
+    out.push(control(
+        "H2",
+        format!("{kind:?}: 2×2 average pooling on an odd {side}×{side} grid"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let asym = LayerSpec::Conv2d {
         out_channels: 2,
@@ -300,13 +310,11 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         padding: Padding { top: 0, left: 0 },
     };
     let (gnet, kind) = control_net(seed, even, Some(asym), vec![])?;
-    out.push(Control {
-        statement: "S1",
-        dropped: "H1",
-        case: format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"),
-        error: lifted_identity_error(&gnet, seed)?,
-        threshold: CONTROL_THRESHOLD,
-    });
+    out.push(control(
+        "H1",
+        format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let full = LayerSpec::conv(2, &Support::full(3));
     let (gnet, kind) = control_net(seed, even, Some(full), vec![])?;
@@ -321,14 +329,23 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             .map(|((r, i), &conv)| if conv { i } else { r })
             .collect()
     };
-    out.push(Control {
-        statement: "S1",
-        dropped: "H1",
-        case: format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"),
-        error: lifted_identity_error_with(&gnet, seed, &wrong)?,
-        threshold: CONTROL_THRESHOLD,
-    });
+    out.push(control(
+        "H1",
+        format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"),
+        lifted_identity_error_with(&gnet, seed, &wrong)?,
+    ));
     Ok(out)
+}
+
+/// A control of S1 from its measured error and its case's budget.
+fn control(dropped: &'static str, case: String, (error, budget): (f64, Budget)) -> Control {
+    Control {
+        statement: "S1",
+        dropped,
+        case: format!("{case} ({})", budget.describe()),
+        error,
+        threshold: roundoff::control_threshold(budget.tolerance()),
+    }
 }
 
 /// For every linear map, whether it is a convolution.

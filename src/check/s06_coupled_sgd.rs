@@ -135,6 +135,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         ),
         error,
         tolerance: TOLERANCE,
+        degenerate: 0,
     })
 }
 

@@ -94,6 +94,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         ),
         error,
         tolerance: COVARIANCE_TOLERANCE,
+        degenerate: 0,
     })
 }
 
@@ -161,6 +162,7 @@ pub fn check_symmetric_init(seed: u64) -> Result<Measurement> {
         ),
         error: if rejected == 0 { dist } else { f64::INFINITY },
         tolerance: CORE_TOLERANCE,
+        degenerate: 0,
     })
 }
 

@@ -236,6 +236,7 @@ pub fn check_with(seed: u64, members: usize) -> Result<Measurement> {
         case,
         error: (slope + 1.0).abs(),
         tolerance: TOLERANCE,
+        degenerate: 0,
     })
 }
 

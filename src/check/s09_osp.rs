@@ -75,6 +75,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         case: format!("|G| = {g}, K = {k}, {TRIALS} independent tables"),
         error,
         tolerance: SE_MULTIPLE * standard_error(g, k),
+        degenerate: 0,
     })
 }
 

@@ -77,6 +77,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         case: format!("|G| = {g}, K = {k}, logits of scale {scale}"),
         error,
         tolerance: TOLERANCE,
+        degenerate: 0,
     })
 }
 

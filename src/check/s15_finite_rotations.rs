@@ -187,6 +187,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         case: describe(&e),
         error: e.cn.iter().copied().fold(0.0, worst),
         tolerance: TOLERANCE,
+        degenerate: 0,
     })
 }
 
@@ -200,6 +201,7 @@ pub fn check_decrease(seed: u64) -> Result<Measurement> {
         case: describe(&e),
         error: worst(e.so2[1] / e.so2[0], e.so2[2] / e.so2[1]),
         tolerance: 1.0,
+        degenerate: 0,
     })
 }
 

@@ -138,6 +138,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         ),
         error,
         tolerance: TOL,
+        degenerate: 0,
     })
 }
 

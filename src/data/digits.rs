@@ -42,8 +42,8 @@ pub fn load_digits_from(path: impl AsRef<Path>) -> Result<Dataset> {
 
 /// Parses gzip-compressed digits CSV bytes. Lines and columns in error messages are 1-based.
 ///
-/// Rejected with [`Error::Data`]: a corrupt or truncated gzip stream (CRC and length are
-/// checked), a line without exactly 65 fields, a field that is not a plain decimal integer,
+/// Every gzip member is read. Rejected with [`Error::Data`]: a corrupt or truncated gzip
+/// stream (CRC and length are checked), trailing bytes that are not a gzip member, a line without exactly 65 fields, a field that is not a plain decimal integer,
 /// a pixel outside 0..=16, a label outside 0..=9, and a file with no rows. A final `\n` is
 /// allowed; a `\r` before it is tolerated.
 pub fn parse_digits(gz_bytes: &[u8]) -> Result<Dataset> {
@@ -108,23 +108,43 @@ pub fn parse_digits(gz_bytes: &[u8]) -> Result<Dataset> {
     )
 }
 
-/// Inflates a gzip stream, with a cap on the output size.
+/// Inflates a gzip file, with a cap on the output size. Every member of a multi-member
+/// file is read (as `gzip` and `cat a.gz b.gz` make them), each with its CRC and length
+/// checked; bytes after the last member that do not start another member are an error.
 fn inflate(gz_bytes: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(gz_bytes)
-        .take(MAX_INFLATED + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Error::Data(format!(
-                "corrupt gzip stream (before CSV line 1, column 1): {e}"
-            ))
-        })?;
-    if out.len() as u64 > MAX_INFLATED {
-        return Err(Error::Data(format!(
-            "gzip stream inflates to more than {MAX_INFLATED} bytes (before CSV line 1, column 1)"
-        )));
+    let mut rest = gz_bytes;
+    let mut member = 0;
+    loop {
+        member += 1;
+        let mut decoder = flate2::bufread::GzDecoder::new(rest);
+        let budget = MAX_INFLATED + 1 - out.len() as u64;
+        (&mut decoder)
+            .take(budget)
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                Error::Data(format!(
+                    "corrupt gzip stream in member {member} (before CSV line 1, column 1): {e}"
+                ))
+            })?;
+        if out.len() as u64 > MAX_INFLATED {
+            return Err(Error::Data(format!(
+                "gzip stream inflates to more than {MAX_INFLATED} bytes (before CSV line 1, column 1)"
+            )));
+        }
+        rest = decoder.into_inner();
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        if !rest.starts_with(&[0x1f, 0x8b]) {
+            return Err(Error::Data(format!(
+                "{} bytes of trailing garbage after gzip member {member} (at byte {}; not \
+                 another gzip member)",
+                rest.len(),
+                gz_bytes.len() - rest.len()
+            )));
+        }
     }
-    Ok(out)
 }
 
 /// Parses a plain decimal integer (ASCII digits only, no sign, no spaces) that fits in `u32`.

@@ -17,6 +17,27 @@ use crate::{Error, Result};
 /// measure the cancellation, not the equivariance. One scalar for all probes, so that one
 /// output near zero does not inflate the error. One member gives that member's own error
 /// relative to its own scale. NaN propagates. Errors on no members, no elements, an element ∉ G, or bad lengths.
+///
+/// ```
+/// use eqens::ensemble::equivariance_error;
+/// use eqens::nn::{analysis::support_network, GroupNetwork, Support};
+/// use eqens::rep::GridGroup;
+/// use eqens::train::orbit;
+///
+/// // S5: the orbit ensemble {ρ(g)A_0 : g ∈ G} of an invariant architecture is exactly
+/// // equivariant, while one member alone is not.
+/// let gnet = GroupNetwork::on_images(support_network(&Support::plus(), 5, 2)?, GridGroup::C4)?;
+/// let theta0: Vec<f64> =
+///     (0..gnet.network().num_params()).map(|k| (k as f64 * 1.3).sin()).collect();
+/// let members = orbit(&gnet, &theta0)?;
+/// let probes: Vec<f64> = (0..3 * 25).map(|k| (k as f64 * 0.7).cos()).collect();
+/// let all = [0, 1, 2, 3];
+/// let ensemble = equivariance_error(&gnet, &members, &probes, 3, &all, 1)?;
+/// let single = equivariance_error(&gnet, &members[..1], &probes, 3, &all, 1)?;
+/// assert!(ensemble < 1e-13, "{ensemble}");
+/// assert!(single > 1e-3, "{single}");
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn equivariance_error(
     gnet: &GroupNetwork,
     thetas: &[Vec<f64>],

@@ -6,6 +6,7 @@ use crate::nn::Network;
 use crate::{Error, Result, Scalar};
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 /// The results of a run whose members may fail: successes and failures, each in member
 /// order, every member in exactly one of them.
@@ -28,22 +29,34 @@ impl<R> Outcomes<R> {
     }
 }
 
-fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+/// The pool of `threads` threads, built once per thread count and process and shared by
+/// every later call (a pool per call would start and stop `threads` OS threads each time).
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
     if threads == 0 {
         return Err(Error::Invalid(
             "an ensemble run needs at least one thread".into(),
         ));
     }
-    rayon::ThreadPoolBuilder::new()
+    crate::limits::check_threads("threads", threads)?;
+    static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Ok(Arc::clone(p));
+    }
+    let p = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start a pool of {threads} threads: {e}")))
+        .map_err(|e| Error::Invalid(format!("cannot start a pool of {threads} threads: {e}")))?;
+    let p = Arc::new(p);
+    pools.push((threads, Arc::clone(&p)));
+    Ok(p)
 }
 
 /// `f(i)` for every member i of `members`, one rayon task per member in a dedicated pool of
-/// `threads` threads; results in member order. When `f(i)` depends only on i (seed it with
+/// `threads` threads (built once per thread count); results in member order. When `f(i)` depends only on i (seed it with
 /// [`member_seed`](super::member_seed)), the result is bit-identical for any thread count.
-/// Errors if `threads == 0` or the pool cannot start.
+/// Errors if `threads` is 0 or above [`MAX_THREADS`](crate::limits::MAX_THREADS), or the pool
+/// cannot start.
 pub fn run_members<R: Send>(
     members: Range<usize>,
     threads: usize,

@@ -22,6 +22,20 @@ fn mix64(mut z: u64) -> u64 {
 /// i ↦ seed is injective (an odd multiple of i followed by a bijection), so no two members
 /// of a run share a seed, and member seeds depend on nothing but (master, i) — not on the
 /// thread count, the shard, or the order in which members run.
+///
+/// ```
+/// use eqens::ensemble::{member_rng, member_seed};
+/// use rand::RngExt;
+///
+/// // Member seeds depend on (master, i) only, and differ between members.
+/// assert_eq!(member_seed(0, 5), member_seed(0, 5));
+/// let seeds: std::collections::HashSet<u64> = (0..1000).map(|i| member_seed(0, i)).collect();
+/// assert_eq!(seeds.len(), 1000);
+/// assert_ne!(member_seed(1, 5), member_seed(0, 5));
+/// // member_rng is ChaCha8 seeded with it.
+/// let (mut a, mut b) = (member_rng(3, 2), member_rng(3, 2));
+/// assert_eq!(a.random::<u64>(), b.random::<u64>());
+/// ```
 pub fn member_seed(master: u64, i: usize) -> u64 {
     let base = mix64(master.wrapping_add(GOLDEN));
     mix64(base.wrapping_add((i as u64).wrapping_add(1).wrapping_mul(GOLDEN)))

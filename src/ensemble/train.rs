@@ -116,6 +116,27 @@ fn train_with_law<T: Scalar>(
 /// (one task per member, see [`try_run_members`]): member i's θ is bit-identical whatever
 /// the thread count or the shard it runs in. Errors up front on a bad augmentation; a
 /// failing member (e.g. a divergence) is reported in [`Outcomes::failures`] with its index.
+///
+/// ```
+/// use eqens::ensemble::{train_ensemble, Recipe, Schedule};
+/// use eqens::train::cases::{image_case, Activations, Filters};
+/// use eqens::train::{Augmentation, InitLaw, SgdConfig};
+///
+/// let case = image_case(1, None, &Filters::InvariantSupport, Activations::Smooth)?;
+/// let recipe = Recipe {
+///     init: InitLaw::Gaussian { scale: 0.5 },
+///     augmentation: Augmentation::Full,
+///     schedule: Schedule::Sgd(SgdConfig { lr: 0.05, batch: 2, epochs: 3, shuffle: true }),
+/// };
+/// let one = train_ensemble::<f64>(&case.gnet, &case.samples(), &recipe, 7, 0..6, 1)?.into_all()?;
+/// let two = train_ensemble::<f64>(&case.gnet, &case.samples(), &recipe, 7, 0..6, 2)?.into_all()?;
+/// assert_eq!(one, two); // bit-identical whatever the thread count
+/// // Members 2..4 alone are the same members (shards merge exactly).
+/// let part = train_ensemble::<f64>(&case.gnet, &case.samples(), &recipe, 7, 2..4, 2)?.into_all()?;
+/// assert_eq!(part, one[2..4]);
+/// assert_ne!(one[0], one[1]);
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn train_ensemble<T: Scalar>(
     gnet: &GroupNetwork,
     data: &Samples<T>,

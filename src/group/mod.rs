@@ -32,6 +32,22 @@ pub enum Family {
 /// A finite group G materialised as a Cayley table (element 0 is the identity e).
 ///
 /// Composition convention: `mul(a, b)` = a·b, which acts as "first b, then a".
+///
+/// ```
+/// use eqens::group::Group;
+///
+/// // D4: element j·4 + k is r^k s^j, so r = 1 and s = 4; s r s = r⁻¹.
+/// let d4 = Group::dihedral(4);
+/// assert_eq!(d4.order(), 8);
+/// let (r, s) = (1, 4);
+/// assert_eq!(d4.mul(s, d4.mul(r, s)), d4.inv(r));
+/// assert_eq!(d4.inv(r), 3); // r⁻¹ = r³
+/// assert_eq!(d4.element_order(r), 4);
+/// // C4 is abelian, D4 is not.
+/// let c4 = Group::cyclic(4);
+/// assert_eq!(c4.mul(1, 3), c4.identity());
+/// assert_ne!(d4.mul(r, s), d4.mul(s, r));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     name: String,

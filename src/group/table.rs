@@ -17,6 +17,17 @@ impl Group {
     ///
     /// `names` default to `e, g1, g2, …`; the group is named `"G<n>"` (rename with
     /// [`Group::with_name`]).
+    ///
+    /// ```
+    /// use eqens::group::Group;
+    ///
+    /// // Z/3 from its addition table; identity first.
+    /// let z3 = Group::from_table(vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]], None)?;
+    /// assert!(z3.same_structure(&Group::cyclic(3)));
+    /// // Not a group (row 1 repeats an element): a clear error, not a panic.
+    /// assert!(Group::from_table(vec![vec![0, 1], vec![1, 1]], None).is_err());
+    /// # Ok::<(), eqens::Error>(())
+    /// ```
     pub fn from_table(table: Vec<Vec<usize>>, names: Option<Vec<String>>) -> Result<Group> {
         let n = table.len();
         if n == 0 {

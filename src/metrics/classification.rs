@@ -94,6 +94,20 @@ fn check_orbit(orbit: &[f64], group_order: usize, k: usize) {
 ///
 /// # Panics
 /// If the table is not `[group_order, k]` with both positive.
+///
+/// ```
+/// use eqens::metrics::{osp, symmetric_kl};
+///
+/// // Orbit tables [|G| = 4, K = 3]: row g holds f̂(ρ_X(g)x).
+/// let same = [1.0, 2.0, 0.0].repeat(4);
+/// assert_eq!(osp(&same, 4, 3), 4);
+/// assert_eq!(symmetric_kl(&same, 4, 3), 0.0);
+/// // Row 2 predicts class 0 instead of 1: OSP drops to 3 and the divergence is positive.
+/// let mut moved = same.clone();
+/// moved[6..9].copy_from_slice(&[3.0, 2.0, 0.0]);
+/// assert_eq!(osp(&moved, 4, 3), 3);
+/// assert!(symmetric_kl(&moved, 4, 3) > 0.1);
+/// ```
 pub fn osp(orbit: &[f64], group_order: usize, k: usize) -> usize {
     check_orbit(orbit, group_order, k);
     let reference = argmax(&orbit[..k]);

@@ -20,7 +20,9 @@ pub use classification::{accuracy, argmax, log_softmax, mean_logits, osp, symmet
 pub use equivariance::{
     equivariance_error, equivariance_sq_error, equivariance_stats, EquivarianceStats,
 };
-pub use stats::{bootstrap_indices, loglog_slope, mean_std};
+pub use stats::{
+    bootstrap_indices, compensated_sum, loglog_slope, mean_std, mean_std_pairwise, pairwise_sum,
+};
 pub use student_t::{
     ln_gamma, regularized_incomplete_beta, student_t_cdf, welch_one_sided, WelchResult,
 };

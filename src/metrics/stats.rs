@@ -45,6 +45,17 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 /// Least-squares slope of ln y on ln x (the exponent a of y ≈ c·x^a; −1 for the 1/M law of
 /// S8). Errors on different lengths, fewer than 2 points, a non-positive or non-finite value,
 /// or all x equal.
+///
+/// ```
+/// use eqens::metrics::loglog_slope;
+///
+/// // y = 3/M: the 1/M law of S8 has slope −1.
+/// let m = [5.0, 10.0, 50.0, 100.0, 1000.0];
+/// let y: Vec<f64> = m.iter().map(|m| 3.0 / m).collect();
+/// assert!((loglog_slope(&m, &y)? + 1.0).abs() < 1e-12);
+/// assert!(loglog_slope(&m, &[1.0, 0.0, 1.0, 1.0, 1.0]).is_err()); // log of 0
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn loglog_slope(xs: &[f64], ys: &[f64]) -> Result<f64> {
     if xs.len() != ys.len() {
         return Err(Error::Invalid(format!(
@@ -79,4 +90,107 @@ pub fn loglog_slope(xs: &[f64], ys: &[f64]) -> Result<f64> {
         ));
     }
     Ok(sxy / sxx)
+}
+
+/// Pairwise (cascade) sum in the blocking numpy uses for `np.sum` of a contiguous float64
+/// array: fewer than 8 values are added in order; up to 128 values go to 8 running partial
+/// sums (value i to sum i mod 8), combined as ((s₀+s₁)+(s₂+s₃))+((s₄+s₅)+(s₆+s₇)), the last
+/// n mod 8 values added after; above 128 the array is split at ⌊n/2⌋ rounded down to a
+/// multiple of 8 and the halves' sums added. The rounding error is at most about
+/// (16 + 3 + ⌈log₂(n/128)⌉)·u·Σ|xᵢ| (u = 2⁻⁵³) instead of (n − 1)·u·Σ|xᵢ| in storage order.
+/// NumPy was not available to compare bits with; the tests compare with exact sums.
+///
+/// ```
+/// use eqens::metrics::pairwise_sum;
+///
+/// // One large value and 2²⁰ tiny ones: in storage order every tiny value is lost.
+/// let mut v = vec![1.0];
+/// v.extend(std::iter::repeat(f64::EPSILON / 2.0).take(1 << 20));
+/// let exact = 1.0 + (1u64 << 20) as f64 * f64::EPSILON / 2.0;
+/// assert_eq!(v.iter().sum::<f64>(), 1.0);
+/// // Pairwise, only the 15 that share the 1's partial sum in the first block are lost
+/// // (plus one rounding of the total): at most 16u instead of 2²⁰u.
+/// let lost = exact - pairwise_sum(&v);
+/// assert!(lost <= 16.0 * f64::EPSILON / 2.0, "{lost:e}");
+/// ```
+pub fn pairwise_sum(values: &[f64]) -> f64 {
+    /// Leaf block size (numpy's PW_BLOCKSIZE).
+    const BLOCK: usize = 128;
+    let n = values.len();
+    if n < 8 {
+        let mut s = 0.0;
+        for &v in values {
+            s += v;
+        }
+        s
+    } else if n <= BLOCK {
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&values[..8]);
+        let whole = n - n % 8;
+        for chunk in values[8..whole].chunks_exact(8) {
+            for (acc, &v) in r.iter_mut().zip(chunk) {
+                *acc += v;
+            }
+        }
+        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &v in &values[whole..] {
+            s += v;
+        }
+        s
+    } else {
+        let half = n / 2;
+        let half = half - half % 8;
+        pairwise_sum(&values[..half]) + pairwise_sum(&values[half..])
+    }
+}
+
+/// Compensated (Neumaier) sum: a running sum s and a running correction c holding the
+/// rounding error of every addition (exact by Fast2Sum ordering), returned as s + c. The
+/// error is at most about 2u·|Σxᵢ| + n²u²·Σ|xᵢ|: as if summed in twice the precision, then
+/// rounded. A reference for [`pairwise_sum`] and for sums with heavy cancellation.
+///
+/// ```
+/// use eqens::metrics::compensated_sum;
+///
+/// // 1 + 1e-16 − 1: the small term survives the cancellation.
+/// assert_eq!(compensated_sum(&[1.0, 1e-16, -1.0]), 1e-16);
+/// assert_eq!([1.0, 1e-16, -1.0].iter().sum::<f64>(), 0.0);
+/// ```
+pub fn compensated_sum(values: &[f64]) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for &v in values {
+        let t = s + v;
+        // The rounding error of s + v, exact when the larger magnitude comes first.
+        c += if s.abs() >= v.abs() {
+            (s - t) + v
+        } else {
+            (v - t) + s
+        };
+        s = t;
+    }
+    s + c
+}
+
+/// Mean and sample standard deviation (divisor n − 1) with [`pairwise_sum`]s, computed as
+/// numpy's `x.mean()` and `x.std(ddof=1)` do: mean = Σx/n, then Σ(x − mean)²/(n − 1) and its
+/// square root. The std is NaN for fewer than 2 values; both are NaN for none.
+///
+/// [`mean_std`] sums in storage order and is what the experiment's recorded results use;
+/// the two agree to a few ulps on well-scaled data.
+///
+/// ```
+/// use eqens::metrics::mean_std_pairwise;
+///
+/// let (m, s) = mean_std_pairwise(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+/// assert_eq!(m, 5.0);
+/// assert_eq!(s, (32.0f64 / 7.0).sqrt()); // Σ(x − 5)² = 32
+/// ```
+pub fn mean_std_pairwise(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = pairwise_sum(values) / n;
+    if values.len() < 2 {
+        return (mean, f64::NAN);
+    }
+    let sq: Vec<f64> = values.iter().map(|&v| (v - mean) * (v - mean)).collect();
+    (mean, (pairwise_sum(&sq) / (n - 1.0)).sqrt())
 }

@@ -704,6 +704,21 @@ pub fn support_network(support: &Support, image_side: usize, channels: usize) ->
 
 /// `eqens analyze --group … --support …`: [`analyze`] of [`support_network`] under exact
 /// rotations/flips of the grid.
+///
+/// ```
+/// use eqens::nn::analysis::{analyze_support, Verdict};
+/// use eqens::nn::Support;
+/// use eqens::rep::GridGroup;
+///
+/// // The paper's 𝓛^as (plus without centre + corner) is incompatible with C4:
+/// // ‖[Π_𝓛, Π_G]‖ = √3/4 on each filter; 𝓛^sym satisfies every architectural hypothesis.
+/// let asym = analyze_support(GridGroup::C4, &Support::plus_corner(), 8, 2)?;
+/// assert_eq!(asym.maps[0].verdict, Verdict::Incompatible);
+/// assert!((asym.maps[0].commutator_reynolds - 3f64.sqrt() / 4.0).abs() < 1e-12);
+/// assert!(!asym.hypotheses_hold());
+/// assert!(analyze_support(GridGroup::C4, &Support::plus(), 8, 2)?.hypotheses_hold());
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn analyze_support(
     group: GridGroup,
     support: &Support,

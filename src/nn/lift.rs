@@ -202,6 +202,31 @@ impl GroupNetwork {
 
     /// The coefficients of ρ(g)A_θ: errors when ρ(g)A_θ ∉ 𝓛 (a non-invariant architecture
     /// moves A_θ out of it).
+    ///
+    /// ```
+    /// use eqens::autodiff::Tape;
+    /// use eqens::nn::{analysis::support_network, GroupNetwork, Support};
+    /// use eqens::rep::GridGroup;
+    ///
+    /// // S1: Φ_{ρ(g)A}(ρ_X(g)x) = ρ_Y(g)Φ_A(x); classification logits carry the trivial ρ_Y.
+    /// let gnet = GroupNetwork::on_images(support_network(&Support::plus(), 5, 2)?, GridGroup::C4)?;
+    /// let net = gnet.network();
+    /// let theta: Vec<f64> = (0..net.num_params()).map(|k| (k as f64 * 0.37).sin()).collect();
+    /// let x: Vec<f64> = (0..25).map(|k| (k as f64 * 0.91).cos()).collect();
+    /// let mut gx = vec![0.0; 25];
+    /// gnet.act_on_inputs(1, &x, &mut gx);
+    /// let lifted = gnet.lift_theta(1, &theta)?;
+    /// let mut tape = Tape::new();
+    /// let y = net.predict(&mut tape, &theta, &x, 1)?;
+    /// let y_lifted = net.predict(&mut tape, &lifted, &gx, 1)?;
+    /// assert!(y.iter().zip(&y_lifted).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// // The plus-corner architecture is not invariant: ρ(r)A leaves 𝓛.
+    /// let asym =
+    ///     GroupNetwork::on_images(support_network(&Support::plus_corner(), 5, 2)?, GridGroup::C4)?;
+    /// let theta = vec![1.0; asym.network().num_params()];
+    /// assert!(asym.lift_theta(1, &theta).is_err());
+    /// # Ok::<(), eqens::Error>(())
+    /// ```
     pub fn lift_theta(&self, g: usize, theta: &[f64]) -> Result<Vec<f64>> {
         self.check_theta(theta)?;
         let a = self.net.ambient_weights(theta);

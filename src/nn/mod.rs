@@ -14,6 +14,8 @@ pub mod support;
 
 pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};
 pub use lift::GroupNetwork;
-pub use network::{Forward, Layer, Network, PaperBasis, Target, MICRO_BATCH_BYTES};
+pub use network::{
+    ExecutionPlan, Forward, Layer, LayerOutput, Network, PaperBasis, Target, MICRO_BATCH_BYTES,
+};
 pub use param::{Basis, Parametrisation, MEMBERSHIP_TOL};
 pub use support::Support;

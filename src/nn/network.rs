@@ -13,6 +13,9 @@ use crate::autodiff::{ConvGeom, Tape, Var};
 use crate::{Error, Result, Scalar};
 use std::ops::Range;
 
+mod trace;
+pub use trace::{ExecutionPlan, LayerOutput};
+
 /// A layer after shape inference: its (resolved) description, per-sample shapes, and its
 /// coefficient block in θ.
 #[derive(Clone, Debug, PartialEq)]
@@ -402,6 +405,29 @@ fn batched_attention<T: Scalar>(
 impl Network {
     /// Builds a network from a per-sample input shape (e.g. `[1, 8, 8]` or `[d]`) and layer
     /// descriptions, inferring every shape; bad descriptions give `Error::Shape`.
+    ///
+    /// ```
+    /// use eqens::nn::{LayerSpec, Network, Support};
+    ///
+    /// // conv(1→4) on the plus support → tanh → 2×2 pooling → flatten → dense(→3) on 6×6 images.
+    /// let net = Network::new(
+    ///     &[1, 6, 6],
+    ///     vec![
+    ///         LayerSpec::conv(4, &Support::plus()),
+    ///         LayerSpec::Tanh,
+    ///         LayerSpec::AvgPool2d(2),
+    ///         LayerSpec::Flatten,
+    ///         LayerSpec::dense_full(3),
+    ///     ],
+    /// )?;
+    /// // θ: 4·1·5 filter coefficients + a full 3×36 matrix.
+    /// assert_eq!(net.num_params(), 4 * 5 + 3 * 36);
+    /// assert_eq!(net.layers()[2].out_shape, [4, 3, 3]);
+    /// assert_eq!(net.output_dim(), 3);
+    /// // Shapes that do not fit are errors: a dense layer on images (no flatten).
+    /// assert!(Network::new(&[1, 5, 5], vec![LayerSpec::dense_full(3)]).is_err());
+    /// # Ok::<(), eqens::Error>(())
+    /// ```
     pub fn new(input_shape: &[usize], specs: Vec<LayerSpec>) -> Result<Network> {
         if input_shape.is_empty() || input_shape.contains(&0) {
             return Err(Error::Shape(format!(

@@ -41,6 +41,17 @@ impl Support {
 
     /// Plus without centre + corner on a 3×3 filter: {(0,0),(0,1),(1,0),(1,2),(2,1)}
     /// (the paper's 𝓛^as; not a union of C4 orbits).
+    ///
+    /// ```
+    /// use eqens::nn::Support;
+    ///
+    /// let sym = Support::plus();
+    /// let asym = Support::plus_corner();
+    /// assert_eq!((sym.len(), asym.len()), (5, 5));
+    /// assert!(sym.contains(1, 1) && !asym.contains(1, 1)); // the centre
+    /// assert!(asym.contains(0, 0) && !sym.contains(0, 0)); // the corner
+    /// assert_eq!(asym.indices(), [0, 1, 3, 5, 7]);
+    /// ```
     pub fn plus_corner() -> Support {
         Self::from_taps(3, &PLUS_CORNER)
     }

@@ -93,6 +93,26 @@ impl Rep {
     /// Exact rotations and flips of an h×w pixel grid (row-major pixels, row 0 on top); the
     /// group is built here (see [`GridGroup`]). The 90° rotation moves pixel (i, j) to
     /// (n-1-j, i), so `(ρ(r)x)[i][j] = x[j][n-1-i]` as `numpy.rot90`.
+    ///
+    /// ```
+    /// use eqens::rep::{GridGroup, Rep};
+    ///
+    /// // A 2×2 image [[1, 2], [3, 4]] rotated by 90° counter-clockwise: np.rot90 gives
+    /// // [[2, 4], [1, 3]].
+    /// let rho = Rep::grid(GridGroup::C4, 2, 2)?;
+    /// let mut out = [0.0; 4];
+    /// rho.apply(1, &[1.0, 2.0, 3.0, 4.0], &mut out);
+    /// assert_eq!(out, [2.0, 4.0, 1.0, 3.0]);
+    /// // ρ(r²) = ρ(r)ρ(r): rotating twice is the element r² = 2.
+    /// let mut twice = [0.0; 4];
+    /// rho.apply(1, &out, &mut twice);
+    /// let mut direct = [0.0; 4];
+    /// rho.apply(2, &[1.0, 2.0, 3.0, 4.0], &mut direct);
+    /// assert_eq!(twice, direct);
+    /// // C4 needs a square grid.
+    /// assert!(Rep::grid(GridGroup::C4, 2, 3).is_err());
+    /// # Ok::<(), eqens::Error>(())
+    /// ```
     pub fn grid(kind: GridGroup, h: usize, w: usize) -> Result<Rep> {
         if h == 0 || w == 0 {
             return Err(Error::Shape(format!(

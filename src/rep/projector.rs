@@ -8,6 +8,23 @@ use faer::Mat;
 
 /// Π_G = (1/|G|) Σ_g ρ(g) ↔ `reynolds`: the orthogonal projector onto the fixed vectors
 /// {x : ρ(g)x = x ∀g} (H_G when ρ is the lifted action on layers).
+///
+/// ```
+/// use eqens::group::Group;
+/// use eqens::rep::{invariant_dim_by_character, reynolds, Rep};
+/// use std::sync::Arc;
+///
+/// // On the regular representation of C3 the fixed vectors are the constants: Π_G is the
+/// // matrix with every entry 1/3, a projector of rank 1.
+/// let rep = Rep::regular(Arc::new(Group::cyclic(3)));
+/// let p = reynolds(&rep);
+/// for i in 0..3 {
+///     for j in 0..3 {
+///         assert!((p[(i, j)] - 1.0 / 3.0).abs() < 1e-15);
+///     }
+/// }
+/// assert_eq!(invariant_dim_by_character(&rep), 1);
+/// ```
 pub fn reynolds(rep: &Rep) -> Mat<f64> {
     let d = rep.dim();
     let n = rep.group().order();

@@ -8,12 +8,15 @@ use super::evaluate::compare_arms;
 use super::results::{Results, RunInfo};
 use crate::{Error, Result};
 
-/// The settings that must agree for runs to be combined (everything but arms, threads and
-/// time), as a comparable string.
+/// The settings that must agree for runs to be combined (everything but arms, threads, SIMD
+/// level, shard count and time: results depend on none of them), as a comparable string.
 fn settings(r: &RunInfo) -> String {
     let mut run = r.clone();
     run.threads = 0;
     run.elapsed_secs = 0.0;
+    run.train_secs = 0.0;
+    run.shards = 0;
+    run.simd = String::new();
     run.version = String::new();
     serde_json::to_string(&run).expect("RunInfo serialises")
 }
@@ -21,7 +24,7 @@ fn settings(r: &RunInfo) -> String {
 /// Joins the arms of `parts` (in order) into one [`Results`], recomputing the comparison
 /// between arms; the elapsed time is the sum over the parts. Errors if there are no parts,
 /// an arm appears twice, or the parts differ in any setting other than arms, threads,
-/// version and time.
+/// version, SIMD level, shard count and time.
 pub fn combine_results(parts: Vec<Results>) -> Result<Results> {
     let mut parts = parts.into_iter();
     let first = parts
@@ -39,6 +42,7 @@ pub fn combine_results(parts: Vec<Results>) -> Result<Results> {
             )));
         }
         run.elapsed_secs += p.run.elapsed_secs;
+        run.train_secs += p.run.train_secs;
         for a in p.arms {
             if arms.iter().any(|b| b.name == a.name) {
                 return Err(Error::Invalid(format!(
@@ -52,6 +56,7 @@ pub fn combine_results(parts: Vec<Results>) -> Result<Results> {
     let results = Results {
         comparison: compare_arms(&arms),
         run,
+        divergence: super::results::Divergence::of(&arms),
         arms,
     };
     results.validate()?;

@@ -4,7 +4,6 @@
 //! epochs at which the ensembles are evaluated.
 
 use super::results::{PAPER_RESAMPLES, PAPER_SIZES};
-use super::shard::TrainingKey;
 use crate::ensemble::Shard;
 use crate::nn::Support;
 use crate::rep::GridGroup;
@@ -348,24 +347,6 @@ mod group_serde {
     }
 }
 
-mod shard_serde {
-    use crate::ensemble::Shard;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Shard>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(sh) => s.serialize_some(&sh.to_string()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Shard>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| Shard::parse(&s).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
 /// The scalar training runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -387,6 +368,7 @@ impl ScalarKind {
 }
 
 /// Configuration of `eqens reproduce`; [`Default`] is the paper's setting on the digits.
+/// Serialised whole into shard headers and checkpoints (but `out_dir` and `shard`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReproduceConfig {
     /// Training and test data (default: the digits).
@@ -426,10 +408,12 @@ pub struct ReproduceConfig {
     /// Use only this many training images (a stratified-order prefix; `None` = all), for
     /// small runs and tests.
     pub train_limit: Option<usize>,
-    /// Output folder: the report, or the shard file of a sharded run.
+    /// Output folder: the report, or the shard file of a sharded run (not serialised: it
+    /// says where, not what).
+    #[serde(skip)]
     pub out_dir: PathBuf,
-    /// Train only this slice of the members.
-    #[serde(with = "shard_serde")]
+    /// Train only this slice of the members (not serialised: it says which slice, not what).
+    #[serde(skip)]
     pub shard: Option<Shard>,
     /// Training scalar.
     pub scalar: ScalarKind,
@@ -475,9 +459,7 @@ impl ReproduceConfig {
         if self.batch == 0 {
             return bad("--batch must be at least 1".into());
         }
-        if self.threads == 0 {
-            return bad("--threads must be at least 1".into());
-        }
+        crate::limits::check_threads("--threads", self.threads)?;
         if self.steps == Some(0) {
             return bad("--steps must be at least 1".into());
         }
@@ -580,26 +562,6 @@ impl ReproduceConfig {
         s.sort_unstable();
         s.dedup();
         s
-    }
-
-    /// What determines the trained θ (shards merge only if it agrees), for E epochs.
-    pub fn training_key(&self, epochs: usize) -> TrainingKey {
-        TrainingKey {
-            members: self.members,
-            epochs,
-            lr: self.lr,
-            batch: self.batch,
-            seed: self.seed,
-            scalar: self.scalar.name().into(),
-            arms: self.arms.iter().map(Arm::spec).collect(),
-            data: format!(
-                "{}{}",
-                self.data.name(),
-                self.train_limit
-                    .map_or(String::new(), |n| format!(" (first {n})"))
-            ),
-            group: group_name(self.group).into(),
-        }
     }
 
     pub(crate) fn sgd(&self, epochs: usize) -> SgdConfig {

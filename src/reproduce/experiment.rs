@@ -19,16 +19,24 @@
 //! **Divergence.** A member whose training loss or θ becomes non-finite, or whose logits are
 //! non-finite, is dropped from that epoch on and recorded in `ArmResult::diverged_members`.
 
+use super::checkpoint::{
+    checkpoint_path, decode_theta, encode_theta, ArmState, Checkpoint, Checkpointer, MemberState,
+};
 use super::config::fnv1a;
 pub use super::config::{
     group_name, parse_group, Arm, ArmInit, DataKind, OodKind, ReproduceConfig, ScalarKind,
     INIT_SCALE, PRESET_ARMS,
 };
 use super::evaluate::{compare_arms, evaluate_epoch, member_logits, EvalSet, EvalSpec};
+use super::output::{check_report_dir, check_shard_file, write_file_atomic};
 use super::report::write_report;
-use super::results::{ArmArchitecture, ArmResult, EpochEval, Results, RunInfo, SET_OOD, SET_TEST};
+use super::results::{
+    ArmArchitecture, ArmResult, Divergence, EpochEval, Results, RunInfo, EXPLODED,
+    EXPLODED_LOSS_FACTOR, EXPLODED_THETA_FACTOR, SET_OOD, SET_TEST,
+};
 use super::shard::{
-    open_shards, shard_file_name, ArmSection, ShardHeader, ShardWriter, SHARD_FORMAT,
+    config_difference, open_shards, shard_file_name, ArmSection, ShardFile, ShardHeader,
+    ShardWriter, EVAL_FIELDS, SHARD_FORMAT,
 };
 use crate::autodiff::Tape;
 use crate::data::{
@@ -45,7 +53,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_chacha::ChaCha8Rng;
 use std::io::IsTerminal;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -115,18 +123,18 @@ impl<S> Scratch<S> {
 }
 
 /// The data of a run, in the training scalar.
-struct Setup<T> {
-    train_x: Vec<T>,
-    train_labels: Vec<usize>,
+pub(crate) struct Setup<T> {
+    pub(crate) train_x: Vec<T>,
+    pub(crate) train_labels: Vec<usize>,
     sets: Vec<EvalSet<T>>,
-    law: Law,
-    group: GridGroup,
-    side: usize,
+    pub(crate) law: Law,
+    pub(crate) group: GridGroup,
+    pub(crate) side: usize,
     group_order: usize,
     sizes: Vec<usize>,
     threads: usize,
     /// Training epochs E (from `--epochs` or `--steps`).
-    epochs: usize,
+    pub(crate) epochs: usize,
     /// Epochs evaluated, increasing, ending at E.
     eval_epochs: Vec<usize>,
     /// Mean and std of the raw training pixels (the normalisation).
@@ -198,8 +206,9 @@ pub fn natural_ood(len: usize, side: usize) -> Result<Dataset> {
 }
 
 impl<T: Scalar> Setup<T> {
-    fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
+    pub(crate) fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
+        crate::autodiff::simd::configured()?;
         let side = cfg.data.side();
         let (train, test, norm) = match cfg.data {
             DataKind::Digits if cfg.train_limit.is_none() => {
@@ -236,6 +245,14 @@ impl<T: Scalar> Setup<T> {
         ];
         let train_labels = labels(&train)?;
         let epochs = cfg.resolved_epochs(train_labels.len())?;
+        let train_len = train_labels.len();
+        if cfg.batch > train_len {
+            return Err(Error::Invalid(format!(
+                "--batch {} is larger than the {train_len} training samples",
+                cfg.batch
+            )));
+        }
+        check_memory::<T>(cfg, &sets)?;
         Ok(Setup {
             train_x: train.inputs.iter().map(|&v| T::of(v)).collect(),
             train_labels,
@@ -252,11 +269,17 @@ impl<T: Scalar> Setup<T> {
         })
     }
 
-    fn network(&self, arm: &Arm) -> Result<GroupNetwork> {
+    pub(crate) fn network(&self, arm: &Arm) -> Result<GroupNetwork> {
         arm_network(arm, self.side, self.group)
     }
 
-    fn run_info(&self, cfg: &ReproduceConfig, elapsed_secs: f64) -> RunInfo {
+    fn run_info(
+        &self,
+        cfg: &ReproduceConfig,
+        elapsed_secs: f64,
+        shards: usize,
+        train_secs: f64,
+    ) -> RunInfo {
         let steps_per_epoch = self.train_labels.len().div_ceil(cfg.batch);
         RunInfo {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -280,8 +303,38 @@ impl<T: Scalar> Setup<T> {
             eval_epochs: self.eval_epochs.clone(),
             train_mean: self.norm.0,
             train_std: self.norm.1,
+            shards,
+            train_secs,
+            simd: crate::autodiff::simd::configured()
+                .map_or_else(|e| e.to_string(), |l| l.name().into()),
         }
     }
+}
+
+/// Errors before any allocation if the run's main arrays cannot fit in this machine's
+/// memory ([`crate::limits::check_memory`]). A lower bound: every member's θ in the training
+/// scalar, plus (unless only training a shard) its logits on every evaluation set (|G| · C
+/// f64 per image), which the bootstrap keeps for all members of an epoch.
+fn check_memory<T: Scalar>(cfg: &ReproduceConfig, sets: &[EvalSet<T>]) -> Result<()> {
+    let mut params = 0u128;
+    let mut classes = 0u128;
+    for arm in &cfg.arms {
+        let net = arm_network(arm, cfg.data.side(), cfg.group)?;
+        params = params.max(net.network().num_params() as u128);
+        classes = classes.max(net.network().output_dim() as u128);
+    }
+    let (members, logits) = match cfg.shard {
+        Some(s) => (s.members(cfg.members).len() as u128, 0),
+        None => {
+            let images: u128 = sets.iter().map(|s| s.n as u128).sum();
+            (cfg.members as u128, images * 4 * classes * 8)
+        }
+    };
+    let per_member = params * std::mem::size_of::<T>() as u128 + logits;
+    crate::limits::check_memory(
+        &format!("--members {}", cfg.members),
+        members.saturating_mul(per_member),
+    )
 }
 
 /// One member during training: θ, its own RNG stream, whether it is still in the ensemble.
@@ -290,6 +343,20 @@ struct Member<T> {
     theta: Vec<T>,
     rng: ChaCha8Rng,
     alive: bool,
+    /// max|θ_0|, the reference of the explosion bound.
+    theta0_max: f64,
+}
+
+/// max|v| over `theta` (NaN if any entry is NaN).
+fn max_abs<T: Scalar>(theta: &[T]) -> f64 {
+    theta.iter().fold(0.0, |m: f64, v| {
+        let a = v.f64().abs();
+        if a.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(a)
+        }
+    })
 }
 
 /// What one member's training epoch gave: `None` if it was already out, the mean loss, or the
@@ -307,10 +374,14 @@ fn init_members<T: Scalar>(
     let law = arm.init_law();
     run_members(range, threads, |index| {
         let mut rng = member_rng(seed, index);
-        let theta = init_theta(gnet, &law, &mut rng)?;
+        let theta: Vec<T> = init_theta(gnet, &law, &mut rng)?
+            .into_iter()
+            .map(T::of)
+            .collect();
         Ok(Member {
             index,
-            theta: theta.into_iter().map(T::of).collect(),
+            theta0_max: max_abs(&theta),
+            theta,
             rng,
             alive: true,
         })
@@ -341,13 +412,29 @@ fn train_epoch<T: Scalar>(
         if !m.alive {
             return Ok(None);
         }
-        let Member { theta, rng, .. } = &mut **m;
+        let Member {
+            theta,
+            rng,
+            theta0_max,
+            ..
+        } = &mut **m;
         let r = workspaces.with(
             || Workspace::<T>::new(gnet),
             |ws| sgd_epoch(gnet, ws, theta, &data, cfg, &setup.law, 0, rng),
         );
         bar.inc(1);
+        let loss_bound = EXPLODED_LOSS_FACTOR * (gnet.network().output_dim() as f64).ln();
+        let theta_bound = EXPLODED_THETA_FACTOR * theta0_max.max(1.0);
         match r {
+            Ok(loss) if loss > loss_bound => Ok(Some(Err(format!(
+                "{EXPLODED}: epoch {epoch}: mean training loss {loss:.3e} above \
+                 {EXPLODED_LOSS_FACTOR:e}·ln C = {loss_bound:.3e}"
+            )))),
+            Ok(loss) if max_abs(theta) > theta_bound => Ok(Some(Err(format!(
+                "{EXPLODED}: epoch {epoch}: max|θ| {:.3e} above {EXPLODED_THETA_FACTOR:e}·max(1, \
+                 max|θ_0|) = {theta_bound:.3e} (loss {loss:.3e})",
+                max_abs(theta)
+            )))),
             Ok(loss) => Ok(Some(Ok(loss))),
             Err(Error::Diverged { step, what, .. }) => Ok(Some(Err(format!(
                 "epoch {epoch}, step {step}: {what} is not finite"
@@ -464,19 +551,94 @@ fn arm_bar(progress: bool, arm: &Arm, len: usize) -> ProgressBar {
     bar
 }
 
+/// The state of arm `a`'s members and evaluator after its last evaluated epoch.
+fn arm_state<T: Scalar>(
+    a: usize,
+    epoch: usize,
+    members: &[Member<T>],
+    ev: &ArmEvaluator<'_, T>,
+) -> ArmState {
+    ArmState {
+        arm: a,
+        epoch,
+        diverged: ev.diverged.clone(),
+        epochs: ev.epochs.clone(),
+        members: members
+            .iter()
+            .map(|m| MemberState {
+                index: m.index,
+                alive: m.alive,
+                rng_word_pos: m.rng.get_word_pos().to_string(),
+                theta0_max: m.theta0_max,
+                theta: if m.alive {
+                    encode_theta(&m.theta)
+                } else {
+                    String::new()
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Members restored from a checkpoint: each stream re-seeded and moved to its position.
+fn restore_members<T: Scalar>(
+    seed: u64,
+    state: &ArmState,
+    params: usize,
+) -> Result<Vec<Member<T>>> {
+    state
+        .members
+        .iter()
+        .map(|m| {
+            let bad = || Error::Data(format!("checkpoint: member {} is inconsistent", m.index));
+            let mut rng = member_rng(seed, m.index);
+            rng.set_word_pos(m.rng_word_pos.parse().map_err(|_| bad())?);
+            let theta = if m.alive {
+                decode_theta(&m.theta, params).ok_or_else(bad)?
+            } else {
+                vec![T::zero(); params]
+            };
+            Ok(Member {
+                index: m.index,
+                theta,
+                rng,
+                alive: m.alive,
+                theta0_max: m.theta0_max,
+            })
+        })
+        .collect()
+}
+
+/// Trains and evaluates arm number `a`, from `resume` if given, writing a checkpoint after
+/// every evaluated epoch.
 fn run_arm<T: Scalar>(
     setup: &Setup<T>,
     cfg: &ReproduceConfig,
-    arm: &Arm,
+    a: usize,
     progress: bool,
+    resume: Option<&ArmState>,
+    ckpt: &mut Checkpointer,
 ) -> Result<ArmResult> {
+    let arm = &cfg.arms[a];
     let gnet = setup.network(arm)?;
     let seed = arm.seed(cfg.seed);
     let sgd = cfg.sgd(setup.epochs);
-    let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, 0..cfg.members)?;
-    let bar = arm_bar(progress, arm, cfg.members * setup.epochs);
     let mut ev = ArmEvaluator::new(setup, &gnet, seed, cfg.resamples);
-    for epoch in 0..=setup.epochs {
+    let (mut members, first) = match resume {
+        Some(state) => {
+            ev.diverged = state.diverged.clone();
+            ev.epochs = state.epochs.clone();
+            let p = gnet.network().num_params();
+            (restore_members::<T>(seed, state, p)?, state.epoch + 1)
+        }
+        None => (
+            init_members::<T>(setup.threads, &gnet, arm, seed, 0..cfg.members)?,
+            0,
+        ),
+    };
+    let bar = arm_bar(progress, arm, cfg.members * setup.epochs);
+    bar.set_position((cfg.members * first.saturating_sub(1)) as u64);
+    for epoch in first..=setup.epochs {
         let mut losses = vec![None; members.len()];
         if epoch > 0 {
             let outcomes = train_epoch(setup, &gnet, &sgd, &mut members, epoch, &bar)?;
@@ -502,6 +664,9 @@ fn run_arm<T: Scalar>(
             .collect();
         let dropped = ev.epoch(epoch, &cands)?;
         mark_dropped(&mut members, &dropped);
+        if ckpt.due() {
+            ckpt.save(Some(arm_state(a, epoch, &members, &ev)))?;
+        }
     }
     bar.finish_and_clear();
     ev.finish(arm, setup.group)
@@ -513,110 +678,225 @@ fn finish<T: Scalar>(
     setup: &Setup<T>,
     cfg: &ReproduceConfig,
     arms: Vec<ArmResult>,
-    start: Instant,
+    elapsed_secs: f64,
+    shards: usize,
+    train_secs: f64,
 ) -> Result<Results> {
     let results = Results {
         comparison: compare_arms(&arms),
-        run: setup.run_info(cfg, start.elapsed().as_secs_f64()),
+        run: setup.run_info(cfg, elapsed_secs, shards, train_secs),
+        divergence: Divergence::of(&arms),
         arms,
     };
     write_report(&results, &cfg.out_dir)?;
     Ok(results)
 }
 
-fn reproduce_in<T: Scalar>(cfg: &ReproduceConfig, progress: bool) -> Result<Results> {
-    let start = Instant::now();
+fn reproduce_in<T: Scalar>(
+    cfg: &ReproduceConfig,
+    opts: &RunOptions,
+    resumed: Option<Checkpoint>,
+) -> Result<Results> {
     let setup = Setup::<T>::new(cfg)?;
-    let arms = cfg
-        .arms
-        .iter()
-        .map(|arm| run_arm(&setup, cfg, arm, progress))
-        .collect::<Result<Vec<_>>>()?;
-    finish(&setup, cfg, arms, start)
+    let mut ckpt = Checkpointer::new(cfg, resumed.as_ref());
+    let current = resumed.and_then(|c| c.current);
+    for a in ckpt.done.len()..cfg.arms.len() {
+        let from = current.as_ref().filter(|c| c.arm == a);
+        let result = run_arm(&setup, cfg, a, opts.progress, from, &mut ckpt)?;
+        ckpt.done.push(result);
+        ckpt.save(None)?;
+    }
+    let secs = ckpt.elapsed_secs();
+    let results = finish(&setup, cfg, ckpt.done.clone(), secs, 0, secs)?;
+    ckpt.remove()?;
+    Ok(results)
+}
+
+/// How a run treats existing output: the CLI's `--force` and `--resume`, and progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunOptions {
+    /// Draw progress bars (when stderr is a terminal).
+    pub progress: bool,
+    /// Replace an existing report or shard file (`--force`); also discards a checkpoint.
+    pub force: bool,
+    /// Continue from the checkpoint of an interrupted run, if there is one (`--resume`).
+    pub resume: bool,
 }
 
 /// Runs the experiment (every member of every arm, evaluated at epochs 0..=E), writes the
-/// report folder to `cfg.out_dir` ([`write_report`]) and returns the results. `progress`
-/// draws one bar per arm when stderr is a terminal. Errors on a bad configuration, on a
-/// configuration with `shard` set (use [`reproduce_shard`]), if every member of an arm
-/// diverges, or on I/O failure.
+/// report folder to `cfg.out_dir` ([`write_report`], replacing an existing report) and
+/// returns the results. `progress` draws one bar per arm when stderr is a terminal. Errors
+/// on a bad configuration, on a configuration with `shard` set (use [`reproduce_shard`]), if
+/// every member of an arm diverges, or on I/O failure. Same as [`reproduce_with`] with
+/// `force` set.
 pub fn reproduce(cfg: &ReproduceConfig, progress: bool) -> Result<Results> {
+    reproduce_with(
+        cfg,
+        &RunOptions {
+            progress,
+            force: true,
+            resume: false,
+        },
+    )
+}
+
+/// [`reproduce`] with explicit [`RunOptions`]. Before any work it checks the output folder
+/// ([`check_report_dir`]: refused if it is a file, unwritable, holds foreign files, or holds
+/// a report and `force` is off) and the checkpoint `OUT.eqckpt` of an interrupted run: with
+/// `resume` the run continues from it (bit-identical to an uninterrupted run); without
+/// `resume` it is refused unless `force`. A checkpoint is written after every evaluated
+/// epoch of every arm and removed once the report is in place.
+pub fn reproduce_with(cfg: &ReproduceConfig, opts: &RunOptions) -> Result<Results> {
     if let Some(s) = cfg.shard {
         return Err(Error::Invalid(format!(
             "shard {s} given: a sharded run trains only and is written with reproduce_shard"
         )));
     }
+    cfg.validate()?;
+    let ck_path = checkpoint_path(&cfg.out_dir);
+    let resumed = if ck_path.exists() {
+        if opts.resume {
+            Some(Checkpoint::load(&ck_path, cfg)?)
+        } else if opts.force {
+            None
+        } else {
+            return Err(Error::Invalid(format!(
+                "{} holds the checkpoint of an interrupted run: pass --resume to continue it, \
+                 or --force to start over",
+                ck_path.display()
+            )));
+        }
+    } else {
+        None
+    };
+    check_report_dir(&cfg.out_dir, opts.force || resumed.is_some())?;
     match cfg.scalar {
-        ScalarKind::F32 => reproduce_in::<f32>(cfg, progress),
-        ScalarKind::F64 => reproduce_in::<f64>(cfg, progress),
+        ScalarKind::F32 => reproduce_in::<f32>(cfg, opts, resumed),
+        ScalarKind::F64 => reproduce_in::<f64>(cfg, opts, resumed),
     }
 }
 
-fn shard_in<T: Scalar>(cfg: &ReproduceConfig, shard: Shard, progress: bool) -> Result<PathBuf> {
+/// What a shard run wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardSummary {
+    /// The shard file.
+    pub path: PathBuf,
+    /// Members left out, by reason (over the shard's members of every arm).
+    pub divergence: Divergence,
+}
+
+fn shard_in<T: Scalar>(
+    cfg: &ReproduceConfig,
+    shard: Shard,
+    progress: bool,
+    path: &Path,
+) -> Result<ShardSummary> {
+    let start = Instant::now();
     let setup = Setup::<T>::new(cfg)?;
     let range = shard.members(cfg.members);
-    std::fs::create_dir_all(&cfg.out_dir)
-        .map_err(|e| Error::Io(format!("{}: {e}", cfg.out_dir.display())))?;
-    let mut writer = ShardWriter::create(&cfg.out_dir.join(shard_file_name(&shard)))?;
     let sgd = cfg.sgd(setup.epochs);
     let mut sections = Vec::new();
-    for arm in &cfg.arms {
-        let gnet = setup.network(arm)?;
-        let seed = arm.seed(cfg.seed);
-        let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, range.clone())?;
-        let bar = arm_bar(progress, arm, range.len() * setup.epochs);
-        let mut diverged = Vec::new();
-        writer.epoch(None, members.iter().map(|m| &m.theta[..]))?;
-        for epoch in 1..=setup.epochs {
-            let outcomes = train_epoch(&setup, &gnet, &sgd, &mut members, epoch, &bar)?;
-            let mut losses = vec![f64::NAN; members.len()];
-            for ((m, o), loss) in members.iter_mut().zip(outcomes).zip(&mut losses) {
-                match o {
-                    Some(Ok(l)) => *loss = l,
-                    Some(Err(msg)) => {
-                        m.alive = false;
-                        diverged.push((m.index, epoch, msg));
+    write_file_atomic(path, |out| {
+        let mut writer = ShardWriter::create(path, out)?;
+        for arm in &cfg.arms {
+            let gnet = setup.network(arm)?;
+            let seed = arm.seed(cfg.seed);
+            let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, range.clone())?;
+            let bar = arm_bar(progress, arm, range.len() * setup.epochs);
+            let mut diverged = Vec::new();
+            writer.epoch(None, members.iter().map(|m| &m.theta[..]))?;
+            for epoch in 1..=setup.epochs {
+                let outcomes = train_epoch(&setup, &gnet, &sgd, &mut members, epoch, &bar)?;
+                let mut losses = vec![f64::NAN; members.len()];
+                for ((m, o), loss) in members.iter_mut().zip(outcomes).zip(&mut losses) {
+                    match o {
+                        Some(Ok(l)) => *loss = l,
+                        Some(Err(msg)) => {
+                            m.alive = false;
+                            diverged.push((m.index, epoch, msg));
+                        }
+                        None => {}
                     }
-                    None => {}
                 }
+                writer.epoch(Some(&losses), members.iter().map(|m| &m.theta[..]))?;
             }
-            writer.epoch(Some(&losses), members.iter().map(|m| &m.theta[..]))?;
+            bar.finish_and_clear();
+            sections.push(ArmSection {
+                name: arm.spec(),
+                num_params: gnet.network().num_params(),
+                start: range.start,
+                end: range.end,
+                diverged,
+            });
         }
-        bar.finish_and_clear();
-        sections.push(ArmSection {
-            name: arm.spec(),
-            num_params: gnet.network().num_params(),
-            start: range.start,
-            end: range.end,
-            diverged,
-        });
-    }
-    writer.finish(&ShardHeader {
-        format: SHARD_FORMAT,
-        version: env!("CARGO_PKG_VERSION").into(),
-        training: cfg.training_key(setup.epochs),
-        shard: shard.to_string(),
-        arms: sections,
+        writer.finish(ShardHeader {
+            format: SHARD_FORMAT,
+            version: env!("CARGO_PKG_VERSION").into(),
+            config: cfg.clone(),
+            shard: shard.to_string(),
+            arms: sections.clone(),
+            run_secs: start.elapsed().as_secs_f64(),
+            body_crc32: 0,
+        })
+    })?;
+    let arms: Vec<ArmResult> = sections
+        .iter()
+        .map(|s| ArmResult {
+            name: s.name.clone(),
+            support: String::new(),
+            init: String::new(),
+            diverged_members: s.diverged.iter().map(|(i, _, m)| (*i, m.clone())).collect(),
+            epochs: Vec::new(),
+            architecture: None,
+        })
+        .collect();
+    Ok(ShardSummary {
+        path: path.to_path_buf(),
+        divergence: Divergence::of(&arms),
     })
 }
 
 /// Trains slice `cfg.shard` of the members of every arm and writes their θ at every epoch
 /// (with losses and divergences) to `cfg.out_dir/shard-i-of-n.eqshard`; returns that path.
-/// Errors if `cfg.shard` is `None`, on a bad configuration, or on I/O failure.
+/// Replaces an existing shard file (atomically). Errors if `cfg.shard` is `None`, on a bad
+/// configuration, or on I/O failure.
 pub fn reproduce_shard(cfg: &ReproduceConfig, progress: bool) -> Result<PathBuf> {
+    let opts = RunOptions {
+        progress,
+        force: true,
+        resume: false,
+    };
+    reproduce_shard_with(cfg, &opts).map(|s| s.path)
+}
+
+/// [`reproduce_shard`] with explicit [`RunOptions`]: the shard file is checked before any
+/// work ([`check_shard_file`]: an existing one is refused unless `force`), written to a
+/// temporary sibling, `fsync`ed and renamed into place, so a good shard is never lost to a
+/// kill or a full disk. (`resume` does not apply: a shard is retrained whole.)
+pub fn reproduce_shard_with(cfg: &ReproduceConfig, opts: &RunOptions) -> Result<ShardSummary> {
     let shard = cfg
         .shard
         .ok_or_else(|| Error::Invalid("reproduce_shard needs a shard (--shard i/n)".into()))?;
+    cfg.validate()?;
+    let path = cfg.out_dir.join(shard_file_name(&shard));
+    check_shard_file(&path, opts.force)?;
     match cfg.scalar {
-        ScalarKind::F32 => shard_in::<f32>(cfg, shard, progress),
-        ScalarKind::F64 => shard_in::<f64>(cfg, shard, progress),
+        ScalarKind::F32 => shard_in::<f32>(cfg, shard, opts.progress, &path),
+        ScalarKind::F64 => shard_in::<f64>(cfg, shard, opts.progress, &path),
     }
 }
 
-fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Results> {
+/// The configuration the shards in `dirs` were trained with (verified as by
+/// [`merge_shards`]), with `out_dir` and `shard` unset: the starting point of a merge that
+/// repeats no training flag.
+pub fn shard_config(dirs: &[PathBuf]) -> Result<ReproduceConfig> {
+    let shards = open_shards(dirs)?;
+    Ok(shards[0].header.config.clone())
+}
+
+fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Results> {
     let start = Instant::now();
     let setup = Setup::<T>::new(cfg)?;
-    let shards = open_shards(dirs, &cfg.training_key(setup.epochs))?;
     let mut arms = Vec::new();
     for (a, arm) in cfg.arms.iter().enumerate() {
         let gnet = setup.network(arm)?;
@@ -632,7 +912,7 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         let n = cfg.members;
         let mut diverged_at: Vec<Option<(usize, &str)>> = vec![None; n];
         // Divergences in the order an unsplit run records them: by epoch, then member.
-        for s in &shards {
+        for s in shards {
             for (i, e, msg) in &s.header.arms[a].diverged {
                 let slot = diverged_at.get_mut(*i).ok_or_else(|| {
                     Error::Data(format!(
@@ -649,7 +929,7 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         let mut ev = ArmEvaluator::new(&setup, &gnet, arm.seed(cfg.seed), cfg.resamples);
         let mut evaluated = 0;
         for &epoch in &setup.eval_epochs {
-            for s in &shards {
+            for s in shards {
                 let sec = &s.header.arms[a];
                 s.read_epoch(
                     a,
@@ -685,18 +965,51 @@ fn merge_in<T: Scalar>(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Result
         }
         arms.push(ev.finish(arm, setup.group)?);
     }
-    finish(&setup, cfg, arms, start)
+    let train_secs = shards.iter().map(|s| s.header.run_secs).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    finish(&setup, cfg, arms, elapsed, shards.len(), train_secs)
 }
 
-/// Loads the shard files in `dirs` (directories contribute every `.eqshard` file in them),
-/// checks that they were trained with `cfg`'s training settings and cover every member of
-/// every arm exactly once, evaluates them with `cfg`'s evaluation settings (sizes,
-/// resamples, OOD set) exactly as [`reproduce`] would, writes the report to `cfg.out_dir`
-/// and returns the results. Overlapping or missing members and mismatched configurations
-/// are errors.
+/// Loads and verifies the shard files in `dirs` (directories contribute every `.eqshard`
+/// file in them; each file's checksums, format and version are checked),
+/// checks that they were trained with one configuration, that `cfg` agrees with it except in
+/// evaluation settings ([`EVAL_FIELDS`]: sizes, resamples, OOD set, evaluated epochs,
+/// threads), and that they
+/// cover every member of every arm exactly once; evaluates them exactly as [`reproduce`]
+/// would, writes the report to `cfg.out_dir` (replacing a report) and returns the results.
+/// Use [`shard_config`] for a `cfg` taken from the shards.
 pub fn merge_shards(dirs: &[PathBuf], cfg: &ReproduceConfig) -> Result<Results> {
+    merge_shards_with(
+        dirs,
+        cfg,
+        &RunOptions {
+            progress: false,
+            force: true,
+            resume: false,
+        },
+    )
+}
+
+/// [`merge_shards`] with explicit [`RunOptions`]: the output folder is checked before any
+/// work, and an existing report is replaced only with `force`.
+pub fn merge_shards_with(
+    dirs: &[PathBuf],
+    cfg: &ReproduceConfig,
+    opts: &RunOptions,
+) -> Result<Results> {
+    cfg.validate()?;
+    check_report_dir(&cfg.out_dir, opts.force)?;
+    let shards = open_shards(dirs)?;
+    let trained = &shards[0].header.config;
+    if let Some(diff) = config_difference(cfg, trained, &EVAL_FIELDS) {
+        return Err(Error::Invalid(format!(
+            "{} was trained with a different configuration than the merge asks for ({diff}; \
+             merge value first)",
+            shards[0].path.display()
+        )));
+    }
     match cfg.scalar {
-        ScalarKind::F32 => merge_in::<f32>(dirs, cfg),
-        ScalarKind::F64 => merge_in::<f64>(dirs, cfg),
+        ScalarKind::F32 => merge_in::<f32>(cfg, &shards),
+        ScalarKind::F64 => merge_in::<f64>(cfg, &shards),
     }
 }

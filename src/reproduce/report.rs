@@ -3,6 +3,7 @@
 //! learning, the figures), results.json, results.csv and the SVG plots; plus
 //! [`summary_table`], a compact rounded table for the terminal.
 
+use super::output::{check_report_dir, replace_dir};
 use super::plots::{write_plots, Plot};
 use super::results::{
     paper_point, MeanStd, Results, SizeStat, Spread, PAPER_EPOCH, PAPER_M, SET_OOD, SET_TEST,
@@ -21,12 +22,26 @@ pub const WELCH_ALPHA: f64 = 0.05;
 /// The arms whose order the paper predicts, most equivariant first.
 const ORDERED_ARMS: [&str; 3] = ["sym", "as-syminit", "as-asyminit"];
 
-/// Writes `out_dir/report.md`, `results.json`, `results.csv` and the SVG plots (creating
-/// `out_dir`); returns the paths written. Failures are [`Error::Io`] naming the path;
-/// inconsistent results are [`Error::Data`].
+/// Writes `out_dir/report.md`, `results.json`, `results.csv` and the SVG plots; returns the
+/// paths written. The files are written into a temporary sibling folder, `fsync`ed, and the
+/// folder is renamed into place ([`replace_dir`]): `out_dir` holds either its old complete
+/// content or the new complete report, even if the disk fills up or the process is killed.
+/// An existing `out_dir` is replaced only if it holds nothing but report files. Failures are
+/// [`Error::Io`] naming the path; inconsistent results are [`Error::Data`].
 pub fn write_report(results: &Results, out_dir: &Path) -> Result<Vec<PathBuf>> {
     results.validate()?;
-    std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
+    check_report_dir(out_dir, true)?;
+    let names = replace_dir(out_dir, |dir| {
+        let written = write_report_files(results, dir)?;
+        Ok(written
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_owned()))
+            .collect::<Vec<_>>())
+    })?;
+    Ok(names.into_iter().map(|n| out_dir.join(n)).collect())
+}
+
+fn write_report_files(results: &Results, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
 
     let path = out_dir.join("results.json");
@@ -214,21 +229,10 @@ fn duration(secs: f64) -> String {
 pub fn summary_table(results: &Results) -> String {
     let m = results.largest_m().map_or("-".into(), |m| m.to_string());
     let epoch = results.last_epoch().map_or("-".into(), |e| e.to_string());
-    let width = results
-        .arms
-        .iter()
-        .map(|a| a.name.len())
-        .max()
-        .unwrap_or(3)
-        .max(3)
-        + 2;
-    let mut out = format!("M = {m}, epoch {epoch} (bootstrap means)\n");
     let cols = ["test acc", "test OSP", "test KL", "ood OSP", "ood KL"];
-    let _ = write!(out, "{:<width$}", "arm");
-    for c in cols {
-        let _ = write!(out, "{c:>10}");
-    }
-    out.push('\n');
+    let mut rows: Vec<Vec<String>> = vec![std::iter::once("arm".to_string())
+        .chain(cols.iter().map(|c| c.to_string()))
+        .collect()];
     for arm in &results.arms {
         let test = headline(results, &arm.name, SET_TEST);
         let ood = headline(results, &arm.name, SET_OOD);
@@ -239,11 +243,32 @@ pub fn summary_table(results: &Results) -> String {
             ood.as_ref().map(|s| fixed(s.osp.mean, 2)),
             ood.as_ref().map(|s| sig(s.kl.mean, 2)),
         ];
-        let _ = write!(out, "{:<width$}", arm.name);
-        for c in cells {
-            let _ = write!(out, "{:>10}", c.unwrap_or_else(|| "-".into()));
+        rows.push(
+            std::iter::once(arm.name.clone())
+                .chain(cells.into_iter().map(|c| c.unwrap_or_else(|| "-".into())))
+                .collect(),
+        );
+    }
+    // Every column is as wide as its widest cell, and columns are separated by at least
+    // two spaces (at least 10 wide, as before, so ordinary tables keep their layout).
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let first = width(0).max(3) + 2;
+    let widths: Vec<usize> = (1..=cols.len()).map(|c| (width(c) + 2).max(10)).collect();
+    let mut out = format!("M = {m}, epoch {epoch} (bootstrap means)\n");
+    for row in &rows {
+        let _ = write!(out, "{:<first$}", row[0]);
+        for (cell, w) in row[1..].iter().zip(&widths) {
+            let _ = write!(out, "{cell:>w$}");
         }
         out.push('\n');
+    }
+    let d = &results.divergence;
+    if d.total() > 0 {
+        let _ = writeln!(
+            out,
+            "members left out: {} non-finite, {} exploded (see report.md)",
+            d.non_finite, d.exploded
+        );
     }
     out
 }
@@ -282,7 +307,7 @@ pub fn report_markdown(results: &Results) -> String {
 
     let _ = writeln!(md, "## Run\n");
     let _ = writeln!(md, "| setting | value |\n|---|---|");
-    let rows: [(&str, String); 18] = [
+    let rows: [(&str, String); 20] = [
         ("eqens version", run.version.clone()),
         ("data", data.to_string()),
         ("group", group.to_string()),
@@ -303,13 +328,34 @@ pub fn report_markdown(results: &Results) -> String {
         ("batch size", run.batch.to_string()),
         ("scalar", run.scalar.clone()),
         ("threads", run.threads.to_string()),
+        ("SIMD level", run.simd.clone()),
         ("ensemble sizes M", format!("{:?}", run.sizes)),
         ("bootstrap resamples", run.resamples.to_string()),
         (
             "images (train / test / ood)",
             format!("{} / {} / {}", run.train_len, run.test_len, run.ood_len),
         ),
-        ("elapsed", duration(run.elapsed_secs)),
+        (
+            "elapsed",
+            if run.shards > 0 {
+                format!(
+                    "merged from {} shards: training {} (sum of the shards' run times), \
+                     merge {}",
+                    run.shards,
+                    duration(run.train_secs),
+                    duration(run.elapsed_secs)
+                )
+            } else {
+                duration(run.elapsed_secs)
+            },
+        ),
+        (
+            "members left out",
+            format!(
+                "{} non-finite, {} exploded",
+                results.divergence.non_finite, results.divergence.exploded
+            ),
+        ),
         (
             "arms",
             results

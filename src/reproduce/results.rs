@@ -139,6 +139,17 @@ pub struct RunInfo {
     /// Population std of the raw training pixels.
     #[serde(default, deserialize_with = "null_as_nan")]
     pub train_std: f64,
+    /// Number of shard files this report was merged from (0: trained by this run).
+    #[serde(default)]
+    pub shards: usize,
+    /// Training time, seconds: for a merge the sum of the shards' run times (`elapsed_secs`
+    /// is then the merge alone); otherwise the run's own time, summed over resumed sessions.
+    #[serde(default)]
+    pub train_secs: f64,
+    /// SIMD level the kernels of this process ran at (`avx512`, `avx2`, `baseline`; results
+    /// do not depend on it); empty in files written before it was recorded.
+    #[serde(default)]
+    pub simd: String,
 }
 
 /// Mean ± standard deviation over bootstrap resamples.
@@ -313,6 +324,59 @@ pub struct Results {
     pub arms: Vec<ArmResult>,
     /// Statistics comparing the arms.
     pub comparison: Comparison,
+    /// Members left out for divergence, counted ([`Divergence::of`] the arms).
+    #[serde(default)]
+    pub divergence: Divergence,
+}
+
+/// Start of the message of a member left out because its training exploded: finite, but an
+/// epoch's mean loss above [`EXPLODED_LOSS_FACTOR`] · ln C or θ grown beyond
+/// [`EXPLODED_THETA_FACTOR`] times its start ([`ArmResult::diverged_members`]).
+pub const EXPLODED: &str = "exploded";
+
+/// A member explodes when an epoch's mean training loss exceeds this factor times ln C, the
+/// cross-entropy of the uniform prediction over C classes (≈ 2.3e6 for 10 classes). Members
+/// of the default run stay below 11 (epoch 1, the worst); 1e6 is far above any learning run.
+pub const EXPLODED_LOSS_FACTOR: f64 = 1e6;
+
+/// A member explodes when max|θ| exceeds this factor times max(1, max|θ_0|): the N(0, 1)
+/// initial coefficients are O(1) and trained ones stay within a few times that.
+pub const EXPLODED_THETA_FACTOR: f64 = 1e6;
+
+/// Members left out of the ensembles, by reason, over all arms and per arm.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// Members whose loss, θ or logits became NaN or infinite.
+    pub non_finite: usize,
+    /// Members whose training exploded (finite but above the stated bounds).
+    pub exploded: usize,
+    /// (arm, non-finite, exploded) per arm.
+    pub by_arm: Vec<(String, usize, usize)>,
+}
+
+impl Divergence {
+    /// Counts the arms' `diverged_members`: a message starting with [`EXPLODED`] is an
+    /// explosion, any other a non-finite value.
+    pub fn of(arms: &[ArmResult]) -> Divergence {
+        let mut d = Divergence::default();
+        for a in arms {
+            let exploded = a
+                .diverged_members
+                .iter()
+                .filter(|(_, m)| m.starts_with(EXPLODED))
+                .count();
+            let non_finite = a.diverged_members.len() - exploded;
+            d.non_finite += non_finite;
+            d.exploded += exploded;
+            d.by_arm.push((a.name.clone(), non_finite, exploded));
+        }
+        d
+    }
+
+    /// Members left out in total.
+    pub fn total(&self) -> usize {
+        self.non_finite + self.exploded
+    }
 }
 
 /// The CSV header of [`Results::write_csv`].

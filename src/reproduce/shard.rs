@@ -10,12 +10,23 @@
 //! for each arm (header order), for each epoch e = 0..=E:
 //!     if e ≥ 1: the members' losses of epoch e      [count] f64
 //!     the members' θ after epoch e (θ_0 at e = 0)    [count, P] scalar (f32 or f64)
-//! header JSON ([`ShardHeader`]) · header length u64
+//! header JSON ([`ShardHeader`]) · header length u64 · CRC-32 of the header JSON u32
 //! ```
 //!
 //! The layout is epoch-major so that writing and merging hold one epoch of θ at a time. A
 //! diverged member's θ and losses after its divergence are written but never read.
+//!
+//! **Integrity.** The header holds the CRC-32 of everything before it (preamble and body)
+//! and the trailer the CRC-32 of the header, so any changed byte — of θ, of a loss, of the
+//! divergence list or the version — is found before merging: [`ShardFile::open`] refuses the
+//! file, naming it and the part that differs. CRC-32 detects every burst error up to 32 bits
+//! and all but 2⁻³² of the others; it guards against corruption, not forgery.
+//!
+//! **Configuration.** The header carries the whole [`ReproduceConfig`] (serialised), so a
+//! merge takes its training settings from the shards and refuses shards that disagree on any
+//! field but those in [`RUN_LOCAL_FIELDS`].
 
+use super::experiment::{ReproduceConfig, ScalarKind};
 pub use crate::ensemble::Shard;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -27,68 +38,62 @@ use std::path::{Path, PathBuf};
 /// First bytes of every shard file.
 pub const SHARD_MAGIC: &[u8; 8] = b"EQENSHRD";
 /// Version of the shard file layout this eqens writes and reads.
-pub const SHARD_FORMAT: u32 = 1;
+pub const SHARD_FORMAT: u32 = 2;
 /// File extension of shard files.
 pub const SHARD_EXT: &str = "eqshard";
 
 /// Bytes before the first arm section: magic and format.
 const PREAMBLE: u64 = 12;
+/// Bytes after the header: its length (u64) and its CRC-32 (u32).
+const TRAILER: u64 = 12;
 
 /// The file name of shard `shard`: `shard-i-of-n.eqshard`.
 pub fn shard_file_name(shard: &Shard) -> String {
     format!("shard-{}-of-{}.{SHARD_EXT}", shard.index, shard.count)
 }
 
-/// Everything that determines the trained θ: shards merge only if these agree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingKey {
-    /// Members per arm.
-    pub members: usize,
-    /// Epochs E.
-    pub epochs: usize,
-    /// Learning rate.
-    pub lr: f64,
-    /// Batch size.
-    pub batch: usize,
-    /// Master seed.
-    pub seed: u64,
-    /// Training scalar, `f32` or `f64`.
-    pub scalar: String,
-    /// Arm specs (`name=support:init`), in order.
-    pub arms: Vec<String>,
-    /// Training data (`digits`, `mnist`, with any training-set limit).
-    #[serde(default)]
-    pub data: String,
-    /// The grid group of the augmentation and of symmetric inits (`c2`, `c4`, `d4`).
-    #[serde(default)]
-    pub group: String,
+/// Configuration fields that may differ between the shards of one run (they do not touch
+/// θ): the worker threads.
+pub const RUN_LOCAL_FIELDS: [&str; 1] = ["threads"];
+
+/// Configuration fields that a merge may set differently from the shards (evaluation only):
+/// [`RUN_LOCAL_FIELDS`], ensemble sizes, bootstrap resamples, the OOD set and its size,
+/// the evaluated epochs (a shard stores θ at every epoch).
+pub const EVAL_FIELDS: [&str; 6] = ["threads", "sizes", "resamples", "ood", "ood_len", "eval_at"];
+
+/// The first field, outside `ignore`, in which the serialised configurations `a` and `b`
+/// differ, as `name: a vs b`. Works on the serialised form, so fields added to
+/// [`ReproduceConfig`] are compared without changes here.
+pub fn config_difference(
+    a: &ReproduceConfig,
+    b: &ReproduceConfig,
+    ignore: &[&str],
+) -> Option<String> {
+    let map = |c: &ReproduceConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let (ma, mb) = (map(a), map(b));
+    let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !ignore.contains(&k.as_str()))
+        .find_map(|k| {
+            let (va, vb) = (ma.get(k), mb.get(k));
+            (va != vb).then(|| {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or_else(|| "(absent)".to_string(), |v| v.to_string())
+                };
+                format!("{k}: {} vs {}", show(va), show(vb))
+            })
+        })
 }
 
-impl TrainingKey {
-    /// The first field in which `self` and `other` differ, as `name: a vs b`.
-    pub fn difference(&self, other: &TrainingKey) -> Option<String> {
-        let d = |name: &str, a: String, b: String| (a != b).then(|| format!("{name}: {a} vs {b}"));
-        d(
-            "members",
-            self.members.to_string(),
-            other.members.to_string(),
-        )
-        .or_else(|| d("epochs", self.epochs.to_string(), other.epochs.to_string()))
-        .or_else(|| d("lr", self.lr.to_string(), other.lr.to_string()))
-        .or_else(|| d("batch", self.batch.to_string(), other.batch.to_string()))
-        .or_else(|| d("seed", self.seed.to_string(), other.seed.to_string()))
-        .or_else(|| d("scalar", self.scalar.clone(), other.scalar.clone()))
-        .or_else(|| d("arms", self.arms.join(","), other.arms.join(",")))
-        .or_else(|| d("data", self.data.clone(), other.data.clone()))
-        .or_else(|| d("group", self.group.clone(), other.group.clone()))
-    }
-
-    fn scalar_bytes(&self) -> Result<u64> {
-        match self.scalar.as_str() {
-            "f32" => Ok(4),
-            "f64" => Ok(8),
-            s => Err(Error::Data(format!("unknown scalar `{s}`"))),
-        }
+fn scalar_bytes(cfg: &ReproduceConfig) -> u64 {
+    match cfg.scalar {
+        ScalarKind::F32 => 4,
+        ScalarKind::F64 => 8,
     }
 }
 
@@ -120,12 +125,16 @@ pub struct ShardHeader {
     pub format: u32,
     /// eqens version of the writer.
     pub version: String,
-    /// The training configuration.
-    pub training: TrainingKey,
+    /// The whole configuration of the run (`out_dir` and `shard` are not serialised).
+    pub config: ReproduceConfig,
     /// The slice, `i/n`.
     pub shard: String,
-    /// One section per arm, in `training.arms` order.
+    /// One section per arm, in `config.arms` order.
     pub arms: Vec<ArmSection>,
+    /// Wall-clock time of the shard's run, seconds.
+    pub run_secs: f64,
+    /// CRC-32 of the preamble and body (every byte before the header).
+    pub body_crc32: u32,
 }
 
 fn io_err(path: &Path, e: impl fmt::Display) -> Error {
@@ -144,18 +153,19 @@ fn section_bytes(section: &ArmSection, epochs: usize, scalar: u64) -> u64 {
 
 /// Streams a shard file: call [`ShardWriter::epoch`] for every arm and epoch in order, then
 /// [`ShardWriter::finish`] with the header.
-pub(crate) struct ShardWriter {
+pub(crate) struct ShardWriter<'w> {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: &'w mut BufWriter<File>,
+    crc: flate2::Crc,
 }
 
-impl ShardWriter {
-    /// Creates `path` and writes the preamble.
-    pub fn create(path: &Path) -> Result<ShardWriter> {
-        let file = File::create(path).map_err(|e| io_err(path, e))?;
+impl<'w> ShardWriter<'w> {
+    /// Writes the preamble to `out`, the temporary file of `path` (named in errors).
+    pub fn create(path: &Path, out: &'w mut BufWriter<File>) -> Result<ShardWriter<'w>> {
         let mut w = ShardWriter {
             path: path.to_path_buf(),
-            out: BufWriter::new(file),
+            out,
+            crc: flate2::Crc::new(),
         };
         w.write(SHARD_MAGIC)?;
         w.write(&SHARD_FORMAT.to_le_bytes())?;
@@ -163,6 +173,7 @@ impl ShardWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.crc.update(bytes);
         self.out.write_all(bytes).map_err(|e| io_err(&self.path, e))
     }
 
@@ -188,19 +199,21 @@ impl ShardWriter {
         self.write(&buf)
     }
 
-    /// Appends the header and its length, and flushes.
-    pub fn finish(mut self, header: &ShardHeader) -> Result<PathBuf> {
-        let json = serde_json::to_vec(header).expect("a shard header is JSON-representable");
+    /// Appends the header (with the body's CRC-32 filled in), its length and its CRC-32.
+    pub fn finish(mut self, mut header: ShardHeader) -> Result<()> {
+        header.body_crc32 = self.crc.sum();
+        let json = serde_json::to_vec(&header).expect("a shard header is JSON-representable");
+        let mut crc = flate2::Crc::new();
+        crc.update(&json);
         self.write(&json)?;
         self.write(&(json.len() as u64).to_le_bytes())?;
-        self.out.flush().map_err(|e| io_err(&self.path, e))?;
-        Ok(self.path)
+        self.write(&crc.sum().to_le_bytes())
     }
 }
 
 /// An opened, validated shard file.
 #[derive(Debug, Clone)]
-pub(crate) struct ShardFile {
+pub struct ShardFile {
     /// Where it is.
     pub path: PathBuf,
     /// Its header.
@@ -209,12 +222,15 @@ pub(crate) struct ShardFile {
 }
 
 impl ShardFile {
-    /// Opens `path`, checks magic, format version and size, and parses the header.
+    /// Opens `path` and verifies it completely before anything is read from it: magic,
+    /// format, size, the CRC-32 of the header and of the body, and that it was written by
+    /// this eqens version. Every failure is an [`Error::Data`] naming the file and what
+    /// differs.
     pub fn open(path: &Path) -> Result<ShardFile> {
         let data_err = |m: String| Error::Data(format!("{}: {m}", path.display()));
         let mut file = File::open(path).map_err(|e| io_err(path, e))?;
         let size = file.metadata().map_err(|e| io_err(path, e))?.len();
-        if size < PREAMBLE + 8 {
+        if size < PREAMBLE + TRAILER {
             return Err(data_err(format!(
                 "{size} bytes is too short for a shard file"
             )));
@@ -230,20 +246,32 @@ impl ShardFile {
                 "shard format {format}, this eqens reads format {SHARD_FORMAT}"
             )));
         }
-        let mut len = [0u8; 8];
-        file.seek(SeekFrom::Start(size - 8))
-            .and_then(|_| file.read_exact(&mut len))
+        let mut trailer = [0u8; TRAILER as usize];
+        file.seek(SeekFrom::Start(size - TRAILER))
+            .and_then(|_| file.read_exact(&mut trailer))
             .map_err(|e| io_err(path, e))?;
-        let header_len = u64::from_le_bytes(len);
-        if header_len > size - PREAMBLE - 8 {
+        let header_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+        let header_crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
+        if header_len > size - PREAMBLE - TRAILER {
             return Err(data_err(format!(
                 "header length {header_len} does not fit in {size} bytes (truncated?)"
             )));
         }
+        let body_end = size - TRAILER - header_len;
         let mut json = vec![0u8; header_len as usize];
-        file.seek(SeekFrom::Start(size - 8 - header_len))
+        file.seek(SeekFrom::Start(body_end))
             .and_then(|_| file.read_exact(&mut json))
             .map_err(|e| io_err(path, e))?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&json);
+        if crc.sum() != header_crc {
+            return Err(data_err(format!(
+                "header checksum mismatch (stored {header_crc:08x}, computed {:08x}): the \
+                 header (configuration, member ranges, divergences or version) was modified \
+                 or corrupted",
+                crc.sum()
+            )));
+        }
         let header: ShardHeader =
             serde_json::from_slice(&json).map_err(|e| data_err(format!("header: {e}")))?;
         if header.format != SHARD_FORMAT {
@@ -252,34 +280,74 @@ impl ShardFile {
                 header.format
             )));
         }
-        let scalar = header
-            .training
-            .scalar_bytes()
-            .map_err(|e| data_err(e.to_string()))?;
-        let names: Vec<&str> = header.arms.iter().map(|a| a.name.as_str()).collect();
-        if names != header.training.arms {
+        let version = env!("CARGO_PKG_VERSION");
+        if header.version != version {
             return Err(data_err(format!(
-                "sections {names:?} do not match the arms {:?}",
-                header.training.arms
+                "written by eqens {}, this is eqens {version} (θ may differ between versions: \
+                 retrain the shard)",
+                header.version
+            )));
+        }
+        let scalar = scalar_bytes(&header.config);
+        let names: Vec<&str> = header.arms.iter().map(|a| a.name.as_str()).collect();
+        let specs: Vec<String> = header.config.arms.iter().map(|a| a.spec()).collect();
+        let arms: Vec<&str> = specs.iter().map(String::as_str).collect();
+        if names != arms {
+            return Err(data_err(format!(
+                "sections {names:?} do not match the arms {arms:?}"
             )));
         }
         for a in &header.arms {
-            if a.start > a.end || a.end > header.training.members {
+            if a.start > a.end || a.end > header.config.members {
                 return Err(data_err(format!(
                     "arm `{}`: member range {}..{} is not within 0..{}",
-                    a.name, a.start, a.end, header.training.members
+                    a.name, a.start, a.end, header.config.members
                 )));
             }
         }
-        let body: u64 = header
+        header
+            .config
+            .validate()
+            .map_err(|e| data_err(format!("header configuration: {e}")))?;
+        let body = header
             .arms
             .iter()
-            .map(|a| section_bytes(a, header.training.epochs, scalar))
-            .sum();
-        if PREAMBLE + body + header_len + 8 != size {
+            .map(|a| {
+                // 8·n·E bytes of losses and (E + 1)·n·P·scalar of θ, saturating.
+                let (n, e) = ((a.end - a.start) as u128, header.config.epochs as u128);
+                let theta = [e + 1, n, a.num_params as u128, scalar as u128]
+                    .iter()
+                    .fold(1u128, |acc, &x| acc.saturating_mul(x));
+                theta.saturating_add(8u128.saturating_mul(n).saturating_mul(e))
+            })
+            .fold(0u128, |acc, x| acc.saturating_add(x));
+        let body = u64::try_from(body).ok();
+        if body.map(|b| PREAMBLE + b) != Some(body_end) {
             return Err(data_err(format!(
-                "{size} bytes, but the header describes {} (truncated or corrupt)",
-                PREAMBLE + body + header_len + 8
+                "{size} bytes, but the header describes another size (truncated or corrupt)"
+            )));
+        }
+        let mut crc = flate2::Crc::new();
+        let mut reader = BufReader::new(&mut file);
+        reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io_err(path, e))?;
+        let mut left = body_end;
+        let mut buf = vec![0u8; 1 << 20];
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            reader
+                .read_exact(&mut buf[..n])
+                .map_err(|e| io_err(path, e))?;
+            crc.update(&buf[..n]);
+            left -= n as u64;
+        }
+        if crc.sum() != header.body_crc32 {
+            return Err(data_err(format!(
+                "body checksum mismatch (stored {:08x}, computed {:08x}): the θ or losses \
+                 were modified or corrupted",
+                header.body_crc32,
+                crc.sum()
             )));
         }
         Ok(ShardFile {
@@ -299,7 +367,7 @@ impl ShardFile {
         thetas: &mut [T],
     ) -> Result<()> {
         let sections = &self.header.arms;
-        let epochs = self.header.training.epochs;
+        let epochs = self.header.config.epochs;
         let offset = PREAMBLE
             + sections[..arm]
                 .iter()
@@ -336,10 +404,11 @@ impl ShardFile {
     }
 }
 
-/// Opens every `.eqshard` file named in `paths` (a directory contributes all its shard
-/// files, in name order), checks that each was trained with `key`, and that their member
-/// ranges cover 0..members of every arm exactly once. Returns them ordered by first member.
-pub(crate) fn open_shards(paths: &[PathBuf], key: &TrainingKey) -> Result<Vec<ShardFile>> {
+/// Opens and verifies ([`ShardFile::open`]) every `.eqshard` file named in `paths` (a
+/// directory contributes all its shard files, in name order), checks that they were trained
+/// with the same configuration (up to [`RUN_LOCAL_FIELDS`]) and that their member ranges
+/// cover 0..members of every arm exactly once. Returns them ordered by first member.
+pub(crate) fn open_shards(paths: &[PathBuf]) -> Result<Vec<ShardFile>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -367,11 +436,13 @@ pub(crate) fn open_shards(paths: &[PathBuf], key: &TrainingKey) -> Result<Vec<Sh
         .iter()
         .map(|f| ShardFile::open(f))
         .collect::<Result<Vec<_>>>()?;
+    let first_cfg = shards[0].header.config.clone();
     for s in &shards {
-        if let Some(diff) = s.header.training.difference(key) {
+        if let Some(diff) = config_difference(&s.header.config, &first_cfg, &RUN_LOCAL_FIELDS) {
             return Err(Error::Invalid(format!(
-                "{} was trained with a different configuration than the merge asks for ({diff})",
-                s.path.display()
+                "{} and {} belong to different runs ({diff})",
+                s.path.display(),
+                shards[0].path.display()
             )));
         }
         let (first, rest) = s.header.arms.split_first().expect("key has ≥ 1 arm");
@@ -411,10 +482,10 @@ pub(crate) fn open_shards(paths: &[PathBuf], key: &TrainingKey) -> Result<Vec<Sh
         }
         next = end;
     }
-    if next != key.members {
+    if next != first_cfg.members {
         return Err(Error::Invalid(format!(
             "members {next}..{} are missing from the shards",
-            key.members
+            first_cfg.members
         )));
     }
     Ok(shards)

@@ -68,6 +68,20 @@ impl Augmentation {
     /// The law of this policy on `group`; errors on an element out of range or repeated,
     /// a `Subgroup` that is not closed under the product, or weights that are negative,
     /// non-finite, not one per element, or do not sum to 1 within [`WEIGHT_TOL`].
+    ///
+    /// ```
+    /// use eqens::group::Group;
+    /// use eqens::train::Augmentation;
+    ///
+    /// let c4 = Group::cyclic(4);
+    /// let full = Augmentation::Full.law(&c4)?;
+    /// assert!(full.is_haar(&c4)); // H7
+    /// assert_eq!(full.probs(), [0.25; 4]);
+    /// // {e, r²} is a subgroup, {e, r} is not.
+    /// assert_eq!(Augmentation::Subgroup(vec![0, 2]).law(&c4)?.elements(), [0, 2]);
+    /// assert!(Augmentation::Subgroup(vec![0, 1]).law(&c4).is_err());
+    /// # Ok::<(), eqens::Error>(())
+    /// ```
     pub fn law(&self, group: &Group) -> Result<Law> {
         let uniform = |elements: Vec<usize>| {
             let p = 1.0 / elements.len() as f64;

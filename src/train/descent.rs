@@ -35,6 +35,27 @@ pub(crate) fn check_finite<T: Scalar>(theta: &[T], step: usize) -> Result<()> {
 /// and the risk at the point the gradient was taken. A non-finite risk or coefficient gives
 /// `Error::Diverged { member: 0, step: k, .. }` (the ensemble layer fills in the member);
 /// a non-finite or non-positive `lr` is `Error::Invalid`.
+///
+/// ```
+/// use eqens::train::cases::{image_case, Activations, Filters};
+/// use eqens::train::{descend, Augmentation, Workspace};
+///
+/// let case = image_case(3, None, &Filters::InvariantSupport, Activations::Smooth)?;
+/// let gnet = &case.gnet;
+/// let law = Augmentation::Full.law(gnet.group())?;
+/// let mut theta = vec![0.1; gnet.network().num_params()];
+/// let mut ws = Workspace::new(gnet);
+/// let mut risks = Vec::new();
+/// descend(gnet, &mut ws, &mut theta, &case.samples(), &law, 0.05, 30, |_, _, r| {
+///     risks.push(r)
+/// })?;
+/// // Small steps of gradient descent lower the augmented risk.
+/// assert!(risks[29] < risks[0]);
+/// // A non-positive step is an error.
+/// assert!(descend(gnet, &mut ws, &mut theta, &case.samples(), &law, 0.0, 1, |_, _, _| {})
+///     .is_err());
+/// # Ok::<(), eqens::Error>(())
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn descend<T: Scalar>(
     gnet: &GroupNetwork,

@@ -34,6 +34,24 @@ pub fn standard_normal<R: rand::Rng + ?Sized>(rng: &mut R) -> f64 {
 /// Draws θ_0 ~ `law` for `gnet`'s network. Errors on a non-finite or negative scale, on an
 /// affine 𝓛 whose offset is not compatible with 𝓛_0, and — for `Symmetric` — if the drawn
 /// A_0 fails the membership check ρ(g)A_0 ∈ 𝓛 for some g (`lift_theta` fails).
+///
+/// ```
+/// use eqens::nn::{analysis::support_network, GroupNetwork, Support};
+/// use eqens::rep::GridGroup;
+/// use eqens::train::{init_theta, verify_orbit_membership, InitLaw};
+/// use rand::SeedableRng;
+///
+/// let gnet =
+///     GroupNetwork::on_images(support_network(&Support::plus_corner(), 6, 2)?, GridGroup::C4)?;
+/// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+/// // A symmetric init lies in the invariant core 𝓛_0: its orbit stays in 𝓛 ...
+/// let sym = init_theta(&gnet, &InitLaw::Symmetric { scale: 1.0 }, &mut rng)?;
+/// verify_orbit_membership(&gnet, &sym)?;
+/// // ... an i.i.d. one on this non-invariant 𝓛 does not.
+/// let iid = init_theta(&gnet, &InitLaw::Gaussian { scale: 1.0 }, &mut rng)?;
+/// assert!(verify_orbit_membership(&gnet, &iid).is_err());
+/// # Ok::<(), eqens::Error>(())
+/// ```
 pub fn init_theta<R: rand::Rng + ?Sized>(
     gnet: &GroupNetwork,
     law: &InitLaw,

@@ -9,11 +9,13 @@ pub mod augment;
 pub mod cases;
 pub mod descent;
 pub mod init;
+pub mod observe;
 pub mod risk;
 pub mod sgd;
 
 pub use augment::{Augmentation, Law};
 pub use descent::descend;
 pub use init::{init_theta, orbit, verify_orbit_membership, InitLaw};
+pub use observe::{draw_epoch, sgd_epoch_observed, BatchDraw, EpochDraws, SgdStep};
 pub use risk::{augmented_loss_and_grad, nominal_loss_and_grad, Samples, Workspace};
 pub use sgd::{sgd_epoch, SgdConfig};

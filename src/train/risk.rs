@@ -75,6 +75,8 @@ pub struct Workspace<T> {
     pub(crate) grad: Vec<T>,
     /// The sample order of an SGD epoch.
     pub(crate) order: Vec<usize>,
+    /// The group elements applied to the samples of an SGD minibatch.
+    pub(crate) drawn: Vec<usize>,
 }
 
 impl<T: Scalar> Workspace<T> {
@@ -88,6 +90,7 @@ impl<T: Scalar> Workspace<T> {
             labels: Vec::new(),
             grad: vec![T::zero(); gnet.network().num_params()],
             order: Vec::new(),
+            drawn: Vec::new(),
         }
     }
 

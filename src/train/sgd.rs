@@ -9,6 +9,7 @@
 
 use super::augment::Law;
 use super::descent::{check_finite, check_lr};
+use super::observe::SgdStep;
 use super::risk::{check_theta_grad, Samples, Workspace};
 use crate::nn::{GroupNetwork, Target};
 use crate::{Error, Result, Scalar};
@@ -61,7 +62,26 @@ pub fn sgd_epoch<T: Scalar>(
     left: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<f64> {
+    epoch_with(gnet, ws, theta, data, cfg, law, left, rng, |_| {})
+}
+
+/// The body of [`sgd_epoch`], calling `observe` after every step (the observer reads the
+/// step's draws, loss, gradient and new θ; it cannot change them, so the arithmetic and the
+/// random draws are those of [`sgd_epoch`] whatever it does).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn epoch_with<T: Scalar>(
+    gnet: &GroupNetwork,
+    ws: &mut Workspace<T>,
+    theta: &mut [T],
+    data: &Samples<T>,
+    cfg: &SgdConfig,
+    law: &Law,
+    left: usize,
+    rng: &mut ChaCha8Rng,
+    mut observe: impl FnMut(&SgdStep<'_, T>),
+) -> Result<f64> {
     cfg.validate()?;
+    crate::autodiff::simd::configured()?;
     let net = gnet.network();
     check_theta_grad(net, theta, None)?;
     data.check(net)?;
@@ -83,6 +103,7 @@ pub fn sgd_epoch<T: Scalar>(
         labels,
         grad,
         order,
+        drawn,
     } = ws;
     order.clear();
     order.extend(0..n);
@@ -99,11 +120,13 @@ pub fn sgd_epoch<T: Scalar>(
         let m = chunk.len();
         x.resize(m * d_in, T::zero());
         labels.clear();
+        drawn.clear();
         if matches!(data.target, Target::Values(_)) {
             y.resize(m * d_out, T::zero());
         }
         for (slot, &i) in chunk.iter().enumerate() {
             let g = group.mul(left, law.sample(rng));
+            drawn.push(g);
             rho_x.apply(
                 g,
                 &data.x[i * d_in..(i + 1) * d_in],
@@ -134,6 +157,14 @@ pub fn sgd_epoch<T: Scalar>(
             *t -= lr * g;
         }
         check_finite(theta, step)?;
+        observe(&SgdStep {
+            step,
+            indices: chunk,
+            elements: drawn,
+            loss,
+            grad,
+            theta,
+        });
         total += loss.f64();
         batches += 1;
     }

@@ -15,7 +15,7 @@
 //! rows and pixels in order, then the lanes in order.
 
 use super::conv::Grads;
-use super::gemm::nt_lanes;
+use super::gemm::{lane_products, nt_lanes};
 use super::lanes::{from_lanes, to_lanes};
 use super::simd::Level;
 use super::{valid_range, ConvGeom, Scratch};
@@ -159,11 +159,15 @@ impl<T: Scalar> Product<'_, T> {
 /// Runs `p` on `inp` into `out` with the tile sizes of `level` and the lanes of `T`.
 #[inline(always)]
 fn product<T: Scalar>(level: Level, p: &Product<'_, T>, inp: &[T], out: &mut [T]) {
+    // R rows of L lanes: 16 (f32) or 8 (f64) zmm accumulators on AVX-512, 8 or 4 ymm on
+    // AVX2, 8 or 4 xmm on the baseline's 16 (SSE2) or 32 (NEON) 128-bit registers.
     match (nt_lanes::<T>(), level) {
         (16, Level::Avx512) => p.run::<8, 16>(inp, out),
-        (16, _) => p.run::<4, 16>(inp, out),
+        (16, Level::Avx2) => p.run::<4, 16>(inp, out),
+        (16, _) => p.run::<2, 16>(inp, out),
         (_, Level::Avx512) => p.run::<8, 8>(inp, out),
-        _ => p.run::<4, 8>(inp, out),
+        (_, Level::Avx2) => p.run::<4, 8>(inp, out),
+        _ => p.run::<2, 8>(inp, out),
     }
 }
 
@@ -235,11 +239,15 @@ pub(super) fn backward<T: Scalar>(
             xt: &s.cols,
             runs: (&s.runs, &s.run_starts),
         };
+        // Tiles of R × S entries, each L lanes: 16 zmm accumulators on AVX-512, 8 ymm on
+        // AVX2 (of 16 registers), 8 xmm on the baseline (2 × 1 tiles of 4 vectors).
         match (nt_lanes::<T>(), level) {
-            (16, Level::Avx512) => wg.run::<4, 4, 16>(&mut s.gt, gw),
-            (16, _) => wg.run::<2, 2, 16>(&mut s.gt, gw),
-            (_, Level::Avx512) => wg.run::<4, 2, 8>(&mut s.gt, gw),
-            _ => wg.run::<2, 2, 8>(&mut s.gt, gw),
+            (16, Level::Avx512) => wg.run::<4, 4, 16>(level, &mut s.gt, gw),
+            (16, Level::Avx2) => wg.run::<2, 2, 16>(level, &mut s.gt, gw),
+            (16, _) => wg.run::<2, 1, 16>(level, &mut s.gt, gw),
+            (_, Level::Avx512) => wg.run::<4, 2, 8>(level, &mut s.gt, gw),
+            (_, Level::Avx2) => wg.run::<2, 2, 8>(level, &mut s.gt, gw),
+            _ => wg.run::<2, 1, 8>(level, &mut s.gt, gw),
         }
     }
 }
@@ -256,6 +264,7 @@ impl<T: Scalar> WeightGrad<'_, T> {
     #[inline(always)]
     fn run<const R: usize, const S: usize, const L: usize>(
         &self,
+        level: Level,
         lanes: &mut Vec<T>,
         gw: &mut [T],
     ) {
@@ -269,10 +278,10 @@ impl<T: Scalar> WeightGrad<'_, T> {
                 while c0 < ci {
                     let sc = if c0 + S <= ci { S } else { 1 };
                     match (ro == R, sc == S) {
-                        (true, true) => self.tile::<R, S, L>(t, o0, c0, lanes),
-                        (true, false) => self.tile::<R, 1, L>(t, o0, c0, lanes),
-                        (false, true) => self.tile::<1, S, L>(t, o0, c0, lanes),
-                        (false, false) => self.tile::<1, 1, L>(t, o0, c0, lanes),
+                        (true, true) => self.tile::<R, S, L>(level, t, o0, c0, lanes),
+                        (true, false) => self.tile::<R, 1, L>(level, t, o0, c0, lanes),
+                        (false, true) => self.tile::<1, S, L>(level, t, o0, c0, lanes),
+                        (false, false) => self.tile::<1, 1, L>(level, t, o0, c0, lanes),
                     }
                     // gw[o, c, t] += the lanes of entry (o, c), summed in lane order.
                     for r in 0..ro {
@@ -295,6 +304,7 @@ impl<T: Scalar> WeightGrad<'_, T> {
     #[inline(always)]
     fn tile<const R: usize, const S: usize, const L: usize>(
         &self,
+        level: Level,
         t: usize,
         o0: usize,
         c0: usize,
@@ -317,17 +327,7 @@ impl<T: Scalar> WeightGrad<'_, T> {
                 for (s, v) in br.iter_mut().enumerate() {
                     *v = &xb[((c0 + s) * hw + q0) * L..][..len];
                 }
-                for q in (0..len).step_by(L) {
-                    for r in 0..R {
-                        let x: &[T; L] = ar[r][q..q + L].try_into().expect("lanes");
-                        for s in 0..S {
-                            let y: &[T; L] = br[s][q..q + L].try_into().expect("lanes");
-                            for l in 0..L {
-                                acc[r][s][l] += x[l] * y[l];
-                            }
-                        }
-                    }
-                }
+                lane_products(level, (&ar, &br), len, &mut acc);
             }
         }
         for (r, accr) in acc.iter().enumerate() {

@@ -153,11 +153,15 @@ pub(crate) fn gemm<T: Scalar>(
         accumulate,
     };
     let c = c.0;
+    // R·W/V accumulators for vectors of V entries: AVX-512 16 (f32) or 12 (f64) of 32
+    // registers; AVX2 8 of 16; the baseline (128-bit vectors) 8 of 16 (SSE2) or 32 (NEON).
     match (is_f32::<T>(), level) {
         (true, Level::Avx512) => ops.run::<8, 16>(m, n, c),
-        (true, _) => ops.run::<4, 16>(m, n, c),
+        (true, Level::Avx2) => ops.run::<4, 16>(m, n, c),
+        (true, _) => ops.run::<2, 16>(m, n, c),
         (false, Level::Avx512) => ops.run::<6, 16>(m, n, c),
-        (false, _) => ops.run::<4, 8>(m, n, c),
+        (false, Level::Avx2) => ops.run::<4, 8>(m, n, c),
+        (false, _) => ops.run::<2, 8>(m, n, c),
     }
 }
 
@@ -271,6 +275,7 @@ pub(crate) fn gemm_nt_lanes<T: Scalar>(
         "gemm_nt_lanes: bad views {av:?} {bv:?} for {m}×{n}×{k}"
     );
     let ops = DotOperands {
+        level,
         k,
         kg,
         n,
@@ -279,16 +284,21 @@ pub(crate) fn gemm_nt_lanes<T: Scalar>(
         b: b.0,
         bv,
     };
+    // R × S entries of L lanes (see [`lane_products`]): 16 zmm accumulators (f32) on
+    // AVX-512, 8 ymm on AVX2, 8 xmm on the baseline.
     match (is_f32::<T>(), level) {
         (true, Level::Avx512) => ops.run::<4, 4, 16>(m, lanes),
-        (true, _) => ops.run::<2, 2, 16>(m, lanes),
+        (true, Level::Avx2) => ops.run::<2, 2, 16>(m, lanes),
+        (true, _) => ops.run::<2, 1, 16>(m, lanes),
         (false, Level::Avx512) => ops.run::<2, 2, 8>(m, lanes),
-        (false, _) => ops.run::<2, 2, 8>(m, lanes),
+        (false, Level::Avx2) => ops.run::<2, 2, 8>(m, lanes),
+        (false, _) => ops.run::<2, 1, 8>(m, lanes),
     }
 }
 
 /// The read-only operands of one dot-product-form product.
 struct DotOperands<'a, T> {
+    level: Level,
     k: usize,
     kg: usize,
     n: usize,
@@ -355,17 +365,7 @@ impl<T: Scalar> DotOperands<'_, T> {
             for s in 0..S {
                 br[s] = &self.b[b_rows[s] + bc..][..len];
             }
-            for q in (0..len).step_by(L) {
-                for r in 0..R {
-                    let x: &[T; L] = ar[r][q..q + L].try_into().expect("lanes");
-                    for s in 0..S {
-                        let y: &[T; L] = br[s][q..q + L].try_into().expect("lanes");
-                        for l in 0..L {
-                            acc[r][s][l] += x[l] * y[l];
-                        }
-                    }
-                }
-            }
+            lane_products(self.level, (&ar, &br), len, &mut acc);
             p0 += len;
         }
         for (r, accr) in acc.iter().enumerate() {
@@ -444,6 +444,53 @@ impl<T: Scalar> Job for PackedProduct<'_, T> {
             for (cr, pr) in c.chunks_exact_mut(n).zip(s.packed_c.chunks_exact(np)) {
                 for (x, &y) in cr.iter_mut().zip(pr) {
                     *x += y;
+                }
+            }
+        }
+    }
+}
+
+/// acc[r][s][l] += Σ_q a[r][q·L + l] · b[s][q·L + l] for q < `len` / L, in increasing q: the
+/// lane-wise products of R rows with S rows (the same sums at every level).
+///
+/// Two forms of the same loop: on AVX-512 LLVM keeps the R·S·L accumulators in registers
+/// when they are updated in place; with 16 registers (AVX2, the baseline) it does so only
+/// when each step's R + S lane vectors are first copied into local arrays — in place, it
+/// left AVX2's accumulators in memory and the loop scalar (profile of the digits backward).
+#[inline(always)]
+pub(super) fn lane_products<T: Scalar, const R: usize, const S: usize, const L: usize>(
+    level: Level,
+    (a, b): (&[&[T]; R], &[&[T]; S]),
+    len: usize,
+    acc: &mut [[[T; L]; S]; R],
+) {
+    if level == Level::Avx512 {
+        for q in (0..len).step_by(L) {
+            for r in 0..R {
+                let x: &[T; L] = a[r][q..q + L].try_into().expect("lanes");
+                for s in 0..S {
+                    let y: &[T; L] = b[s][q..q + L].try_into().expect("lanes");
+                    for l in 0..L {
+                        acc[r][s][l] += x[l] * y[l];
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for q in (0..len).step_by(L) {
+        let mut x = [[T::zero(); L]; R];
+        let mut y = [[T::zero(); L]; S];
+        for (xr, ar) in x.iter_mut().zip(a) {
+            xr.copy_from_slice(&ar[q..q + L]);
+        }
+        for (ys, bs) in y.iter_mut().zip(b) {
+            ys.copy_from_slice(&bs[q..q + L]);
+        }
+        for (accr, xr) in acc.iter_mut().zip(&x) {
+            for (accs, ys) in accr.iter_mut().zip(&y) {
+                for l in 0..L {
+                    accs[l] += xr[l] * ys[l];
                 }
             }
         }

@@ -4,12 +4,15 @@
 //! are zero.
 //!
 //! Moving in and out of the layout is a transposition of L×L tiles. On AVX-512 a full tile
-//! is transposed in registers by unpack and lane-shuffle instructions; elsewhere (and for a
-//! partial block) by a plain loop. Both only move values, so the levels agree bit for bit.
+//! is transposed in registers by unpack and lane-shuffle instructions; on AVX2 as four
+//! (L/2)×(L/2) blocks (8×8 f32, 4×4 f64) by unpacks, shuffles and 128-bit permutes; on the
+//! baseline (and for a partial block) by a plain loop. All only move values, so the levels
+//! agree bit for bit.
 
 use super::gemm::nt_lanes;
 use super::simd::Level;
 use crate::Scalar;
+#[cfg(target_arch = "x86_64")]
 use std::any::TypeId;
 
 /// Fills `xt` with `x` ([n, k] row-major) in the batch-lane layout [⌈n/L⌉, k, L].
@@ -22,9 +25,9 @@ pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize),
         let rows = (n - b * l).min(l);
         let src = &x[b * l * k..][..rows * k];
         let mut k0 = 0;
-        if rows == l && level == Level::Avx512 {
+        if rows == l && level != Level::Baseline {
             while k0 + l <= k {
-                if tile_avx512(src, k, k0, &mut block[k0 * l..][..l * l], l) {
+                if transpose_tile(level, src, k, k0, &mut block[k0 * l..][..l * l], l) {
                     k0 += l;
                 } else {
                     break;
@@ -57,10 +60,10 @@ pub(super) fn from_lanes<T: Scalar>(
         let rows = (n - b * l).min(l);
         let dst = &mut y[b * l * k..][..rows * k];
         let mut k0 = 0;
-        if rows == l && level == Level::Avx512 {
+        if rows == l && level != Level::Baseline {
             while k0 + l <= k {
                 // Transpose the [l (entries), l (lanes)] tile into [l (samples), l (entries)].
-                if !tile_avx512(&block[k0 * l..][..l * l], l, 0, tile, l) {
+                if !transpose_tile(level, &block[k0 * l..][..l * l], l, 0, tile, l) {
                     break;
                 }
                 for r in 0..l {
@@ -92,37 +95,147 @@ pub(super) fn from_lanes<T: Scalar>(
 }
 
 /// Transposes the L×L tile of `src` (L rows of stride `ld`, columns k0..k0 + L) into
-/// `dst` (L rows of stride `ld_dst`) with AVX-512 shuffles; false (nothing written) when
-/// `T` is neither f32 nor f64 or the CPU lacks AVX-512 (then the caller's loop does it).
+/// `dst` (L rows of stride `ld_dst`) with the shuffles of `level`; false (nothing written)
+/// on the baseline, when `T` is neither f32 nor f64, or when the CPU lacks the level (then
+/// the caller's loop does it).
 #[inline(always)]
-fn tile_avx512<T: Scalar>(src: &[T], ld: usize, k0: usize, dst: &mut [T], ld_dst: usize) -> bool {
+fn transpose_tile<T: Scalar>(
+    level: Level,
+    src: &[T],
+    ld: usize,
+    k0: usize,
+    dst: &mut [T],
+    ld_dst: usize,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let l = nt_lanes::<T>();
         assert!(src.len() >= (l - 1) * ld + k0 + l && dst.len() >= (l - 1) * ld_dst + l);
-        if !std::is_x86_feature_detected!("avx512f") {
-            return false;
-        }
+        let (f32s, f64s) = (
+            TypeId::of::<T>() == TypeId::of::<f32>(),
+            TypeId::of::<T>() == TypeId::of::<f64>(),
+        );
         let (s, d) = (src[k0..].as_ptr(), dst.as_mut_ptr());
-        if TypeId::of::<T>() == TypeId::of::<f32>() {
-            // SAFETY: T is f32 (checked above), the 16 rows of 16 entries read and written
-            // lie inside `src` and `dst` (asserted above), and the CPU has AVX-512 F.
-            unsafe { x86::transpose16_f32(s.cast(), ld, d.cast(), ld_dst) };
-            return true;
-        }
-        if TypeId::of::<T>() == TypeId::of::<f64>() {
-            // SAFETY: as above, with T = f64 and 8 rows of 8 entries.
-            unsafe { x86::transpose8_f64(s.cast(), ld, d.cast(), ld_dst) };
-            return true;
+        match level {
+            Level::Avx512 if std::is_x86_feature_detected!("avx512f") => {
+                if f32s {
+                    // SAFETY: T is f32 (checked above), the 16 rows of 16 entries read and
+                    // written lie inside `src` and `dst` (asserted above), and the CPU has
+                    // AVX-512 F.
+                    unsafe { x86::transpose16_f32(s.cast(), ld, d.cast(), ld_dst) };
+                    return true;
+                }
+                if f64s {
+                    // SAFETY: as above, with T = f64 and 8 rows of 8 entries.
+                    unsafe { x86::transpose8_f64(s.cast(), ld, d.cast(), ld_dst) };
+                    return true;
+                }
+            }
+            Level::Avx2 | Level::Avx512 if std::is_x86_feature_detected!("avx2") => {
+                // Block (i, j) of L/2 × L/2 entries goes to block (j, i).
+                let h = l / 2;
+                for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let (so, dof) = (bi * h * ld + bj * h, bj * h * ld_dst + bi * h);
+                    if f32s {
+                        // SAFETY: T is f32, the block's 8 rows of 8 entries lie inside the
+                        // tile asserted above, and the CPU has AVX2.
+                        unsafe {
+                            x86::transpose8_f32_avx2(
+                                s.add(so).cast(),
+                                ld,
+                                d.add(dof).cast(),
+                                ld_dst,
+                            )
+                        };
+                    } else if f64s {
+                        // SAFETY: as above, with T = f64 and 4 rows of 4 entries.
+                        unsafe {
+                            x86::transpose4_f64_avx2(
+                                s.add(so).cast(),
+                                ld,
+                                d.add(dof).cast(),
+                                ld_dst,
+                            )
+                        };
+                    } else {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            _ => {}
         }
     }
-    let _ = (src, ld, k0, dst, ld_dst);
+    let _ = (level, src, ld, k0, dst, ld_dst);
     false
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+
+    /// dst[j·ldd + i] = src[i·lds + j] for i, j < 8 (AVX2).
+    #[target_feature(enable = "avx2,avx")]
+    pub(super) unsafe fn transpose8_f32_avx2(
+        src: *const f32,
+        lds: usize,
+        dst: *mut f32,
+        ldd: usize,
+    ) {
+        let mut r = [_mm256_setzero_ps(); 8];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm256_loadu_ps(src.add(i * lds));
+        }
+        // t[2i], t[2i + 1]: rows 2i, 2i + 1 interleaved (columns 0, 1, 4, 5 and 2, 3, 6, 7).
+        let mut t = [_mm256_setzero_ps(); 8];
+        for i in 0..4 {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        // u[4h + j]: column j (low 128 bits) and j + 4 (high) of rows 4h..4h + 4.
+        let mut u = [_mm256_setzero_ps(); 8];
+        for hh in 0..2 {
+            let (a0, a1, a2, a3) = (t[4 * hh], t[4 * hh + 1], t[4 * hh + 2], t[4 * hh + 3]);
+            u[4 * hh] = _mm256_shuffle_ps::<0x44>(a0, a2);
+            u[4 * hh + 1] = _mm256_shuffle_ps::<0xEE>(a0, a2);
+            u[4 * hh + 2] = _mm256_shuffle_ps::<0x44>(a1, a3);
+            u[4 * hh + 3] = _mm256_shuffle_ps::<0xEE>(a1, a3);
+        }
+        for j in 0..4 {
+            _mm256_storeu_ps(
+                dst.add(j * ldd),
+                _mm256_permute2f128_ps::<0x20>(u[j], u[4 + j]),
+            );
+            _mm256_storeu_ps(
+                dst.add((j + 4) * ldd),
+                _mm256_permute2f128_ps::<0x31>(u[j], u[4 + j]),
+            );
+        }
+    }
+
+    /// dst[j·ldd + i] = src[i·lds + j] for i, j < 4 (AVX2).
+    #[target_feature(enable = "avx2,avx")]
+    pub(super) unsafe fn transpose4_f64_avx2(
+        src: *const f64,
+        lds: usize,
+        dst: *mut f64,
+        ldd: usize,
+    ) {
+        let r: [__m256d; 4] = std::array::from_fn(|i| _mm256_loadu_pd(src.add(i * lds)));
+        // Columns 0, 2 (unpacklo) and 1, 3 (unpackhi) of row pairs (0, 1) and (2, 3).
+        let (t0, t1) = (
+            _mm256_unpacklo_pd(r[0], r[1]),
+            _mm256_unpackhi_pd(r[0], r[1]),
+        );
+        let (t2, t3) = (
+            _mm256_unpacklo_pd(r[2], r[3]),
+            _mm256_unpackhi_pd(r[2], r[3]),
+        );
+        _mm256_storeu_pd(dst, _mm256_permute2f128_pd::<0x20>(t0, t2));
+        _mm256_storeu_pd(dst.add(ldd), _mm256_permute2f128_pd::<0x20>(t1, t3));
+        _mm256_storeu_pd(dst.add(2 * ldd), _mm256_permute2f128_pd::<0x31>(t0, t2));
+        _mm256_storeu_pd(dst.add(3 * ldd), _mm256_permute2f128_pd::<0x31>(t1, t3));
+    }
 
     /// dst[j·ldd + i] = src[i·lds + j] for i, j < 16.
     #[target_feature(enable = "avx512f")]

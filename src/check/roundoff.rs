@@ -1,0 +1,254 @@
+//! Tolerances of the exact identities, derived per case from a round-off model.
+//!
+//! An exact identity (S1–S6, S11–S16) compares two computations that agree in exact
+//! arithmetic; in f64 they differ by round-off, whose size depends on the case. The bound
+//! used everywhere is the classical one, *forward error ≤ condition × backward error*:
+//!
+//! - **Backward error (work W).** A sum of n terms computed in any order is the exact sum of
+//!   terms each perturbed by at most γ_n ≈ n·u relative (u = 2⁻⁵³, [`UNIT_ROUNDOFF`]). One
+//!   evaluation of a network is therefore exact for weights and activations perturbed
+//!   componentwise by at most u·W, where W is the sum over layers of the longest sum a layer
+//!   forms (its accumulation length, [`network_work`]). A gradient step adds the backward
+//!   pass (the same lengths again) and the sums over samples and group elements. This is a
+//!   worst-case count: in practice round-off grows like √W, not W.
+//! - **Condition κ (measured).** How much the compared quantity moves, relative to its own
+//!   scale, per unit of relative componentwise perturbation. It is measured on the case
+//!   itself by finite differences with random signs at size η = [`PERTURBATION`]
+//!   ([`sensitivity`]); along a trajectory the perturbation is injected after *every* step,
+//!   scaled to that step's magnitudes (|θ_{t+1}| + |θ_{t+1} − θ_t|), which is how round-off
+//!   enters a descent (stochastic arithmetic at step granularity, [`trajectory_sensitivity`]).
+//!   The measurement uses one side of the identity only, so a defect in the identity cannot
+//!   inflate its own tolerance; κ is reported with each case.
+//!
+//! The tolerance is [`Budget::tolerance`] = [`SAFETY`] · u · W · max(κ, 1). With W a
+//! worst-case count and κ measured in the direction round-off actually takes, the factor
+//! [`SAFETY`] = 10 covers a random direction that underestimates the worst one; measured
+//! errors sit 10²–10⁴ below it (the margin column of `eqens check`). Negative controls must
+//! exceed [`CONTROL_FACTOR`] = 10³ times the tolerance of their own case.
+
+use crate::autodiff::Tape;
+use crate::nn::{LayerSpec, Network, LAYER_NORM_EPS};
+use crate::Result;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// u = 2⁻⁵³, the unit round-off of f64.
+pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+
+/// Safety factor over the worst-case count W times the measured condition κ (see the
+/// module docs: W counts n·u per sum where round-off grows like √n·u, and κ is measured in
+/// random directions).
+pub const SAFETY: f64 = 10.0;
+
+/// Relative size η of the finite-difference perturbations. Large enough that the change
+/// (η·κ) dwarfs the round-off of the two evaluations (u/η ≈ 1e-9 relative to it), small
+/// enough that second-order terms (η·κ² relative) stay negligible for κ ≲ 10⁴.
+pub const PERTURBATION: f64 = 1e-7;
+
+/// A negative control must exceed this multiple of its case's tolerance (issue: controls
+/// sit ≥ 10³ × their tolerance, so no round-off can pass for a broken hypothesis).
+pub const CONTROL_FACTOR: f64 = 1e3;
+
+/// The round-off budget of one case: work W and measured condition κ.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// W: the accumulated accumulation lengths of the computation (see the module docs).
+    pub work: f64,
+    /// κ: relative change of the compared quantity per unit relative perturbation.
+    pub condition: f64,
+}
+
+impl Budget {
+    /// SAFETY · u · W · max(κ, 1) (a non-finite κ gives +∞: such a case is reported as
+    /// unconditioned, never silently passed with a finite bound it did not earn).
+    pub fn tolerance(&self) -> f64 {
+        let kappa = if self.condition.is_finite() {
+            self.condition.max(1.0)
+        } else {
+            f64::INFINITY
+        };
+        SAFETY * UNIT_ROUNDOFF * self.work.max(1.0) * kappa
+    }
+
+    /// The budget of a case whose error is already NaN (a defect): an infinite tolerance
+    /// that is never reached, since NaN compares false.
+    pub fn unconditioned() -> Budget {
+        Budget {
+            work: 1.0,
+            condition: f64::INFINITY,
+        }
+    }
+
+    /// The larger budget of two parts of one case (the tolerance is monotone in both).
+    pub fn max(self, other: Budget) -> Budget {
+        if other.tolerance() > self.tolerance() {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// "W = …, κ = …" for case descriptions.
+    pub fn describe(&self) -> String {
+        format!("W = {:.0}, κ = {:.2}", self.work, self.condition)
+    }
+}
+
+/// The threshold a negative control must exceed: [`CONTROL_FACTOR`] × the tolerance its
+/// own case would have as a positive case.
+pub fn control_threshold(tolerance: f64) -> f64 {
+    CONTROL_FACTOR * tolerance
+}
+
+/// The longest sum layer `spec` forms per output value, given its per-sample input shape.
+fn layer_work(spec: &LayerSpec, in_shape: &[usize]) -> f64 {
+    let size: usize = in_shape.iter().product();
+    let channels = in_shape.first().copied().unwrap_or(1);
+    match spec {
+        // Σ over C_in·k² taps, plus the basis expansion of one filter (≤ k² terms).
+        LayerSpec::Conv2d { kernel, .. } => (channels * kernel * kernel + kernel * kernel) as f64,
+        // Σ over the input, plus the basis expansion (≤ in terms per entry).
+        LayerSpec::Dense { .. } => (2 * size) as f64,
+        LayerSpec::AvgPool2d(k) => (k * k) as f64,
+        // Mean, then variance: two sums over the sample.
+        LayerSpec::LayerNorm => (2 * size) as f64,
+        // Attention: Q Kᵀ and the softmax-weighted sum over tokens, each ≤ the sample size.
+        LayerSpec::Attention { .. } => (3 * size) as f64,
+        // Elementwise maps: one rounding per value.
+        _ => 1.0,
+    }
+}
+
+/// W of one forward pass: Σ over layers of [`layer_work`] (each layer's rounding enters
+/// the next as a relative perturbation of its input).
+pub fn network_work(net: &Network) -> f64 {
+    net.layers()
+        .iter()
+        .map(|l| layer_work(&l.spec, &l.in_shape))
+        .sum::<f64>()
+        + 1.0
+}
+
+/// W of one full-batch gradient step on `samples` inputs augmented over `actions` group
+/// elements: forward and backward passes (2·W_fwd) plus the sums over samples·actions
+/// and the loss's reduction over the outputs.
+pub fn step_work(net: &Network, samples: usize, actions: usize) -> f64 {
+    2.0 * network_work(net) + (samples * actions) as f64 + net.output_dim() as f64
+}
+
+/// The amplification that the layer norms of `net` apply to the round-off of their inputs,
+/// which a perturbation of θ does not reproduce: round-off perturbs each entry of a layer
+/// norm's input z independently by ≈ u·|z_j|, and the norm divides by √(var z + ε), so
+/// relative to its O(1) output the error is multiplied by max_j |z_j| / √(var z + ε) — large
+/// when z is nearly constant (cancellation in z − mean z). Returns the product over the
+/// layer norms of that factor's maximum over the `n` samples `x` (≥ 1; 1 without layer
+/// norms). θ must be laid out for `net` (one θ block per layer, in layer order), as for an
+/// ambient network.
+pub fn layer_norm_condition(net: &Network, theta: &[f64], x: &[f64], n: usize) -> Result<f64> {
+    let mut factor = 1.0;
+    let layers = net.layers();
+    for (i, layer) in layers.iter().enumerate() {
+        if !matches!(layer.spec, LayerSpec::LayerNorm) {
+            continue;
+        }
+        let prefix: Vec<LayerSpec> = layers[..i].iter().map(|l| l.spec.clone()).collect();
+        let z = if prefix.is_empty() {
+            x.to_vec()
+        } else {
+            let head = Network::new(net.input_shape(), prefix)?;
+            head.predict(&mut Tape::new(), &theta[..layer.theta.start], x, n)?
+        };
+        let m = z.len() / n.max(1);
+        let mut worst: f64 = 1.0;
+        for sample in z.chunks(m.max(1)) {
+            let mean = sample.iter().sum::<f64>() / m as f64;
+            let var = sample.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / m as f64;
+            let top = sample.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            worst = worst.max(top / (var + LAYER_NORM_EPS).sqrt());
+        }
+        factor *= worst;
+    }
+    Ok(factor)
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// Multiplies each entry of `p` by (1 + η·s_i) for random signs s_i.
+fn perturb_relative(p: &[f64], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    p.iter()
+        .map(|&x| {
+            let s = if rng.random::<bool>() { 1.0 } else { -1.0 };
+            x * (1.0 + PERTURBATION * s)
+        })
+        .collect()
+}
+
+/// κ of `f` at `p`: max over two random sign patterns s of
+/// ‖f(p ∘ (1 + η s)) − f(p)‖ / (η · `scale`), where `scale` is the magnitude the identity's
+/// error is measured against (e.g. ‖f(p)‖). A zero `scale` gives κ = 0 (nothing to
+/// perturb).
+pub fn sensitivity(
+    p: &[f64],
+    scale: f64,
+    seed: u64,
+    f: impl Fn(&[f64]) -> Result<Vec<f64>>,
+) -> Result<f64> {
+    let base = f(p)?;
+    if scale == 0.0 {
+        return Ok(0.0);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut kappa: f64 = 0.0;
+    for _ in 0..2 {
+        let moved = f(&perturb_relative(p, &mut rng))?;
+        let d: Vec<f64> = moved.iter().zip(&base).map(|(a, b)| a - b).collect();
+        kappa = kappa.max(norm(&d) / (PERTURBATION * scale));
+    }
+    Ok(kappa)
+}
+
+/// The perturbation injected after a step from `before` to `after` (in place): each entry
+/// moves by η·(|θ_{t+1}| + |θ_{t+1} − θ_t|)·s with a random sign s — the size of the
+/// round-off a step commits, up to the factor u·W that the budget supplies.
+pub fn perturb_step(before: &[f64], after: &mut [f64], rng: &mut ChaCha8Rng) {
+    for (a, &b) in after.iter_mut().zip(before) {
+        let s = if rng.random::<bool>() { 1.0 } else { -1.0 };
+        *a += PERTURBATION * (a.abs() + (*a - b).abs()) * s;
+    }
+}
+
+/// κ of a trajectory: `run(None)` gives the compared quantity of the unperturbed run and
+/// `run(Some(rng))` that of a twin run perturbed after every step with [`perturb_step`];
+/// κ = max over two twins of ‖twin − base‖ / (η·`scale`) (0 when `scale` is 0).
+pub fn trajectory_sensitivity(
+    scale: f64,
+    base: &[f64],
+    seed: u64,
+    mut run: impl FnMut(&mut ChaCha8Rng) -> Result<Vec<f64>>,
+) -> Result<f64> {
+    if scale == 0.0 {
+        return Ok(0.0);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut kappa: f64 = 0.0;
+    for _ in 0..2 {
+        let twin = run(&mut rng)?;
+        let d: Vec<f64> = twin.iter().zip(base).map(|(a, b)| a - b).collect();
+        kappa = kappa.max(norm(&d) / (PERTURBATION * scale));
+    }
+    Ok(kappa)
+}
+
+/// `d / scale`, the relative error of an identity, with the degenerate case spelled out:
+/// when both sides vanish (d = 0, scale = 0) the identity holds exactly and the error is 0;
+/// a non-zero d against a zero scale is +∞ (the identity claims equality); NaN propagates
+/// (a NaN in a computed quantity is a defect, never a pass).
+pub fn relative(d: f64, scale: f64) -> f64 {
+    if d == 0.0 && scale == 0.0 {
+        0.0
+    } else {
+        d / scale
+    }
+}
