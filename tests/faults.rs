@@ -382,7 +382,7 @@ fn t09_summary_columns_never_run_together() {
     let cfg = ReproduceConfig {
         members: 4,
         epochs: 1,
-        arms: vec![Arm::Sym, Arm::Cnn],
+        arms: vec![Arm::sym(), Arm::cnn()],
         threads: 1,
         sizes: vec![2, 4],
         resamples: 2,

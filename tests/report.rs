@@ -70,6 +70,7 @@ fn set_eval(floor: f64, set: &str, e: usize, single_acc: f64) -> SetEval {
         kl_at_largest_m: (0..5)
             .map(|k| kl_last * (1.0 + 0.01 * (k as f64 - 2.0)))
             .collect(),
+        bias: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn fixture_with(final_single_acc: f64) -> Results {
                     }
                 })
                 .collect(),
+            architecture: None,
         })
         .collect();
     Results {
@@ -117,6 +119,13 @@ fn fixture_with(final_single_acc: f64) -> Results {
             test_len: 200,
             ood_len: 100,
             scalar: "f32".into(),
+            data: String::new(),
+            group: String::new(),
+            ood: String::new(),
+            steps_per_member: 0,
+            eval_epochs: Vec::new(),
+            train_mean: 8.0,
+            train_std: 4.0,
             shards: 0,
             train_secs: 3723.5,
             simd: "avx2".into(),
@@ -210,7 +219,11 @@ fn report_folder_has_every_file_non_empty() {
         let len = std::fs::metadata(dir.join(f)).unwrap().len();
         assert!(len > 0, "{f} is empty");
     }
-    assert_eq!(names.len(), 7);
+    assert_eq!(
+        names.len(),
+        8,
+        "report.md, results.json, results.csv and 5 SVGs"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -46,13 +46,34 @@ enum Command {
     /// (H2), and advice.
     Analyze(AnalyzeArgs),
     /// Reproduce the paper's ensemble experiment (Nordenfors & Flinth) on the bundled 8×8
-    /// digits with exact C4 rotations, and write a report folder.
+    /// digits or 28×28 MNIST subset with exact grid rotations, and write a report folder.
     #[command(after_help = EXIT_HELP)]
-    Reproduce(ReproduceArgs),
+    Reproduce(Box<ReproduceArgs>),
 }
 
 #[derive(clap::Args, Debug)]
 struct ReproduceArgs {
+    /// Training data: digits (bundled 8×8 UCI digits) or mnist (bundled 5,000 MNIST images,
+    /// 28×28, the paper's network and setting).
+    #[arg(long, default_value = "digits")]
+    data: String,
+    /// The group acting on the pixel grid: c2, c4 or d4 (augmentation, symmetric init and
+    /// the H4 verdicts follow it).
+    #[arg(long, default_value = "c4")]
+    group: String,
+    /// Out-of-distribution set: natural (grayscale natural-image patches in [0, 1]) or
+    /// noise (smoothed Gaussian noise).
+    #[arg(long, default_value = "natural")]
+    ood: String,
+    /// Training budget in SGD steps instead of --epochs (a whole number of epochs).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Evaluate only at these epochs (0 = init; the last epoch is always evaluated).
+    #[arg(long, value_delimiter = ',')]
+    eval_at: Option<Vec<usize>>,
+    /// Train on only this many training images (round-robin over the classes).
+    #[arg(long)]
+    train_limit: Option<usize>,
     /// Members per arm.
     #[arg(long, default_value_t = 1000)]
     members: usize,
@@ -68,7 +89,9 @@ struct ReproduceArgs {
     /// Master seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Arms: sym, as-syminit, as-asyminit, cnn (comma-separated).
+    /// Arms, comma-separated: presets sym, as-syminit, as-asyminit, cnn, or
+    /// name=support:init with support full, plus, plus-corner or a row-major k×k 0/1 mask
+    /// and init iid or sym (e.g. diamond=0010001110111110111000100:iid).
     #[arg(
         long,
         value_delimiter = ',',
@@ -88,7 +111,7 @@ struct ReproduceArgs {
     /// Bootstrap resamples per ensemble size.
     #[arg(long, default_value_t = 30)]
     resamples: usize,
-    /// Number of out-of-distribution (smoothed-noise) images.
+    /// Number of out-of-distribution images.
     #[arg(long, default_value_t = 360)]
     ood_len: usize,
     /// Train in f64 instead of f32.
@@ -104,6 +127,10 @@ struct ReproduceArgs {
     /// are read from the shards).
     #[arg(long, num_args = 1..)]
     merge: Vec<std::path::PathBuf>,
+    /// Join the report folders (or results.json files) of runs of disjoint arms with
+    /// otherwise equal settings into one report in --out (no training).
+    #[arg(long, num_args = 1.., conflicts_with_all = ["merge", "shard"])]
+    combine: Vec<std::path::PathBuf>,
     /// Replace an existing report or shard file (and discard an interrupted run's checkpoint).
     #[arg(long)]
     force: bool,
@@ -255,9 +282,13 @@ fn analyze_memory(args: &AnalyzeArgs) -> eqens::Result<()> {
 
 /// Runs `eqens reproduce`; `Ok(false)` when members diverged (exit status 3).
 fn reproduce(args: ReproduceArgs, matches: &ArgMatches) -> eqens::Result<bool> {
+    use eqens::reproduce::config::parse_group;
+    use eqens::reproduce::{combine_results, write_report, Results};
     use eqens::reproduce::{merge_shards_with, reproduce_shard_with, reproduce_with};
     use eqens::reproduce::{shard_config, summary_table};
-    use eqens::reproduce::{Arm, ReproduceConfig, RunOptions, ScalarKind, Shard};
+    use eqens::reproduce::{
+        Arm, DataKind, OodKind, ReproduceConfig, RunOptions, ScalarKind, Shard,
+    };
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     // A merge starts from the shards' configuration: only flags given explicitly override
     // it (and must then agree with the shards for training settings).
@@ -268,6 +299,36 @@ fn reproduce(args: ReproduceArgs, matches: &ArgMatches) -> eqens::Result<bool> {
     };
     let pick = |id: &str| args.merge.is_empty() || given(id);
     let cfg = ReproduceConfig {
+        data: if pick("data") {
+            DataKind::parse(&args.data)?
+        } else {
+            base.data
+        },
+        group: if pick("group") {
+            parse_group(&args.group)?
+        } else {
+            base.group
+        },
+        ood: if pick("ood") {
+            OodKind::parse(&args.ood)?
+        } else {
+            base.ood
+        },
+        steps: if pick("steps") {
+            args.steps
+        } else {
+            base.steps
+        },
+        eval_at: if pick("eval_at") {
+            args.eval_at
+        } else {
+            base.eval_at.clone()
+        },
+        train_limit: if pick("train_limit") {
+            args.train_limit
+        } else {
+            base.train_limit
+        },
         members: if pick("members") {
             args.members
         } else {
@@ -325,6 +386,29 @@ fn reproduce(args: ReproduceArgs, matches: &ArgMatches) -> eqens::Result<bool> {
         force: args.force,
         resume: args.resume,
     };
+    if !args.combine.is_empty() {
+        let parts = args
+            .combine
+            .iter()
+            .map(|p| {
+                let file = if p.is_dir() {
+                    p.join("results.json")
+                } else {
+                    p.clone()
+                };
+                Results::load(&file)
+            })
+            .collect::<eqens::Result<Vec<_>>>()?;
+        let results = combine_results(parts)?;
+        eqens::reproduce::output::check_report_dir(&cfg.out_dir, args.force)?;
+        write_report(&results, &cfg.out_dir)?;
+        Out.print(&summary_table(&results))?;
+        Out.line(&format!(
+            "report written to {}",
+            cfg.out_dir.join("report.md").display()
+        ))?;
+        return Ok(results.divergence.total() == 0);
+    }
     if cfg.shard.is_some() {
         let s = reproduce_shard_with(&cfg, &opts)?;
         Out.line(&format!("wrote shard {}", s.path.display()))?;
@@ -403,7 +487,7 @@ fn main() -> ExitCode {
             let sub = matches
                 .subcommand_matches("reproduce")
                 .expect("the reproduce subcommand was parsed");
-            match reproduce(args, sub) {
+            match reproduce(*args, sub) {
                 Ok(false) => return ExitCode::from(EXIT_DIVERGED),
                 other => other,
             }

@@ -1,11 +1,11 @@
 //! Helpers shared by several statement checks: the random cases they draw and the member
 //! runs they train.
 
+use super::roundoff::{self, Budget};
 use crate::ensemble::run_members;
 use crate::nn::GroupNetwork;
 use crate::train::cases::{image_case, sub_seed, vector_case, worst, Activations, Case, Filters};
 use crate::train::{descend, Law, Samples, Workspace};
-use super::roundoff::{self, Budget};
 use crate::Result;
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;

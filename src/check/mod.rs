@@ -68,9 +68,7 @@ impl Measurement {
         for m in parts {
             let replace = match &worst {
                 None => true,
-                Some(w) => {
-                    (m.margin().is_nan() && !w.margin().is_nan()) || m.margin() > w.margin()
-                }
+                Some(w) => (m.margin().is_nan() && !w.margin().is_nan()) || m.margin() > w.margin(),
             };
             if replace {
                 worst = Some(m);
@@ -116,8 +114,8 @@ impl Control {
 mod common;
 pub mod main_theorem;
 pub mod registry;
-pub mod roundoff;
 pub mod report;
+pub mod roundoff;
 pub mod s01_lifted_identity;
 pub mod s02_augmented_risk;
 pub mod s03_gradient_equivariance;

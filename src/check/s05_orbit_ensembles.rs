@@ -11,8 +11,8 @@
 
 use super::common::{perturbed_descent, run_fallible_members};
 use super::roundoff::{self, Budget};
-use crate::autodiff::Tape;
 use super::{Control, Measurement};
+use crate::autodiff::Tape;
 use crate::ensemble::equivariance_error;
 use crate::nn::analysis::direction_basis;
 use crate::nn::Target;
@@ -355,7 +355,16 @@ fn trained_budget(c: &Case, init: &InitLaw, aug: &Augmentation, seed: u64) -> Re
     let mut theta = theta0.clone();
     let mut ws = Workspace::<f64>::new(gnet);
     for _ in 0..STEPS {
-        descend(gnet, &mut ws, &mut theta, &samples, &law, LR, 1, |_, _, _| {})?;
+        descend(
+            gnet,
+            &mut ws,
+            &mut theta,
+            &samples,
+            &law,
+            LR,
+            1,
+            |_, _, _| {},
+        )?;
         let out = outputs(&theta)?;
         let w = 1.0 / norm(&out);
         weights.push(w);
@@ -493,7 +502,13 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let compat = case(sub_seed(seed, 0), &Filters::CompatibleNotInvariant)?;
     let e = final_error(&compat, &sym, &Augmentation::Full, s, &ALL)?;
     let t = threshold(&compat, &sym, &Augmentation::Full)?;
-    push("H4", "(v) compatible, not invariant 𝓛, init in 𝓛_0", &compat, e, t);
+    push(
+        "H4",
+        "(v) compatible, not invariant 𝓛, init in 𝓛_0",
+        &compat,
+        e,
+        t,
+    );
     Ok(out)
 }
 

@@ -18,11 +18,11 @@
 
 use super::roundoff::Budget;
 use super::{Control, Measurement};
-use crate::train::cases::worst;
 use crate::nn::analysis::{analyze, MapReport, Verdict};
 use crate::nn::param::standard_normal;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
 use crate::rep::GridGroup;
+use crate::train::cases::worst;
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -1,15 +1,21 @@
-//! Inputs for the experiments: the bundled UCI digits ([`digits`]), seeded synthetic inputs
+//! Inputs for the experiments: the bundled UCI digits ([`digits`]), the bundled 28×28 MNIST
+//! subset and natural-image patches ([`images28`]), seeded synthetic inputs
 //! ([`synthetic`]), and the one container they all come in, [`Dataset`].
 //!
 //! Storage is `f64` throughout; [`Dataset::batch_into`] converts a batch to the training
 //! scalar `T: Scalar`.
 
 pub mod digits;
+pub mod images28;
 pub mod synthetic;
 
 pub use digits::{
     digits_split, load_digits, load_digits_from, parse_digits, stratified_split, DigitsSplit,
     DIGITS_CSV_GZ,
+};
+pub use images28::{
+    area_resize, load_mnist5k, load_natural28, parse_mnist_csv, parse_natural_csv, MNIST5K_CSV_GZ,
+    NATURAL28_CSV_GZ, SIDE28,
 };
 pub use synthetic::{binomial_blur_3x3, gaussian_images, point_clouds, smoothed_noise_images};
 

@@ -12,7 +12,8 @@ use super::results::{
 use crate::autodiff::Tape;
 use crate::ensemble::run_members;
 use crate::metrics::{
-    argmax, bootstrap_indices, loglog_slope, mean_std, osp, symmetric_kl, welch_one_sided,
+    argmax, bootstrap_indices, loglog_slope, mean_std, orbit_defect, osp, squared_mean_norm_with,
+    symmetric_kl, welch_one_sided, BiasEstimate,
 };
 use crate::nn::Network;
 use crate::rep::Rep;
@@ -249,6 +250,7 @@ pub(crate) fn evaluate_set(
         .collect();
     let last = spec.sizes.len() - 1;
     let kl_at_largest_m = column(&per_task[last * spec.resamples..], 2);
+    let bias = squared_bias(logits, g, k)?;
     Ok(SetEval {
         set: name.to_string(),
         by_size,
@@ -258,7 +260,23 @@ pub(crate) fn evaluate_set(
             kl: spread(&column(&singles, 2)),
         },
         kl_at_largest_m,
+        bias,
     })
+}
+
+/// The U-statistic estimate of ‖E D‖² over the members' logit tables `[n, |G|, K]`, with
+/// D_i = member i's defect f(ρ_X(g)x_j) − f(x_j) ([`orbit_defect`]) and ‖·‖² the mean over
+/// the n inputs and |G| elements of the squared norm over the K logits (so the estimate is
+/// on the scale of E‖f̂_M(ρ_X(g)x) − f̂_M(x)‖² per input and element). `None` for fewer than
+/// 2 members. Sums run in member order (deterministic).
+pub(crate) fn squared_bias(logits: &[&[f64]], g: usize, k: usize) -> Result<Option<BiasEstimate>> {
+    if logits.len() < 2 {
+        return Ok(None);
+    }
+    let d = logits[0].len();
+    let cells = d / k.max(1);
+    let est = squared_mean_norm_with(logits.len(), d, |i, buf| orbit_defect(logits[i], g, k, buf))?;
+    Ok(Some(est.scaled(1.0 / cells as f64)))
 }
 
 /// The bootstrap resamples of every size for a population of `population` kept members:

@@ -1,6 +1,6 @@
-//! The paper's experiment (`docs/THEORY.md` §4) on the bundled 8×8 digits: ensembles of the
-//! paper's network under C4, trained by SGD with rot90 augmentation, evaluated after every
-//! epoch. [`reproduce`] runs it and writes the report; [`reproduce_shard`] trains one slice of
+//! The paper's experiment (`docs/THEORY.md` §4) on the bundled 8×8 digits or 28×28 MNIST
+//! subset: ensembles of the paper's network under a grid group (C2, C4, D4), trained by SGD
+//! with full augmentation, evaluated at the chosen epochs ([`ReproduceConfig`]). [`reproduce`] runs it and writes the report; [`reproduce_shard`] trains one slice of
 //! the members and [`merge_shards`] evaluates the union, bit-identically to [`reproduce`].
 //!
 //! **Seeds.** The data are fixed ([`SPLIT_SEED`], [`OOD_SEED`]); the master seed s only drives
@@ -22,29 +22,35 @@
 use super::checkpoint::{
     checkpoint_path, decode_theta, encode_theta, ArmState, Checkpoint, Checkpointer, MemberState,
 };
+use super::config::fnv1a;
+pub use super::config::{
+    group_name, parse_group, Arm, ArmInit, DataKind, OodKind, ReproduceConfig, ScalarKind,
+    INIT_SCALE, PRESET_ARMS,
+};
 use super::evaluate::{compare_arms, evaluate_epoch, member_logits, EvalSet, EvalSpec};
 use super::output::{check_report_dir, check_shard_file, write_file_atomic};
 use super::report::write_report;
 use super::results::{
-    ArmResult, Divergence, EpochEval, Results, RunInfo, ARM_NAMES, EXPLODED, EXPLODED_LOSS_FACTOR,
-    EXPLODED_THETA_FACTOR, PAPER_RESAMPLES, PAPER_SIZES, SET_OOD, SET_TEST,
+    ArmArchitecture, ArmResult, Divergence, EpochEval, Results, RunInfo, EXPLODED,
+    EXPLODED_LOSS_FACTOR, EXPLODED_THETA_FACTOR, SET_OOD, SET_TEST,
 };
 use super::shard::{
     config_difference, open_shards, shard_file_name, ArmSection, ShardFile, ShardHeader,
     ShardWriter, EVAL_FIELDS, SHARD_FORMAT,
 };
 use crate::autodiff::Tape;
-use crate::data::{digits_split, smoothed_noise_images};
-use crate::ensemble::{member_rng, member_seed, run_members, Shard};
-use crate::nn::{GroupNetwork, Network, PaperBasis, Support, Target};
-use crate::rep::{GridGroup, Rep};
-use crate::train::{
-    init_theta, sgd_epoch, Augmentation, InitLaw, Law, Samples, SgdConfig, Workspace,
+use crate::data::{
+    area_resize, digits_split, load_mnist5k, load_natural28, smoothed_noise_images,
+    stratified_split, Dataset, SIDE28,
 };
+use crate::ensemble::{member_rng, member_seed, run_members, Shard};
+use crate::nn::analysis::{analyze_support, Verdict};
+use crate::nn::{GroupNetwork, Network, PaperBasis, Target};
+use crate::rep::{GridGroup, Rep};
+use crate::train::{init_theta, sgd_epoch, Augmentation, Law, Samples, SgdConfig, Workspace};
 use crate::{Error, Result, Scalar};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -53,244 +59,45 @@ use std::time::Instant;
 
 /// Fraction of the digits held out as the in-distribution test set.
 pub const TEST_FRACTION: f64 = 0.2;
-/// Seed of the train/test split of the digits (fixed: the data do not change with `--seed`).
+/// Seed of the train/test split (fixed: the data do not change with `--seed`).
 pub const SPLIT_SEED: u64 = 0;
 /// Seed of the out-of-distribution smoothed-noise images (fixed, like the split).
 pub const OOD_SEED: u64 = 0x00D0_00D0;
 /// Side of the digit images.
 pub const IMAGE_SIDE: usize = 8;
-/// Standard deviation of the initial coefficients (the paper: N(0, 1)).
-pub const INIT_SCALE: f64 = 1.0;
+/// Side and channels of the network `eqens analyze` builds by default, used for each arm's
+/// H4 verdict (the verdict depends on the support and the group, not on these sizes).
+pub const ANALYZE_SIDE: usize = 8;
+/// Channels of the analysed network (as `eqens analyze`'s default).
+pub const ANALYZE_CHANNELS: usize = 4;
 /// Salt of the bootstrap seeds (FNV-1a of `bootstrap`), keeping them apart from member seeds.
 const BOOTSTRAP_SALT: u64 = fnv1a("bootstrap");
 
-/// FNV-1a, 64 bits, of a name (a stable salt, not cryptographic).
-const fn fnv1a(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        h = (h ^ bytes[i] as u64).wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
+/// The paper's network on `side`×`side` images with `arm`'s support, under `group`.
+pub fn arm_network(arm: &Arm, side: usize, group: GridGroup) -> Result<GroupNetwork> {
+    let net = Network::paper(side, arm.support(), PaperBasis::Orthonormal)?;
+    GroupNetwork::on_images(net, group)
 }
 
-/// One arm of the experiment: an architecture 𝓛 (filter support Ω) and an initial law.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Arm {
-    /// 𝓛^sym: plus + centre support, i.i.d. N(0, 1) init.
-    #[serde(rename = "sym")]
-    Sym,
-    /// 𝓛^as: plus without centre + corner, symmetric init (zero outside 𝓛_0: corner = 0).
-    #[serde(rename = "as-syminit")]
-    AsSymInit,
-    /// 𝓛^as with i.i.d. N(0, 1) init.
-    #[serde(rename = "as-asyminit")]
-    AsAsymInit,
-    /// 𝓛^cnn: the full 3×3 filter, i.i.d. N(0, 1) init.
-    #[serde(rename = "cnn")]
-    Cnn,
-}
-
-impl Arm {
-    /// The four arms in the paper's order.
-    pub const ALL: [Arm; 4] = [Arm::Sym, Arm::AsSymInit, Arm::AsAsymInit, Arm::Cnn];
-
-    /// The arm's name (`sym`, `as-syminit`, `as-asyminit`, `cnn`).
-    pub fn name(self) -> &'static str {
-        ARM_NAMES[self as usize]
-    }
-
-    /// Parses an arm name; unknown names are [`Error::Invalid`] listing the valid ones.
-    pub fn parse(name: &str) -> Result<Arm> {
-        Arm::ALL
-            .into_iter()
-            .find(|a| a.name() == name.trim())
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown arm `{name}` (expected one of {})",
-                    ARM_NAMES.join(", ")
-                ))
-            })
-    }
-
-    /// The filter support Ω of the arm's convolutions.
-    pub fn support(self) -> Support {
-        match self {
-            Arm::Sym => Support::plus(),
-            Arm::AsSymInit | Arm::AsAsymInit => Support::plus_corner(),
-            Arm::Cnn => Support::full(3),
-        }
-    }
-
-    /// The arm's initial law μ_0 of θ.
-    pub fn init_law(self) -> InitLaw {
-        match self {
-            Arm::AsSymInit => InitLaw::Symmetric { scale: INIT_SCALE },
-            _ => InitLaw::Gaussian { scale: INIT_SCALE },
-        }
-    }
-
-    /// Name of the initial law: `iid` or `symmetric`.
-    pub fn init_name(self) -> &'static str {
-        match self.init_law() {
-            InitLaw::Symmetric { .. } => "symmetric",
-            InitLaw::Gaussian { .. } => "iid",
-        }
-    }
-
-    /// The paper's network on 8×8 digits with this arm's support, under C4 rotations.
-    pub fn network(self) -> Result<GroupNetwork> {
-        let net = Network::paper(IMAGE_SIDE, &self.support(), PaperBasis::Orthonormal)?;
-        GroupNetwork::on_images(net, GridGroup::C4)
-    }
-
-    /// The arm's seed under master seed s: s ^ FNV-1a(name).
-    pub fn seed(self, master: u64) -> u64 {
-        master ^ fnv1a(self.name())
-    }
-}
-
-/// The scalar training runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScalarKind {
-    /// f32 (the default, as the paper's PyTorch code).
-    F32,
-    /// f64 (`--f64`).
-    F64,
-}
-
-impl ScalarKind {
-    /// `f32` or `f64`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScalarKind::F32 => "f32",
-            ScalarKind::F64 => "f64",
-        }
-    }
-}
-
-/// Configuration of `eqens reproduce`; [`Default`] is the paper's setting. Serialised whole
-/// into shard headers and checkpoints (but `out_dir` and `shard`, which say where and which
-/// slice, not what).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReproduceConfig {
-    /// Members per arm (paper: 1000).
-    pub members: usize,
-    /// Training epochs E (paper: 10); evaluations at 0 = init ..= E.
-    pub epochs: usize,
-    /// SGD learning rate (paper: 0.01).
-    pub lr: f64,
-    /// SGD batch size (paper: 32).
-    pub batch: usize,
-    /// Master seed s.
-    pub seed: u64,
-    /// Arms to run, in order (default: all four).
-    pub arms: Vec<Arm>,
-    /// Worker threads (results never depend on it).
-    pub threads: usize,
-    /// Ensemble sizes M (paper: 5 … 1000); sizes above `members` are dropped.
-    pub sizes: Vec<usize>,
-    /// Bootstrap resamples per size (paper: 30).
-    pub resamples: usize,
-    /// Number of out-of-distribution images.
-    pub ood_len: usize,
-    /// Output folder: the report, or the shard file of a sharded run.
-    #[serde(skip)]
-    pub out_dir: PathBuf,
-    /// Train only this slice of the members ([`reproduce_shard`]).
-    #[serde(skip)]
-    pub shard: Option<Shard>,
-    /// Training scalar.
-    pub scalar: ScalarKind,
-}
-
-impl Default for ReproduceConfig {
-    fn default() -> Self {
-        ReproduceConfig {
-            members: 1000,
-            epochs: 10,
-            lr: 0.01,
-            batch: 32,
-            seed: 0,
-            arms: Arm::ALL.to_vec(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            sizes: PAPER_SIZES.to_vec(),
-            resamples: PAPER_RESAMPLES,
-            ood_len: 360,
-            out_dir: PathBuf::from("eqens-reproduce"),
-            shard: None,
-            scalar: ScalarKind::F32,
-        }
-    }
-}
-
-impl ReproduceConfig {
-    /// Checks every field; bad values are [`Error::Invalid`] naming the flag.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Invalid(m));
-        if self.members == 0 {
-            return bad("--members must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("--lr must be finite and positive, got {}", self.lr));
-        }
-        if self.batch == 0 {
-            return bad("--batch must be at least 1".into());
-        }
-        crate::limits::check_threads("--threads", self.threads)?;
-        if self.arms.is_empty() {
-            return bad("--arms: no arm selected".into());
-        }
-        for (i, a) in self.arms.iter().enumerate() {
-            if self.arms[..i].contains(a) {
-                return bad(format!("--arms: `{}` is listed twice", a.name()));
-            }
-        }
-        if self.sizes.contains(&0) {
-            return bad("--sizes: ensemble sizes must be at least 1".into());
-        }
-        if self.used_sizes().is_empty() {
-            return bad(format!(
-                "--sizes: no ensemble size in {:?} is at most --members {}",
-                self.sizes, self.members
-            ));
-        }
-        if self.resamples < 2 {
-            return bad(format!(
-                "--resamples must be at least 2 (for a standard deviation), got {}",
-                self.resamples
-            ));
-        }
-        if self.ood_len == 0 {
-            return bad("--ood-len must be at least 1".into());
-        }
-        Ok(())
-    }
-
-    /// The sizes M evaluated: the configured ones ≤ members, sorted, without repeats.
-    pub fn used_sizes(&self) -> Vec<usize> {
-        let mut s: Vec<usize> = self
-            .sizes
-            .iter()
-            .copied()
-            .filter(|&m| m <= self.members)
-            .collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    }
-
-    pub(crate) fn sgd(&self) -> SgdConfig {
-        SgdConfig {
-            lr: self.lr,
-            batch: self.batch,
-            epochs: self.epochs,
-            shuffle: true,
-        }
-    }
+/// The arm's H4 / compatibility verdict under `group`, exactly as `eqens analyze --group …
+/// --support …` computes it, and what the theory predicts for ‖E D‖².
+pub fn arm_architecture(arm: &Arm, group: GridGroup) -> Result<ArmArchitecture> {
+    let report = analyze_support(group, arm.support(), ANALYZE_SIDE, ANALYZE_CHANNELS)?;
+    let holds = report.hypotheses_hold();
+    let prediction = if holds {
+        "0 (H1–H7 hold: the ensemble is equivariant at every training time)"
+    } else if report.verdict != Verdict::Invariant && arm.init() == ArmInit::Sym {
+        "open (not invariant, but the init starts in 𝓛_0; not covered by the theorem)"
+    } else {
+        "> 0 expected (hypotheses fail; no invariant initial law on 𝓛)"
+    };
+    Ok(ArmArchitecture {
+        group: group_name(group).into(),
+        verdict: report.verdict.label().into(),
+        hypotheses_hold: holds,
+        summary: report.summary,
+        prediction: prediction.into(),
+    })
 }
 
 fn bootstrap_seed(arm_seed: u64, m: usize) -> u64 {
@@ -321,33 +128,124 @@ pub(crate) struct Setup<T> {
     pub(crate) train_labels: Vec<usize>,
     sets: Vec<EvalSet<T>>,
     pub(crate) law: Law,
+    pub(crate) group: GridGroup,
+    pub(crate) side: usize,
     group_order: usize,
     sizes: Vec<usize>,
     threads: usize,
+    /// Training epochs E (from `--epochs` or `--steps`).
+    pub(crate) epochs: usize,
+    /// Epochs evaluated, increasing, ending at E.
+    eval_epochs: Vec<usize>,
+    /// Mean and std of the raw training pixels (the normalisation).
+    norm: (f64, f64),
+}
+
+/// The training subset kept by `--train-limit n`: samples ordered by (rank within their
+/// class, class) — round-robin over the classes in storage order — and the first n kept,
+/// in storage order.
+fn limit_training(train: Dataset, limit: Option<usize>) -> Result<Dataset> {
+    let Some(n) = limit else { return Ok(train) };
+    if n >= train.len() {
+        return Ok(train);
+    }
+    let labels = train
+        .labels
+        .as_ref()
+        .ok_or_else(|| Error::Data("the training set has no labels".into()))?;
+    let mut seen = vec![0usize; train.num_classes];
+    let mut keys: Vec<(usize, usize, usize)> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            seen[l] += 1;
+            (seen[l], l, i)
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut keep: Vec<usize> = keys[..n].iter().map(|k| k.2).collect();
+    keep.sort_unstable();
+    train.subset(&keep)
+}
+
+/// The natural patches for `side`×`side` inputs: `len` patches taken round-robin over the
+/// 12 source photographs (patch t of source s is row 100·s + t; pick j is source j mod 12,
+/// patch ⌊j / 12⌋), scaled to [0, 1] by /255 and not normalised (as the paper's OOD set);
+/// for side 8, area-resized 28 → 8 ([`area_resize`], 3.5×3.5-pixel boxes).
+pub fn natural_ood(len: usize, side: usize) -> Result<Dataset> {
+    let (all, sources) = load_natural28()?;
+    let mut names: Vec<&str> = Vec::new();
+    for s in &sources {
+        if !names.contains(&s.as_str()) {
+            names.push(s);
+        }
+    }
+    let by_source: Vec<Vec<usize>> = names
+        .iter()
+        .map(|n| (0..sources.len()).filter(|&i| sources[i] == *n).collect())
+        .collect();
+    let per = by_source.iter().map(Vec::len).min().unwrap_or(0);
+    if len > per * by_source.len() {
+        return Err(Error::Invalid(format!(
+            "--ood-len {len}: the natural set has {} patches usable round-robin ({} sources × {per})",
+            per * by_source.len(),
+            by_source.len()
+        )));
+    }
+    let pick: Vec<usize> = (0..len)
+        .map(|j| by_source[j % by_source.len()][j / by_source.len()])
+        .collect();
+    let chosen = all.subset(&pick)?;
+    let scaled: Vec<f64> = chosen.inputs.iter().map(|v| v / 255.0).collect();
+    let inputs = if side == SIDE28 {
+        scaled
+    } else {
+        area_resize(&scaled, SIDE28, side)?
+    };
+    Dataset::new(inputs, vec![1, side, side], None, None, 0, 0)
 }
 
 impl<T: Scalar> Setup<T> {
     pub(crate) fn new(cfg: &ReproduceConfig) -> Result<Setup<T>> {
         cfg.validate()?;
         crate::autodiff::simd::configured()?;
-        let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
-        let ood = smoothed_noise_images(cfg.ood_len, 1, IMAGE_SIDE, IMAGE_SIDE, OOD_SEED)?;
-        let rho_x = Rep::grid(GridGroup::C4, IMAGE_SIDE, IMAGE_SIDE)?;
-        let labels = |d: &crate::data::Dataset| {
+        let side = cfg.data.side();
+        let (train, test, norm) = match cfg.data {
+            DataKind::Digits if cfg.train_limit.is_none() => {
+                let split = digits_split(TEST_FRACTION, SPLIT_SEED)?;
+                (split.train, split.test, (split.mean, split.std))
+            }
+            DataKind::Digits | DataKind::Mnist => {
+                let all = match cfg.data {
+                    DataKind::Digits => crate::data::load_digits()?,
+                    DataKind::Mnist => load_mnist5k()?,
+                };
+                let (train, mut test) =
+                    stratified_split(&all, cfg.data.test_fraction(), SPLIT_SEED)?;
+                let mut train = limit_training(train, cfg.train_limit)?;
+                let (mean, std) = train.value_mean_std();
+                train.normalise_with(mean, std)?;
+                test.normalise_with(mean, std)?;
+                (train, test, (mean, std))
+            }
+        };
+        let ood = match cfg.ood {
+            OodKind::Natural => natural_ood(cfg.ood_len, side)?,
+            OodKind::Noise => smoothed_noise_images(cfg.ood_len, 1, side, side, OOD_SEED)?,
+        };
+        let rho_x = Rep::grid(cfg.group, side, side)?;
+        let labels = |d: &Dataset| {
             d.labels
                 .clone()
-                .ok_or_else(|| Error::Data("the digits have no labels".into()))
+                .ok_or_else(|| Error::Data("the training data have no labels".into()))
         };
         let sets = vec![
-            EvalSet::new(
-                SET_TEST,
-                &split.test.inputs,
-                Some(labels(&split.test)?),
-                &rho_x,
-            ),
+            EvalSet::new(SET_TEST, &test.inputs, Some(labels(&test)?), &rho_x),
             EvalSet::new(SET_OOD, &ood.inputs, None, &rho_x),
         ];
-        let train_len = split.train.len();
+        let train_labels = labels(&train)?;
+        let epochs = cfg.resolved_epochs(train_labels.len())?;
+        let train_len = train_labels.len();
         if cfg.batch > train_len {
             return Err(Error::Invalid(format!(
                 "--batch {} is larger than the {train_len} training samples",
@@ -356,14 +254,23 @@ impl<T: Scalar> Setup<T> {
         }
         check_memory::<T>(cfg, &sets)?;
         Ok(Setup {
-            train_x: split.train.inputs.iter().map(|&v| T::of(v)).collect(),
-            train_labels: labels(&split.train)?,
+            train_x: train.inputs.iter().map(|&v| T::of(v)).collect(),
+            train_labels,
             sets,
             law: Augmentation::Full.law(rho_x.group())?,
+            group: cfg.group,
+            side,
             group_order: rho_x.group().order(),
             sizes: cfg.used_sizes(),
             threads: cfg.threads,
+            epochs,
+            eval_epochs: cfg.eval_epochs(epochs),
+            norm,
         })
+    }
+
+    pub(crate) fn network(&self, arm: &Arm) -> Result<GroupNetwork> {
+        arm_network(arm, self.side, self.group)
     }
 
     fn run_info(
@@ -373,11 +280,12 @@ impl<T: Scalar> Setup<T> {
         shards: usize,
         train_secs: f64,
     ) -> RunInfo {
+        let steps_per_epoch = self.train_labels.len().div_ceil(cfg.batch);
         RunInfo {
             version: env!("CARGO_PKG_VERSION").into(),
             seed: cfg.seed,
             members: cfg.members,
-            epochs: cfg.epochs,
+            epochs: self.epochs,
             lr: cfg.lr,
             batch: cfg.batch,
             threads: cfg.threads,
@@ -388,6 +296,13 @@ impl<T: Scalar> Setup<T> {
             test_len: self.sets[0].n,
             ood_len: self.sets[1].n,
             scalar: cfg.scalar.name().into(),
+            data: cfg.data.name().into(),
+            group: group_name(cfg.group).into(),
+            ood: cfg.ood.name().into(),
+            steps_per_member: steps_per_epoch * self.epochs,
+            eval_epochs: self.eval_epochs.clone(),
+            train_mean: self.norm.0,
+            train_std: self.norm.1,
             shards,
             train_secs,
             simd: crate::autodiff::simd::configured()
@@ -404,7 +319,7 @@ fn check_memory<T: Scalar>(cfg: &ReproduceConfig, sets: &[EvalSet<T>]) -> Result
     let mut params = 0u128;
     let mut classes = 0u128;
     for arm in &cfg.arms {
-        let net = arm.network()?;
+        let net = arm_network(arm, cfg.data.side(), cfg.group)?;
         params = params.max(net.network().num_params() as u128);
         classes = classes.max(net.network().output_dim() as u128);
     }
@@ -452,7 +367,7 @@ type EpochOutcome = Option<std::result::Result<f64, String>>;
 fn init_members<T: Scalar>(
     threads: usize,
     gnet: &GroupNetwork,
-    arm: Arm,
+    arm: &Arm,
     seed: u64,
     range: Range<usize>,
 ) -> Result<Vec<Member<T>>> {
@@ -601,14 +516,15 @@ impl<'a, T: Scalar> ArmEvaluator<'a, T> {
         Ok(dropped)
     }
 
-    fn finish(self, arm: Arm) -> ArmResult {
-        ArmResult {
+    fn finish(self, arm: &Arm, group: GridGroup) -> Result<ArmResult> {
+        Ok(ArmResult {
             name: arm.name().into(),
             support: arm.support().name(),
             init: arm.init_name().into(),
             diverged_members: self.diverged,
             epochs: self.epochs,
-        }
+            architecture: Some(arm_architecture(arm, group)?),
+        })
     }
 }
 
@@ -619,7 +535,7 @@ fn mark_dropped<T>(members: &mut [Member<T>], dropped: &[usize]) {
 }
 
 /// A progress bar over members × epochs, drawn only if asked and stderr is a terminal.
-fn arm_bar(progress: bool, arm: Arm, len: usize) -> ProgressBar {
+fn arm_bar(progress: bool, arm: &Arm, len: usize) -> ProgressBar {
     let target = if progress && std::io::stderr().is_terminal() {
         ProgressDrawTarget::stderr()
     } else {
@@ -631,7 +547,7 @@ fn arm_bar(progress: bool, arm: Arm, len: usize) -> ProgressBar {
     {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.set_prefix(arm.name());
+    bar.set_prefix(arm.name().to_string());
     bar
 }
 
@@ -703,10 +619,10 @@ fn run_arm<T: Scalar>(
     resume: Option<&ArmState>,
     ckpt: &mut Checkpointer,
 ) -> Result<ArmResult> {
-    let arm = cfg.arms[a];
-    let gnet = arm.network()?;
+    let arm = &cfg.arms[a];
+    let gnet = setup.network(arm)?;
     let seed = arm.seed(cfg.seed);
-    let sgd = cfg.sgd();
+    let sgd = cfg.sgd(setup.epochs);
     let mut ev = ArmEvaluator::new(setup, &gnet, seed, cfg.resamples);
     let (mut members, first) = match resume {
         Some(state) => {
@@ -720,9 +636,9 @@ fn run_arm<T: Scalar>(
             0,
         ),
     };
-    let bar = arm_bar(progress, arm, cfg.members * cfg.epochs);
+    let bar = arm_bar(progress, arm, cfg.members * setup.epochs);
     bar.set_position((cfg.members * first.saturating_sub(1)) as u64);
-    for epoch in first..=cfg.epochs {
+    for epoch in first..=setup.epochs {
         let mut losses = vec![None; members.len()];
         if epoch > 0 {
             let outcomes = train_epoch(setup, &gnet, &sgd, &mut members, epoch, &bar)?;
@@ -737,6 +653,9 @@ fn run_arm<T: Scalar>(
                 }
             }
         }
+        if !setup.eval_epochs.contains(&epoch) {
+            continue;
+        }
         let cands: Vec<(usize, &[T], Option<f64>)> = members
             .iter()
             .zip(&losses)
@@ -750,7 +669,7 @@ fn run_arm<T: Scalar>(
         }
     }
     bar.finish_and_clear();
-    Ok(ev.finish(arm))
+    ev.finish(arm, setup.group)
 }
 
 /// Compares the arms, stamps the run information, writes the report folder and returns the
@@ -875,18 +794,18 @@ fn shard_in<T: Scalar>(
     let start = Instant::now();
     let setup = Setup::<T>::new(cfg)?;
     let range = shard.members(cfg.members);
-    let sgd = cfg.sgd();
+    let sgd = cfg.sgd(setup.epochs);
     let mut sections = Vec::new();
     write_file_atomic(path, |out| {
         let mut writer = ShardWriter::create(path, out)?;
-        for &arm in &cfg.arms {
-            let gnet = arm.network()?;
+        for arm in &cfg.arms {
+            let gnet = setup.network(arm)?;
             let seed = arm.seed(cfg.seed);
             let mut members = init_members::<T>(setup.threads, &gnet, arm, seed, range.clone())?;
-            let bar = arm_bar(progress, arm, range.len() * cfg.epochs);
+            let bar = arm_bar(progress, arm, range.len() * setup.epochs);
             let mut diverged = Vec::new();
             writer.epoch(None, members.iter().map(|m| &m.theta[..]))?;
-            for epoch in 1..=cfg.epochs {
+            for epoch in 1..=setup.epochs {
                 let outcomes = train_epoch(&setup, &gnet, &sgd, &mut members, epoch, &bar)?;
                 let mut losses = vec![f64::NAN; members.len()];
                 for ((m, o), loss) in members.iter_mut().zip(outcomes).zip(&mut losses) {
@@ -903,7 +822,7 @@ fn shard_in<T: Scalar>(
             }
             bar.finish_and_clear();
             sections.push(ArmSection {
-                name: arm.name().into(),
+                name: arm.spec(),
                 num_params: gnet.network().num_params(),
                 start: range.start,
                 end: range.end,
@@ -928,6 +847,7 @@ fn shard_in<T: Scalar>(
             init: String::new(),
             diverged_members: s.diverged.iter().map(|(i, _, m)| (*i, m.clone())).collect(),
             epochs: Vec::new(),
+            architecture: None,
         })
         .collect();
     Ok(ShardSummary {
@@ -978,8 +898,8 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
     let start = Instant::now();
     let setup = Setup::<T>::new(cfg)?;
     let mut arms = Vec::new();
-    for (a, &arm) in cfg.arms.iter().enumerate() {
-        let gnet = arm.network()?;
+    for (a, arm) in cfg.arms.iter().enumerate() {
+        let gnet = setup.network(arm)?;
         let p = gnet.network().num_params();
         if let Some(s) = shards.iter().find(|s| s.header.arms[a].num_params != p) {
             return Err(Error::Data(format!(
@@ -991,6 +911,7 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
         }
         let n = cfg.members;
         let mut diverged_at: Vec<Option<(usize, &str)>> = vec![None; n];
+        // Divergences in the order an unsplit run records them: by epoch, then member.
         for s in shards {
             for (i, e, msg) in &s.header.arms[a].diverged {
                 let slot = diverged_at.get_mut(*i).ok_or_else(|| {
@@ -1006,7 +927,8 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
         let mut losses = vec![f64::NAN; n];
         let mut alive = vec![true; n];
         let mut ev = ArmEvaluator::new(&setup, &gnet, arm.seed(cfg.seed), cfg.resamples);
-        for epoch in 0..=cfg.epochs {
+        let mut evaluated = 0;
+        for &epoch in &setup.eval_epochs {
             for s in shards {
                 let sec = &s.header.arms[a];
                 s.read_epoch(
@@ -1016,14 +938,17 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
                     &mut thetas[sec.start * p..sec.end * p],
                 )?;
             }
-            for (i, d) in diverged_at.iter().enumerate() {
-                if let Some((e, msg)) = d {
-                    if *e == epoch && alive[i] {
-                        alive[i] = false;
-                        ev.diverged.push((i, msg.to_string()));
+            for e in evaluated + 1..=epoch {
+                for (i, d) in diverged_at.iter().enumerate() {
+                    if let Some((at, msg)) = d {
+                        if *at == e && alive[i] {
+                            alive[i] = false;
+                            ev.diverged.push((i, msg.to_string()));
+                        }
                     }
                 }
             }
+            evaluated = epoch;
             let cands: Vec<(usize, &[T], Option<f64>)> = (0..n)
                 .filter(|&i| alive[i])
                 .map(|i| {
@@ -1038,7 +963,7 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
                 alive[i] = false;
             }
         }
-        arms.push(ev.finish(arm));
+        arms.push(ev.finish(arm, setup.group)?);
     }
     let train_secs = shards.iter().map(|s| s.header.run_secs).sum();
     let elapsed = start.elapsed().as_secs_f64();
@@ -1048,7 +973,8 @@ fn merge_in<T: Scalar>(cfg: &ReproduceConfig, shards: &[ShardFile]) -> Result<Re
 /// Loads and verifies the shard files in `dirs` (directories contribute every `.eqshard`
 /// file in them; each file's checksums, format and version are checked),
 /// checks that they were trained with one configuration, that `cfg` agrees with it except in
-/// evaluation settings ([`EVAL_FIELDS`]: sizes, resamples, OOD set, threads), and that they
+/// evaluation settings ([`EVAL_FIELDS`]: sizes, resamples, OOD set, evaluated epochs,
+/// threads), and that they
 /// cover every member of every arm exactly once; evaluates them exactly as [`reproduce`]
 /// would, writes the report to `cfg.out_dir` (replacing a report) and returns the results.
 /// Use [`shard_config`] for a `cfg` taken from the shards.

@@ -10,6 +10,8 @@
 //! - [`report`]: the report folder (report.md, results.json, results.csv, SVG plots) and a
 //!   compact terminal summary;
 //! - [`plots`]: the SVG figures;
+//! - [`combine`]: runs of disjoint arms joined into one report;
+//! - [`config`]: the configuration (data, group, arms, budget, evaluation epochs, OOD set);
 //! - [`experiment`]: the run itself ([`reproduce`], [`reproduce_shard`], [`merge_shards`]);
 //! - [`evaluate`]: member logits on rotation orbits, bootstrap ensembles, arm comparisons;
 //! - [`output`]: checked, atomic writes of reports and shards;
@@ -18,6 +20,8 @@
 //! - [`stream`]: member i's exact training stream (θ_0, batches, rotations), for replays.
 
 pub mod checkpoint;
+pub mod combine;
+pub mod config;
 pub mod evaluate;
 pub mod experiment;
 pub mod output;
@@ -27,14 +31,16 @@ pub mod results;
 pub mod shard;
 pub mod stream;
 
+pub use combine::combine_results;
+pub use config::{Arm, ArmInit, DataKind, OodKind, ReproduceConfig, ScalarKind};
 pub use experiment::{
     merge_shards, merge_shards_with, reproduce, reproduce_shard, reproduce_shard_with,
-    reproduce_with, shard_config, Arm, ReproduceConfig, RunOptions, ScalarKind, ShardSummary,
+    reproduce_with, shard_config, RunOptions, ShardSummary,
 };
 pub use report::{ordering_checks, summary_table, write_report, OrderingCheck};
 pub use results::{
-    ArmResult, Comparison, Divergence, EpochEval, KlSlope, MeanStd, PaperPoint, Results, RunInfo,
-    SetEval, SingleStats, SizeStat, Spread, WelchTest,
+    ArmArchitecture, ArmResult, Comparison, Divergence, EpochEval, KlSlope, MeanStd, PaperPoint,
+    Results, RunInfo, SetEval, SingleStats, SizeStat, Spread, WelchTest,
 };
 pub use shard::Shard;
 pub use stream::{member_stream, training_set, MemberStream, TrainingSet};

@@ -26,15 +26,18 @@ pub enum Plot {
     MetricsVsEpoch,
     /// Test accuracy versus epoch: ensemble at the largest M and single members.
     AccuracyVsEpoch,
+    /// The squared bias ‖E D‖² (U-statistic ± jackknife se) versus epoch, one panel per set.
+    BiasVsEpoch,
 }
 
 impl Plot {
     /// Every figure, in report order.
-    pub const ALL: [Plot; 4] = [
+    pub const ALL: [Plot; 5] = [
         Plot::OspVsM,
         Plot::KlVsM,
         Plot::MetricsVsEpoch,
         Plot::AccuracyVsEpoch,
+        Plot::BiasVsEpoch,
     ];
 
     /// File name inside the report folder.
@@ -44,6 +47,7 @@ impl Plot {
             Plot::KlVsM => "kl_vs_m.svg",
             Plot::MetricsVsEpoch => "metrics_vs_epoch.svg",
             Plot::AccuracyVsEpoch => "accuracy_vs_epoch.svg",
+            Plot::BiasVsEpoch => "bias_vs_epoch.svg",
         }
     }
 
@@ -54,6 +58,7 @@ impl Plot {
             Plot::KlVsM => "Symmetric KL divergence vs ensemble size",
             Plot::MetricsVsEpoch => "OSP and symmetric KL vs epoch at the largest M",
             Plot::AccuracyVsEpoch => "Test accuracy vs epoch",
+            Plot::BiasVsEpoch => "Squared bias ‖E D‖² of the infinite ensemble vs epoch",
         }
     }
 }
@@ -116,11 +121,20 @@ fn arm_color(name: &str, index: usize) -> RGBColor {
     }
 }
 
-fn set_title(set: &str) -> &'static str {
+fn set_title(results: &Results, set: &str) -> String {
+    let data = if results.run.data.is_empty() {
+        "digits"
+    } else {
+        results.run.data.as_str()
+    };
+    let ood = match results.run.ood.as_str() {
+        "natural" => "natural images",
+        _ => "smoothed noise",
+    };
     match set {
-        SET_TEST => "test (digits, in distribution)",
-        SET_OOD => "ood (smoothed noise)",
-        _ => "other set",
+        SET_TEST => format!("test ({data}, in distribution)"),
+        SET_OOD => format!("ood ({ood})"),
+        _ => "other set".into(),
     }
 }
 
@@ -169,7 +183,11 @@ fn figure_of(results: &Results, plot: Plot) -> Figure {
                     panels.push(vs_epoch_panel(
                         results,
                         set,
-                        &format!("{} — {}, M = {largest}", metric.label(), set_title(set)),
+                        &format!(
+                            "{} — {}, M = {largest}",
+                            metric.label(),
+                            set_title(results, set)
+                        ),
                         metric.label(),
                         matches!(metric, Metric::Kl),
                         |s| s.at_m(largest).map(|st| pick(st, metric)),
@@ -198,6 +216,22 @@ fn figure_of(results: &Results, plot: Plot) -> Figure {
                     |s| Some((s.single_members.acc.mean, s.single_members.acc.std)),
                 ),
             ],
+        ),
+        Plot::BiasVsEpoch => (
+            2,
+            [SET_TEST, SET_OOD]
+                .iter()
+                .map(|&set| {
+                    vs_epoch_panel(
+                        results,
+                        set,
+                        &set_title(results, set),
+                        "‖E D‖² (U-statistic ± jackknife se)",
+                        false,
+                        |s| s.bias.map(|b| (b.estimate, b.se)),
+                    )
+                })
+                .collect(),
         ),
     };
     Figure {
@@ -238,7 +272,7 @@ fn vs_m_panels(results: &Results, metric: Metric) -> Vec<Panel> {
                 })
                 .collect();
             Panel {
-                title: set_title(set).to_string(),
+                title: set_title(results, set),
                 x_label: "ensemble size M".into(),
                 y_label: format!("{} (bootstrap mean ± std)", metric.label()),
                 log_x: true,

@@ -5,6 +5,7 @@
 //! The statistics (log-log slopes, Welch tests) are computed by the experiment code with
 //! `metrics`; this module only stores them.
 
+use crate::metrics::BiasEstimate;
 use crate::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::io::Write;
@@ -117,6 +118,27 @@ pub struct RunInfo {
     pub ood_len: usize,
     /// Scalar type of training, `"f32"` or `"f64"`.
     pub scalar: String,
+    /// Training data, `digits` or `mnist`.
+    #[serde(default)]
+    pub data: String,
+    /// Grid group of the augmentation, `c2`, `c4` or `d4`.
+    #[serde(default)]
+    pub group: String,
+    /// Out-of-distribution set, `natural` or `noise`.
+    #[serde(default)]
+    pub ood: String,
+    /// SGD steps per member (epochs × ⌈train_len / batch⌉).
+    #[serde(default)]
+    pub steps_per_member: usize,
+    /// Epochs evaluated (0 = init), increasing.
+    #[serde(default)]
+    pub eval_epochs: Vec<usize>,
+    /// Mean of the raw training pixels (the normalisation x ↦ (x − mean) / std).
+    #[serde(default, deserialize_with = "null_as_nan")]
+    pub train_mean: f64,
+    /// Population std of the raw training pixels.
+    #[serde(default, deserialize_with = "null_as_nan")]
+    pub train_std: f64,
     /// Number of shard files this report was merged from (0: trained by this run).
     #[serde(default)]
     pub shards: usize,
@@ -194,6 +216,11 @@ pub struct SetEval {
     /// Symmetric KL of every bootstrap resample at the largest M (input of the Welch test).
     #[serde(deserialize_with = "nulls_as_nan")]
     pub kl_at_largest_m: Vec<f64>,
+    /// U-statistic estimate of ‖E D‖² over all kept members (D = a member's equivariance
+    /// defect f(ρ_X(g)x) − f(x) on this set; ‖·‖² the mean over inputs and group elements
+    /// of the squared Euclidean norm of the K logits), `None` with fewer than 2 members.
+    #[serde(default)]
+    pub bias: Option<BiasEstimate>,
 }
 
 /// All evaluations at one epoch (0 = initialisation).
@@ -220,6 +247,25 @@ pub struct ArmResult {
     pub diverged_members: Vec<(usize, String)>,
     /// Evaluations, epoch increasing.
     pub epochs: Vec<EpochEval>,
+    /// The arm's H4 / compatibility verdict under the run's group (`eqens analyze`).
+    #[serde(default)]
+    pub architecture: Option<ArmArchitecture>,
+}
+
+/// What `eqens analyze` says of an arm's architecture under the run's group, and what the
+/// theory then predicts for the ensemble's squared bias ‖E D‖².
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmArchitecture {
+    /// The group, `c2`, `c4` or `d4`.
+    pub group: String,
+    /// `invariant`, `compatible, not invariant` or `incompatible` (H4 / NOF compatibility).
+    pub verdict: String,
+    /// Whether the theorem's architectural hypotheses (H4, H5, H2) hold.
+    pub hypotheses_hold: bool,
+    /// `eqens analyze`'s one-line summary.
+    pub summary: String,
+    /// The theory's prediction for ‖E D‖².
+    pub prediction: String,
 }
 
 /// Fitted slope of log KL versus log M for one arm and set, over M ∈ [m_from, m_to], at the
@@ -335,7 +381,8 @@ impl Divergence {
 
 /// The CSV header of [`Results::write_csv`].
 pub const CSV_HEADER: &str = "arm,support,init,epoch,mean_train_loss,set,kind,m,\
-acc_mean,acc_std,acc_min,acc_max,osp_mean,osp_std,osp_min,osp_max,kl_mean,kl_std,kl_min,kl_max";
+acc_mean,acc_std,acc_min,acc_max,osp_mean,osp_std,osp_min,osp_max,kl_mean,kl_std,kl_min,kl_max,\
+bias_members,bias,bias_se,bias_ci_low,bias_ci_high,bias_p";
 
 impl SetEval {
     /// The ensemble metrics at size `m`, if evaluated.
@@ -457,7 +504,9 @@ impl Results {
 
     /// Writes the tidy CSV: [`CSV_HEADER`], then per (arm, epoch, set) one row of kind
     /// `ensemble` per M (bootstrap mean ± std; min and max empty) and one row of kind `single`
-    /// with M = 1 (distribution over members). Returns the number of data rows.
+    /// with M = 1 (distribution over members); the last six columns (the squared-bias
+    /// estimate of the (arm, epoch, set), [`SetEval::bias`]) repeat on each of its rows and
+    /// are empty without an estimate. Returns the number of data rows.
     pub fn write_csv<W: Write>(&self, out: &mut W) -> std::io::Result<usize> {
         writeln!(out, "{CSV_HEADER}")?;
         let mut rows = 0;
@@ -477,11 +526,17 @@ impl Results {
                         csv_field(&set.set),
                     ]
                     .join(",");
+                    let bias = set.bias.map_or(",,,,,".to_string(), |b| {
+                        format!(
+                            "{},{},{},{},{},{}",
+                            b.members, b.estimate, b.se, b.ci_low, b.ci_high, b.p_value
+                        )
+                    });
                     for s in &set.by_size {
                         let ms = |v: MeanStd| format!("{},{},,", v.mean, v.std);
                         writeln!(
                             out,
-                            "{lead},ensemble,{},{},{},{}",
+                            "{lead},ensemble,{},{},{},{},{bias}",
                             s.m,
                             ms(s.acc),
                             ms(s.osp),
@@ -493,7 +548,7 @@ impl Results {
                     let single = &set.single_members;
                     writeln!(
                         out,
-                        "{lead},single,1,{},{},{}",
+                        "{lead},single,1,{},{},{},{bias}",
                         sp(single.acc),
                         sp(single.osp),
                         sp(single.kl)

@@ -57,8 +57,9 @@ pub fn shard_file_name(shard: &Shard) -> String {
 pub const RUN_LOCAL_FIELDS: [&str; 1] = ["threads"];
 
 /// Configuration fields that a merge may set differently from the shards (evaluation only):
-/// [`RUN_LOCAL_FIELDS`], ensemble sizes, bootstrap resamples, number of OOD images.
-pub const EVAL_FIELDS: [&str; 4] = ["threads", "sizes", "resamples", "ood_len"];
+/// [`RUN_LOCAL_FIELDS`], ensemble sizes, bootstrap resamples, the OOD set and its size,
+/// the evaluated epochs (a shard stores θ at every epoch).
+pub const EVAL_FIELDS: [&str; 6] = ["threads", "sizes", "resamples", "ood", "ood_len", "eval_at"];
 
 /// The first field, outside `ignore`, in which the serialised configurations `a` and `b`
 /// differ, as `name: a vs b`. Works on the serialised form, so fields added to
@@ -289,7 +290,8 @@ impl ShardFile {
         }
         let scalar = scalar_bytes(&header.config);
         let names: Vec<&str> = header.arms.iter().map(|a| a.name.as_str()).collect();
-        let arms: Vec<&str> = header.config.arms.iter().map(|a| a.name()).collect();
+        let specs: Vec<String> = header.config.arms.iter().map(|a| a.spec()).collect();
+        let arms: Vec<&str> = specs.iter().map(String::as_str).collect();
         if names != arms {
             return Err(data_err(format!(
                 "sections {names:?} do not match the arms {arms:?}"

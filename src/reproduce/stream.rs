@@ -7,7 +7,8 @@
 //! for each epoch, the draws of [`draw_epoch`] (a permutation of the training samples and one
 //! rotation per sample). The draws never depend on θ, so they can be listed up front.
 
-use super::experiment::{Arm, ReproduceConfig, Setup};
+use super::config::{Arm, ReproduceConfig};
+use super::experiment::Setup;
 use crate::ensemble::{member_rng, member_seed};
 use crate::train::{draw_epoch, init_theta, EpochDraws, SgdConfig};
 use crate::{Error, Result};
@@ -51,8 +52,16 @@ pub fn training_set(cfg: &ReproduceConfig) -> Result<TrainingSet> {
     })
 }
 
+impl MemberStream {
+    /// The arm's network (the paper's network with the arm's support) on `cfg`'s data and
+    /// group, as the run trains it.
+    pub fn network(&self, cfg: &ReproduceConfig) -> Result<crate::nn::GroupNetwork> {
+        super::experiment::arm_network(&self.arm, cfg.data.side(), cfg.group)
+    }
+}
+
 /// Member `index`'s stream in arm `arm` of the run configured by `cfg`: its θ_0 and the
-/// draws of its `cfg.epochs` epochs, exactly as [`reproduce`](super::reproduce) and
+/// draws of its E epochs (`--epochs` or `--steps`), exactly as [`reproduce`](super::reproduce) and
 /// [`reproduce_shard`](super::reproduce_shard) consume them. Errors on a bad configuration
 /// or `index ≥ cfg.members`.
 ///
@@ -66,15 +75,15 @@ pub fn training_set(cfg: &ReproduceConfig) -> Result<TrainingSet> {
 /// use eqens::reproduce::{member_stream, Arm, ReproduceConfig};
 ///
 /// let cfg = ReproduceConfig { members: 4, epochs: 2, sizes: vec![4], ..ReproduceConfig::default() };
-/// let s = member_stream(&cfg, Arm::Sym, 3)?;
+/// let s = member_stream(&cfg, Arm::sym(), 3)?;
 /// assert_eq!(s.epochs.len(), 2);
-/// assert_eq!(s.theta0.len(), Arm::Sym.network()?.network().num_params());
+/// assert_eq!(s.theta0.len(), s.network(&cfg)?.network().num_params());
 /// // Every epoch visits each training sample once, in batches of 32 (the last shorter).
 /// let n = s.epochs[0].order.len();
 /// assert_eq!(s.epochs[0].batches.len(), n.div_ceil(32));
 /// assert!(s.epochs[1].batches.iter().all(|b| b.elements.iter().all(|&g| g < 4)));
 /// // Another member has another stream.
-/// assert_ne!(member_stream(&cfg, Arm::Sym, 2)?.epochs[0], s.epochs[0]);
+/// assert_ne!(member_stream(&cfg, Arm::sym(), 2)?.epochs[0], s.epochs[0]);
 /// # Ok::<(), eqens::Error>(())
 /// ```
 pub fn member_stream(cfg: &ReproduceConfig, arm: Arm, index: usize) -> Result<MemberStream> {
@@ -87,12 +96,12 @@ pub fn member_stream(cfg: &ReproduceConfig, arm: Arm, index: usize) -> Result<Me
     }
     let setup = Setup::<f64>::new(cfg)?;
     let n = setup.train_labels.len();
-    let gnet = arm.network()?;
+    let gnet = setup.network(&arm)?;
     let arm_seed = arm.seed(cfg.seed);
     let mut rng = member_rng(arm_seed, index);
     let theta0 = init_theta(&gnet, &arm.init_law(), &mut rng)?;
-    let sgd = cfg.sgd();
-    let epochs = (0..cfg.epochs)
+    let sgd = cfg.sgd(setup.epochs);
+    let epochs = (0..setup.epochs)
         .map(|_| draw_epoch(n, gnet.group(), &sgd, &setup.law, 0, &mut rng))
         .collect::<Result<Vec<_>>>()?;
     Ok(MemberStream {
@@ -109,6 +118,7 @@ pub fn member_stream(cfg: &ReproduceConfig, arm: Arm, index: usize) -> Result<Me
 mod tests {
     use super::*;
     use crate::nn::Target;
+    use crate::reproduce::experiment::arm_network;
     use crate::reproduce::shard::ShardFile;
     use crate::reproduce::{reproduce_shard, Shard};
     use crate::Scalar;
@@ -116,7 +126,7 @@ mod tests {
     /// Replays `stream` by hand in the scalar T: stack the transformed samples of each batch,
     /// one `loss_and_grad`, θ ← θ − lr·∇.
     fn replay<T: Scalar>(stream: &MemberStream, data: &TrainingSet) -> Vec<T> {
-        let gnet = stream.arm.network().unwrap();
+        let gnet = stream.network(&ReproduceConfig::default()).unwrap();
         let net = gnet.network();
         let rho = gnet.input_rep();
         let d = net.input_dim();
@@ -163,11 +173,14 @@ mod tests {
 
     fn check<T: Scalar>(cfg: &ReproduceConfig) {
         let data = training_set(cfg).unwrap();
-        for (a, &arm) in cfg.arms.iter().enumerate() {
-            let p = arm.network().unwrap().network().num_params();
+        for (a, arm) in cfg.arms.iter().enumerate() {
+            let p = arm_network(arm, cfg.data.side(), cfg.group)
+                .unwrap()
+                .network()
+                .num_params();
             let run = shard_thetas::<T>(cfg, a, p);
             for i in 0..cfg.members {
-                let stream = member_stream(cfg, arm, i).unwrap();
+                let stream = member_stream(cfg, arm.clone(), i).unwrap();
                 let mine = replay::<T>(&stream, &data);
                 let theirs = &run[i * p..(i + 1) * p];
                 assert!(
@@ -179,7 +192,7 @@ mod tests {
                 );
             }
             // Negative control: another member's stream gives another θ.
-            let other = replay::<T>(&member_stream(cfg, arm, 0).unwrap(), &data);
+            let other = replay::<T>(&member_stream(cfg, arm.clone(), 0).unwrap(), &data);
             assert!(other
                 .iter()
                 .zip(&run[p..2 * p])
@@ -194,7 +207,7 @@ mod tests {
             epochs: 2,
             sizes: vec![3],
             ood_len: 8,
-            arms: vec![Arm::Sym, Arm::AsSymInit],
+            arms: vec![Arm::sym(), Arm::as_syminit()],
             threads: 2,
             out_dir: out,
             shard: Some(Shard::parse("1/1").unwrap()),
@@ -228,9 +241,9 @@ mod tests {
             sizes: vec![3],
             ..ReproduceConfig::default()
         };
-        assert!(member_stream(&cfg, Arm::Cnn, 2).is_ok());
+        assert!(member_stream(&cfg, Arm::cnn(), 2).is_ok());
         assert!(matches!(
-            member_stream(&cfg, Arm::Cnn, 3),
+            member_stream(&cfg, Arm::cnn(), 3),
             Err(Error::Invalid(m)) if m.contains("outside a run of 3")
         ));
     }
