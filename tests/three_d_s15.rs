@@ -61,7 +61,8 @@ fn the_registered_entry_runs_plane_and_space() {
         assert!(m.case.contains(part), "{part} missing from {}", m.case);
     }
     let c = controls(3).unwrap();
-    // 3 planar + 4 finite-group + 2 SO(3) controls.
-    assert_eq!(c.len(), 9);
+    // 4 planar (3 without augmentation, 1 not a representation: H1) + 4 finite-group +
+    // 2 SO(3) controls.
+    assert_eq!(c.len(), 10);
     assert!(c.iter().all(|c| c.failed_as_expected()), "{c:?}");
 }

@@ -16,8 +16,8 @@
 //! cases.
 
 use super::s14_haar_sampling;
-use super::s15_three_d;
 use super::s15_finite_rotations;
+use super::s15_three_d;
 use super::{s01_lifted_identity, s13_projector_algebra, s16_affine_architecture};
 use super::{s02_augmented_risk, s03_gradient_equivariance, s04_descent_commutes};
 use super::{s05_orbit_ensembles, s06_coupled_sgd, s07_initial_laws, s08_one_over_m};

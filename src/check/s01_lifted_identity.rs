@@ -69,7 +69,8 @@ pub fn lifted_identity_error_with(
     let condition = roundoff::sensitivity(&theta, scale, seed ^ 0x5e75, |t| {
         ambient.predict(&mut crate::autodiff::Tape::<f64>::new(), t, &x, SAMPLES)
     })?;
-    let condition = condition.max(1.0) * roundoff::layer_norm_condition(&ambient, &theta, &x, SAMPLES)?;
+    let condition =
+        condition.max(1.0) * roundoff::layer_norm_condition(&ambient, &theta, &x, SAMPLES)?;
     let work = 2.0 * roundoff::network_work(&ambient);
     Ok((worst, Budget { work, condition }))
 }
@@ -293,10 +294,18 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
 
     let bias = random_inputs(1, 2 * even * even, rng.random::<u64>());
     let (gnet, kind) = control_net(seed, even, None, vec![LayerSpec::AddConstant(bias)])?;
-    out.push(control("H2", format!("{kind:?}, {even}×{even}: conv → add a random position-dependent bias"), lifted_identity_error(&gnet, seed)?));
+    out.push(control(
+        "H2",
+        format!("{kind:?}, {even}×{even}: conv → add a random position-dependent bias"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let (gnet, kind) = control_net(seed, side, None, vec![LayerSpec::AvgPool2d(2)])?;
-    out.push(control("H2", format!("{kind:?}: 2×2 average pooling on an odd {side}×{side} grid"), lifted_identity_error(&gnet, seed)?));
+    out.push(control(
+        "H2",
+        format!("{kind:?}: 2×2 average pooling on an odd {side}×{side} grid"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let asym = LayerSpec::Conv2d {
         out_channels: 2,
@@ -305,7 +314,11 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         padding: Padding { top: 0, left: 0 },
     };
     let (gnet, kind) = control_net(seed, even, Some(asym), vec![])?;
-    out.push(control("wrong lift", format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"), lifted_identity_error(&gnet, seed)?));
+    out.push(control(
+        "wrong lift",
+        format!("{kind:?}: 3×3 convolution with asymmetric padding (top 0, left 0)"),
+        lifted_identity_error(&gnet, seed)?,
+    ));
 
     let full = LayerSpec::conv(2, &Support::full(3));
     let (gnet, kind) = control_net(seed, even, Some(full), vec![])?;
@@ -320,7 +333,11 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             .map(|((r, i), &conv)| if conv { i } else { r })
             .collect()
     };
-    out.push(control("wrong lift", format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"), lifted_identity_error_with(&gnet, seed, &wrong)?));
+    out.push(control(
+        "wrong lift",
+        format!("{kind:?}: filters rotated by g⁻¹ while inputs are rotated by g"),
+        lifted_identity_error_with(&gnet, seed, &wrong)?,
+    ));
     Ok(out)
 }
 

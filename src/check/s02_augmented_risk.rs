@@ -73,7 +73,10 @@ fn orbit_average_error(case: &Case, seed: u64, transform_targets: bool) -> Resul
     let mut orbit_sum = 0.0;
     for h in 0..group.order() {
         let moved = gnet.lift_theta(h, &theta)?;
-        err = worst(err, roundoff::relative((r_aug(&moved)? - base).abs(), base.abs()));
+        err = worst(
+            err,
+            roundoff::relative((r_aug(&moved)? - base).abs(), base.abs()),
+        );
         let mut ws_nominal = Workspace::<f64>::new(gnet);
         orbit_sum += nominal_loss_and_grad(gnet, &mut ws_nominal, &moved, &samples, &mut grad)?;
     }
@@ -86,7 +89,12 @@ fn orbit_average_error(case: &Case, seed: u64, transform_targets: bool) -> Resul
 }
 
 /// R_aug(θ) under `law` (the quantity whose sensitivity sets the budget).
-fn r_aug_plain(gnet: &GroupNetwork, theta: &[f64], samples: &Samples<f64>, law: &Law) -> Result<f64> {
+fn r_aug_plain(
+    gnet: &GroupNetwork,
+    theta: &[f64],
+    samples: &Samples<f64>,
+    law: &Law,
+) -> Result<f64> {
     let mut ws = Workspace::<f64>::new(gnet);
     let mut grad = vec![0.0; theta.len()];
     augmented_loss_and_grad(gnet, &mut ws, theta, samples, law, &mut grad)

@@ -7,7 +7,7 @@
 //!
 //! [`Network::ambient_weights`]: crate::nn::Network::ambient_weights
 
-use super::common::{any_image_case, case_budget, image_and_vector_cases, smooth_image_case};
+use super::common::{case_budget, image_and_vector_cases, smooth_image_case};
 use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
 use crate::train::cases::{layers_dist, layers_norm, sub_seed, worst, Case, Filters};

@@ -4,8 +4,8 @@
 //! Both trajectories are compared in the ambient space H after every step t = 1..k; the
 //! measured error is max_{g,t} ‖ρ(g)A_t − A_t^(g)‖ / (‖A_t‖·t), the relative error per step.
 
-use super::common::{any_image_case, image_and_vector_cases, smooth_image_case};
 use super::common::perturbed_descent;
+use super::common::{image_and_vector_cases, smooth_image_case};
 use super::roundoff::{self, Budget};
 use super::{Control, Measurement};
 use crate::nn::{GroupNetwork, Support};

@@ -6,7 +6,7 @@
 //! the intersection of the direction T𝓛 (`analysis::direction_basis`) with the range of the
 //! unit's Reynolds projector (1/|G|) Σ_g `unit_action(map, g)`.
 
-use super::common::{any_image_case, e_cases, worst_over, smooth_image_case};
+use super::common::{e_cases, smooth_image_case, worst_over};
 use super::{Control, Measurement};
 use crate::linalg;
 use crate::nn::analysis::{direction_basis, SPAN_TOL};

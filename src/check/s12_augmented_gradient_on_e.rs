@@ -7,7 +7,7 @@
 //!
 //! [`Network::ambient_network`]: crate::nn::Network::ambient_network
 
-use super::common::{any_image_case, case_budget, e_cases, smooth_image_case};
+use super::common::{case_budget, e_cases, smooth_image_case};
 use super::roundoff::{self, Budget};
 use super::s11_e_invariant::{project, UnitSpaces};
 use super::{Control, Measurement};
