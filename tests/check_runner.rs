@@ -281,7 +281,10 @@ fn a_control_that_does_not_fail_fails_the_run() {
         "{text}"
     );
     // The verdict-only text pins no measured number.
-    assert!(!text.contains("error/thr") && !text.contains("e-2"), "{text}");
+    assert!(
+        !text.contains("error/thr") && !text.contains("e-2"),
+        "{text}"
+    );
 }
 
 #[test]
