@@ -119,7 +119,7 @@ fn layer_work(spec: &LayerSpec, in_shape: &[usize]) -> f64 {
     }
 }
 
-/// W of one forward pass: Σ over layers of [`layer_work`] (each layer's rounding enters
+/// W of one forward pass: Σ over layers of the longest sum each layer forms (each layer's rounding enters
 /// the next as a relative perturbation of its input).
 pub fn network_work(net: &Network) -> f64 {
     net.layers()

@@ -229,7 +229,7 @@ pub const BIAS_THRESHOLD: f64 = 1e-6;
 ///
 /// Exact, without sampling: Φ_A(x) is linear in A and the loss is a mean squared error, so
 /// R_aug is quadratic and one descent step A ↦ A − lr·Π_{T𝓛}∇R_aug(A) is affine; hence
-/// E[A_t] is the trajectory from E[A_0] = A_𝓛 (θ = 0) and E[Φ_{A_t}(x)] = Φ_{E[A_t]}(x). The
+/// E(A_t) is the trajectory from E(A_0) = A_𝓛 (θ = 0) and E[Φ_{A_t}(x)] = Φ_{E(A_t)}(x). The
 /// infinite ensemble is the single network at that trajectory, whose error is the bias ‖b‖
 /// relative to the outputs. Returns (error, description).
 pub fn mean_member_error(
