@@ -104,8 +104,10 @@ pub(crate) fn perturbed_descent(
 
 /// The round-off budget of a quantity q(θ) computed on `case` with work `work`: κ is the
 /// measured sensitivity of q to relative perturbations of θ against `scale`
-/// ([`roundoff::sensitivity`]), times the layer norms' amplification of activation
-/// round-off on the case's inputs ([`roundoff::layer_norm_condition`]).
+/// ([`roundoff::sensitivity`]), times the amplification of activation round-off on the
+/// case's inputs ([`roundoff::activation_condition`]): activation round-off in the forward
+/// pass reaches q through the backward pass, whose own round-off the same cancellations
+/// amplify, so the two factors multiply (conservative).
 pub(crate) fn case_budget(
     case: &Case,
     theta: &[f64],
@@ -116,9 +118,9 @@ pub(crate) fn case_budget(
 ) -> Result<Budget> {
     let kappa = roundoff::sensitivity(theta, scale, seed, q)?;
     let net = case.gnet.network();
-    let ln = roundoff::layer_norm_condition(net, theta, &case.x, case.n)?;
+    let act = roundoff::activation_condition(net, theta, &case.x, case.n, seed ^ 0xac7)?;
     Ok(Budget {
         work,
-        condition: kappa.max(1.0) * ln,
+        condition: kappa.max(1.0) * act,
     })
 }

@@ -27,7 +27,7 @@
 //! exceed [`CONTROL_FACTOR`] = 10³ times the tolerance of their own case.
 
 use crate::autodiff::Tape;
-use crate::nn::{LayerSpec, Network, LAYER_NORM_EPS};
+use crate::nn::{LayerSpec, Network};
 use crate::Result;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -136,39 +136,47 @@ pub fn step_work(net: &Network, samples: usize, actions: usize) -> f64 {
     2.0 * network_work(net) + (samples * actions) as f64 + net.output_dim() as f64
 }
 
-/// The amplification that the layer norms of `net` apply to the round-off of their inputs,
-/// which a perturbation of θ does not reproduce: round-off perturbs each entry of a layer
-/// norm's input z independently by ≈ u·|z_j|, and the norm divides by √(var z + ε), so
-/// relative to its O(1) output the error is multiplied by max_j |z_j| / √(var z + ε) — large
-/// when z is nearly constant (cancellation in z − mean z). Returns the product over the
-/// layer norms of that factor's maximum over the `n` samples `x` (≥ 1; 1 without layer
-/// norms). θ must be laid out for `net` (one θ block per layer, in layer order), as for an
-/// ambient network.
-pub fn layer_norm_condition(net: &Network, theta: &[f64], x: &[f64], n: usize) -> Result<f64> {
-    let mut factor = 1.0;
+/// κ_act of `net` at θ on the `n` samples `x`: how much the output moves, relative to its
+/// own norm, when every entry of one layer's *input* is perturbed independently by a relative
+/// η with a random sign — the way round-off perturbs activations. A perturbation of θ is
+/// the same for every token, pixel and sample, so it cancels where round-off does not:
+/// a layer norm over nearly equal entries (z − mean z), or attention whose near-uniform
+/// weights average value vectors of both signs. Perturbing a layer's inputs perturbs each
+/// term of the sums the layer forms, which is the backward-error model of those sums.
+/// Returns the maximum over layers (and two sign patterns per layer) of
+/// ‖Φ(z_i ∘ (1 + η s)) − Φ(z_i)‖ / (η ‖Φ_A(x)‖), at least 1; 1 when the output vanishes.
+/// θ must be laid out for `net` (one θ block per layer, in layer order), as for an ambient
+/// network.
+pub fn activation_condition(
+    net: &Network,
+    theta: &[f64],
+    x: &[f64],
+    n: usize,
+    seed: u64,
+) -> Result<f64> {
     let layers = net.layers();
-    for (i, layer) in layers.iter().enumerate() {
-        if !matches!(layer.spec, LayerSpec::LayerNorm) {
-            continue;
-        }
-        let prefix: Vec<LayerSpec> = layers[..i].iter().map(|l| l.spec.clone()).collect();
-        let z = if prefix.is_empty() {
-            x.to_vec()
-        } else {
-            let head = Network::new(net.input_shape(), prefix)?;
-            head.predict(&mut Tape::new(), &theta[..layer.theta.start], x, n)?
-        };
-        let m = z.len() / n.max(1);
-        let mut worst: f64 = 1.0;
-        for sample in z.chunks(m.max(1)) {
-            let mean = sample.iter().sum::<f64>() / m as f64;
-            let var = sample.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / m as f64;
-            let top = sample.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-            worst = worst.max(top / (var + LAYER_NORM_EPS).sqrt());
-        }
-        factor *= worst;
+    let specs: Vec<LayerSpec> = layers.iter().map(|l| l.spec.clone()).collect();
+    let mut tape = Tape::new();
+    let y = net.predict(&mut tape, theta, x, n)?;
+    let scale = norm(&y);
+    if scale == 0.0 {
+        return Ok(1.0);
     }
-    Ok(factor)
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut kappa: f64 = 1.0;
+    let mut z = x.to_vec();
+    for (i, layer) in layers.iter().enumerate() {
+        let rest = &theta[layer.theta.start..];
+        let suffix = Network::new(&layer.in_shape, specs[i..].to_vec())?;
+        for _ in 0..2 {
+            let moved = suffix.predict(&mut tape, rest, &perturb_relative(&z, &mut rng), n)?;
+            let d: Vec<f64> = moved.iter().zip(&y).map(|(a, b)| a - b).collect();
+            kappa = kappa.max(norm(&d) / (PERTURBATION * scale));
+        }
+        let one = Network::new(&layer.in_shape, vec![layer.spec.clone()])?;
+        z = one.predict(&mut tape, &theta[layer.theta.clone()], &z, n)?;
+    }
+    Ok(kappa)
 }
 
 fn norm(v: &[f64]) -> f64 {

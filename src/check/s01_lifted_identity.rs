@@ -23,7 +23,8 @@ use rand_chacha::ChaCha8Rng;
 /// same network (ambient weights permuted exactly by the lift, inputs permuted exactly by
 /// ρ_X(g)) with the same products summed in another order, so each side has backward error
 /// u·W with W = [`roundoff::network_work`] of the ambient network, and the relative error of
-/// the output is at most κ times that, κ measured on the case by perturbing A. Both sides
+/// the output is at most κ times that, κ measured on the case by perturbing A and,
+/// separately, every layer's input ([`roundoff::activation_condition`]). Both sides
 /// round, hence W is counted twice. A control must exceed [`roundoff::CONTROL_FACTOR`] ×
 /// its own case's tolerance; a real break (wrong padding, odd pooling, bias) is O(0.01..1).
 /// Samples x per case.
@@ -69,8 +70,9 @@ pub fn lifted_identity_error_with(
     let condition = roundoff::sensitivity(&theta, scale, seed ^ 0x5e75, |t| {
         ambient.predict(&mut crate::autodiff::Tape::<f64>::new(), t, &x, SAMPLES)
     })?;
-    let condition =
-        condition.max(1.0) * roundoff::layer_norm_condition(&ambient, &theta, &x, SAMPLES)?;
+    // Round-off perturbs weights and activations; the two add (both against the same W).
+    let condition = condition.max(1.0)
+        + roundoff::activation_condition(&ambient, &theta, &x, SAMPLES, seed ^ 0xac7)?;
     let work = 2.0 * roundoff::network_work(&ambient);
     Ok((worst, Budget { work, condition }))
 }

@@ -19,7 +19,8 @@ use rand_chacha::ChaCha8Rng;
 /// the same n·|G| losses (exactly permuted inputs and weights, summed in another order), so
 /// W = [`roundoff::step_work`] (the forward pass, the loss reduction and the sums over samples
 /// and group elements; the backward pass runs too and is counted), and κ is the risk's
-/// measured relative sensitivity to θ times the layer norms' amplification. A control must
+/// measured relative sensitivity to θ times the amplification of activation round-off
+/// ([`roundoff::activation_condition`]). A control must
 /// exceed [`roundoff::CONTROL_FACTOR`] × the tolerance of its case: with untransformed
 /// targets the two sides are different functions, O(0.1..1) apart.
 /// R_aug with the inputs transformed but the target values left as they are (the control;

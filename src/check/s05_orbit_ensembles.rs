@@ -48,7 +48,8 @@ const THREADS: usize = 2;
 /// [`roundoff::step_work`]) and each evaluation u·W_fwd ([`roundoff::network_work`]). κ is
 /// measured on the case: the relative change of member e's probe outputs after every step
 /// when a round-off-sized perturbation is injected after every step
-/// ([`roundoff::trajectory_sensitivity`]), times the layer norms' amplification. This
+/// ([`roundoff::trajectory_sensitivity`]), times the amplification of activation round-off
+/// ([`roundoff::activation_condition`]). This
 /// covers what the earlier split into "exact-lift ensemble" and "drift" left out: the output
 /// sensitivity that amplifies the drift (up to ~80× in some cases, which is why the trained
 /// ensemble's error, 2.8e-11 in the worst case seen, exceeded a fixed 1e-12).
@@ -379,12 +380,13 @@ fn trained_budget(c: &Case, init: &InitLaw, aug: &Augmentation, seed: u64) -> Re
         }
         Ok(twin)
     })?;
-    let probes_ln = roundoff::layer_norm_condition(net, &theta, &c.probes, PROBES)?;
+    let probes_act =
+        roundoff::activation_condition(net, &theta, &c.probes, PROBES, sub_seed(seed, 78))?;
     let work = roundoff::step_work(net, SAMPLES, gnet.group().order()) * STEPS as f64
         + roundoff::network_work(net) * gnet.group().order() as f64;
     Ok(Budget {
         work,
-        condition: condition.max(1.0) * probes_ln,
+        condition: condition.max(1.0) * probes_act,
     })
 }
 

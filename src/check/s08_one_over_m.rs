@@ -49,10 +49,6 @@ const THREADS: usize = 2;
 /// moves by ≲ 0.03; 0.1 is the statement's tolerance, about three standard deviations.
 pub const TOLERANCE: f64 = 0.1;
 
-/// A control's fitted slope must exceed this (a plateau): with a bias ‖b‖² that is not
-/// small against E‖D_1‖²/1000 the curve flattens inside [10, 1000].
-pub const CONTROL_SLOPE: f64 = -0.5;
-
 /// How θ_0 is drawn.
 #[derive(Clone, Debug)]
 enum Init {
@@ -245,20 +241,18 @@ pub fn check(seed: u64) -> Result<Measurement> {
     check_with(seed, POPULATION)
 }
 
-/// Controls with a population of `members`: (H4) plus-corner with i.i.d. Gaussian init;
-/// (H6) the (invariant) plus support with the coefficient of tap (0,1) drawn N(0, 5²), the
-/// others N(0, 1). The error is the fitted slope, which must exceed [`CONTROL_SLOPE`] (a
-/// plateau).
-///
-/// The plateau starts near M* = E‖D_1‖²/‖b‖², and the slope over [10, 1000] exceeds −0.5
-/// roughly when M* ≲ 100. The strength of the H6 violation sets ‖b‖: a ×3 tap gave slopes
-/// −0.15..−0.46 over seeds 0..2 (M* up to ~100, too close to call), so the control uses a
-/// clearly non-invariant ×5 tap (measured slopes −0.11..−0.35 over seeds 0..5); the H4 arm
-/// gives −0.19..−0.36.
+/// Controls with a population of `members`: (H4 + H6) plus-corner with i.i.d. Gaussian
+/// init; (H6) the (invariant) plus support with the coefficient of tap (0,1) drawn
+/// N(0, 5²), the others N(0, 1); (H4) the clean arm of [`clean_h4_control`]. Each control's
+/// error is the plateau ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 ([`plateau_ratio`]), which
+/// must exceed [`CONTROL_RATIO`]. A fitted slope is not used for the controls: a bias
+/// bends the curve only near M* = E‖D_1‖²/‖b‖², so the slope over [10, 1000] of a real
+/// violation can sit anywhere in (−1, 0) (measured −0.11..−0.46 for these arms), close to
+/// any threshold, while the ratio grows linearly in M with the bias.
 pub fn controls_with(seed: u64, members: usize) -> Result<Vec<Control>> {
     let arms = [
         // Plus-corner with i.i.d. init drops H4 and H6 at once (the law of A_0 is not
-        // invariant either); the clean H4 arm is [`clean_h4_control`].
+        // invariant either).
         ("H4 + H6", Support::plus_corner(), Init::Gaussian),
         (
             "H6",
@@ -268,17 +262,26 @@ pub fn controls_with(seed: u64, members: usize) -> Result<Vec<Control>> {
                 factor: 5.0,
             },
         ),
+        // Symmetric init (corner coefficient 0) on plus-corner: only H4 fails.
+        (
+            "H4",
+            Support::plus_corner(),
+            Init::ScaledTap {
+                tap: 0,
+                factor: 0.0,
+            },
+        ),
     ];
     arms.into_iter()
         .map(|(dropped, support, init)| {
             let pop = population(seed, &support, &init, members)?;
-            let (slope, case) = slope_of(&pop, sub_seed(seed, 3))?;
+            let (ratio, case) = plateau_ratio(&pop, sub_seed(seed, 3))?;
             Ok(Control {
                 statement: "S8",
                 dropped,
                 case,
-                error: slope,
-                threshold: CONTROL_SLOPE,
+                error: ratio,
+                threshold: CONTROL_RATIO,
             })
         })
         .collect()
@@ -291,44 +294,25 @@ pub const CONTROL_POPULATION: usize = 2000;
 
 /// The controls with [`CONTROL_POPULATION`] members.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
-    let mut out = controls_with(seed, CONTROL_POPULATION)?;
-    out.push(clean_h4_control(seed, CONTROL_POPULATION)?);
-    Ok(out)
+    controls_with(seed, CONTROL_POPULATION)
 }
 
-/// The clean H4 arm: plus-corner with symmetric initialisation (the corner tap (0,0) of
-/// every filter starts at 0, the four arms i.i.d. N(0, 1)). A_0 then lies in the invariant
-/// core 𝓛_0 and its law is ρ-invariant (H6 holds); only H4 fails, as descent moves the
-/// corner coefficients and the members leave 𝓛_0. Its bias grows from zero during training,
-/// so it is weaker than the other arms' and the fitted slope does not separate it reliably
-/// (measured −0.40..−0.81 for the controls of `eqens check --seed 0..3`: the curve bends,
-/// but late). The error is instead the excess at the largest size,
-/// M·E‖D̄_M‖²/E‖D_1‖² at M = 1000, which equals 1 + (M − 1)·‖b‖²/E‖D_1‖² exactly
-/// (D_m = b + i.i.d. zero-mean noise): 1 under the 1/M law, growing linearly in M with a
-/// bias; it must exceed [`CLEAN_H4_RATIO`].
-pub fn clean_h4_control(seed: u64, members: usize) -> Result<Control> {
-    let init = Init::ScaledTap {
-        tap: 0,
-        factor: 0.0,
-    };
-    let pop = population(seed, &Support::plus_corner(), &init, members)?;
-    let (_, case) = slope_of(&pop, sub_seed(seed, 3))?;
-    let (single, curve) = error_curve(&pop.defects, sub_seed(seed, 3));
+/// The plateau ratio M·E‖D̄_M‖²/E‖D_1‖² at the largest M of [`SIZES`], with a description
+/// of the population and the whole curve. With D_m = b + i.i.d. zero-mean noise it equals
+/// 1 + (M − 1)·‖b‖²/E‖D_1‖² exactly: 1 under the 1/M law, linear in M with a bias. The
+/// clean H4 arm's bias grows from zero during training, so it is the weakest of the three
+/// (its slope bends late: −0.40..−0.81 for `eqens check --seed 0..3`), yet its ratio is
+/// 2.6..17.6 there.
+fn plateau_ratio(pop: &Population, seed: u64) -> Result<(f64, String)> {
+    let (_, case) = slope_of(pop, seed)?;
+    let (single, curve) = error_curve(&pop.defects, seed);
     let m = SIZES[SIZES.len() - 1];
     let ratio = curve[curve.len() - 1] * m as f64 / single;
-    Ok(Control {
-        statement: "S8",
-        dropped: "H4",
-        case: format!(
-            "symmetric init (corner coefficient 0), error = the ratio at M = {m}: {case}"
-        ),
-        error: ratio,
-        threshold: CLEAN_H4_RATIO,
-    })
+    Ok((ratio, format!("error = the ratio at M = {m}: {case}")))
 }
 
-/// The clean H4 arm's ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 must exceed this. Under the 1/M
-/// law the ratio is 1, estimated from 2000 members with a relative error ≈ (M/P)·√(2/d_eff)
-/// ≲ 0.1 (see `TOLERANCE`); 1.5 is five such errors above 1. Measured 2.6..17.6 for
-/// `eqens check --seed 0..3` (the value is in the case).
-pub const CLEAN_H4_RATIO: f64 = 1.5;
+/// A control's ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 must exceed this. Under the 1/M law the
+/// ratio is 1, estimated from 2000 members with a relative error ≈ (M/P)·√(2/d_eff) ≲ 0.1
+/// (see [`TOLERANCE`]); 1.5 is five such errors above 1. Measured 2.6..56 for the three arms
+/// at `eqens check --seed 0..3` (each value is in its case).
+pub const CONTROL_RATIO: f64 = 1.5;

@@ -47,16 +47,25 @@ fn split(path: &Path) -> Result<(PathBuf, String)> {
     Ok((parent, name))
 }
 
-/// A sibling of `path` named `.NAME.TAG-PID` (hidden, unique per process).
+/// `PID-N`, distinct for every call in this process (N counts calls), so that two threads
+/// writing next to each other never share a temporary name.
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
+/// A sibling of `path` named `.NAME.TAG-PID-N` (hidden, unique per call).
 fn sibling(path: &Path, tag: &str) -> Result<PathBuf> {
     let (parent, name) = split(path)?;
-    Ok(parent.join(format!(".{name}.{tag}-{}", std::process::id())))
+    Ok(parent.join(format!(".{name}.{tag}-{}", unique_suffix())))
 }
 
 /// Creates `dir` (and its parents) and proves it writable by creating and removing a file.
 fn probe_writable(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let probe = dir.join(format!(".eqens-probe-{}", std::process::id()));
+    let probe = dir.join(format!(".eqens-probe-{}", unique_suffix()));
     File::create(&probe).map_err(|e| io_err(dir, format!("not writable: {e}")))?;
     fs::remove_file(&probe).map_err(|e| io_err(&probe, e))
 }
