@@ -3,16 +3,18 @@
 //! and shrunk; with every hypothesis kept, no counterexample exists.
 
 use eqens::check::search::{
-    assignment_is_representation, evaluate, find_counterexamples, measure, render_counterexample,
-    search, Breach, Case, Head, NonHaar, Property, FAIL_THRESHOLD, KEPT_TOLERANCE,
+    assignment_is_representation, evaluate, find_counterexamples, measure, missing_counterexamples,
+    render_counterexample, search, Breach, Case, Head, NonHaar, Property, FAIL_THRESHOLD,
+    KEPT_TOLERANCE,
 };
 use eqens::nn::Support;
 use eqens::rep::GridGroup;
 use std::collections::BTreeSet;
 
-const SEED: u64 = 2024;
-/// Random cases per dropped hypothesis: a dropped hypothesis breaks almost every random case,
-/// so 10 draws leave ample room.
+/// `eqens check`'s default seed and budget, so the test runs the CLI's search.
+const SEED: u64 = 0;
+/// Random cases per dropped hypothesis (the CLI's default): a dropped hypothesis breaks
+/// almost every random case, so 10 draws leave ample room.
 const BUDGET: usize = 10;
 /// Random cases for the all-kept control (each a few ms).
 const KEPT_BUDGET: usize = 60;
@@ -25,6 +27,12 @@ fn every_dropped_hypothesis_gives_a_shrunk_counterexample() {
     let dropped: BTreeSet<&str> = found.iter().map(|c| c.property.dropped()).collect();
     let all: BTreeSet<&str> = ["H1", "H2", "H3", "H4", "H5", "H6", "H7"].into();
     assert_eq!(dropped, all);
+    assert!(missing_counterexamples(&found).is_empty());
+    // Negative control of the CLI's verdict: a search that lost one counterexample is seen.
+    assert_eq!(
+        missing_counterexamples(&found[1..]),
+        vec![found[0].property]
+    );
     for c in &found {
         let label = c.property.label();
         assert!((1..=BUDGET).contains(&c.cases_tried), "{label}");

@@ -39,7 +39,8 @@ enum Command {
     /// List the built-in groups with their orders.
     Groups,
     /// Check every statement S1..S16 of THEORY.md over random cases, with its negative
-    /// controls; exits non-zero if a statement fails or a control fails to fail.
+    /// controls; exits non-zero if a statement fails, a control fails to fail, or the search
+    /// finds no counterexample for some dropped hypothesis.
     Check(CheckArgs),
     /// Analyse a convolutional architecture under a group: dims of T𝓛, H_G, E and 𝓛_0,
     /// invariance (H4) versus NOF compatibility, orthonormality (H5), per-layer equivariance
@@ -178,7 +179,7 @@ struct CheckArgs {
     #[arg(long)]
     json: bool,
     /// Also search for a shrunk counterexample for each hypothesis H1..H7, with this
-    /// many random cases per hypothesis (0: skip).
+    /// many random cases per hypothesis (0: skip); a hypothesis without one fails the check.
     #[arg(long, default_value_t = 10)]
     counterexamples: usize,
 }
@@ -451,9 +452,23 @@ fn check(args: CheckArgs) -> eqens::Result<bool> {
     } else {
         Vec::new()
     };
+    // Each dropped hypothesis must break the theorem on some searched case, as a negative
+    // control must fail: a search that finds nothing fails the check.
+    let missing: Vec<&str> = if args.counterexamples > 0 {
+        eqens::check::search::missing_counterexamples(&found)
+            .into_iter()
+            .map(|p| p.label())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if args.json {
         let rendered: Vec<String> = found.iter().map(render_counterexample).collect();
-        let json = serde_json::json!({ "summary": summary, "counterexamples": rendered });
+        let json = serde_json::json!({
+            "summary": summary,
+            "counterexamples": rendered,
+            "counterexamples_missing": missing,
+        });
         Out.line(&serde_json::to_string_pretty(&json).expect("serialisable"))?;
     } else {
         Out.print(&render_summary(&summary))?;
@@ -463,8 +478,14 @@ fn check(args: CheckArgs) -> eqens::Result<bool> {
                 Out.line(&render_counterexample(c))?;
             }
         }
+        for label in &missing {
+            Out.line(&format!(
+                "FAILED: no counterexample found for {label} within {} cases",
+                args.counterexamples
+            ))?;
+        }
     }
-    Ok(summary.passed())
+    Ok(summary.passed() && missing.is_empty())
 }
 
 fn main() -> ExitCode {

@@ -930,6 +930,18 @@ pub fn find_counterexamples(seed: u64, budget: usize) -> Result<Vec<Counterexamp
         .collect())
 }
 
+/// The hypothesis-dropping properties ([`Property::DROPPING`]) that `found` has no
+/// counterexample for. `eqens check` fails when this is not empty: like a negative control
+/// that does not fail, a dropped hypothesis that breaks nothing shows the search (or the
+/// claim that the hypothesis is needed) is wrong.
+pub fn missing_counterexamples(found: &[Counterexample]) -> Vec<Property> {
+    Property::DROPPING
+        .iter()
+        .copied()
+        .filter(|p| !found.iter().any(|c| c.property == *p))
+        .collect()
+}
+
 /// Ω as three rows of `#` (tap) and `.`.
 fn support_picture(s: &Support) -> String {
     (0..3)
