@@ -309,3 +309,37 @@ fn an_empty_summary_does_not_pass() {
     assert!(!s.passed());
     assert!(render_summary(&s).contains("FAILED: no statement was checked"));
 }
+
+/// A check that runs its members in a rayon pool of its own (as S5, S8, S15 and the main
+/// theorem do) and keeps the waiting thread busy long enough for work stealing to matter.
+fn pooled(seed: u64) -> Result<Measurement> {
+    let parts = eqens::ensemble::run_members(0..4, 2, |m| {
+        (0..20_000u64).fold(seed ^ m as u64, |a, b| a.rotate_left(5) ^ b)
+    })?;
+    Ok(Measurement {
+        statement: "S2",
+        case: format!("seed {seed}: {}", parts.iter().fold(0, |a, b| a ^ b)),
+        error: 0.0,
+        tolerance: 1e-12,
+        degenerate: 0,
+    })
+}
+
+/// Many cases of checks that use their own pools: the runner must neither overflow a stack
+/// (a rayon worker waiting on another pool steals and nests jobs; `--cases 2000` over four
+/// statements overflowed) nor change results with the thread count.
+#[test]
+fn many_cases_with_nested_pools_run_in_order() {
+    let entries = [
+        fake("S2", pooled, control_fails),
+        fake("S3", pooled, control_fails),
+        fake("S4", pooled, control_fails),
+    ];
+    let one = run_entries(&config(3000, None, 1), &entries).unwrap();
+    let two = run_entries(&config(3000, None, 2), &entries).unwrap();
+    assert!(one.passed());
+    assert_eq!(
+        serde_json::to_string(&one).unwrap(),
+        serde_json::to_string(&two).unwrap()
+    );
+}

@@ -26,7 +26,6 @@ use super::{Control, Measurement};
 use crate::train::cases::sub_seed;
 use crate::{Error, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::IsTerminal;
 
@@ -349,6 +348,49 @@ fn select(entries: &[Entry], only: Option<&[String]>) -> Result<Vec<Entry>> {
         .collect())
 }
 
+/// `f` over `jobs` on `threads` plain threads that take jobs from a shared counter, results
+/// in job order. Not a rayon pool on purpose: several checks run their members in a rayon
+/// pool of their own, and a rayon worker that waits for another pool steals work from its
+/// own pool meanwhile — each stolen job nests on the waiting job's stack, and 8,000 jobs of
+/// `--cases 2000` overflowed it. A plain thread just blocks.
+fn run_queue<J: Sync, R: Send>(
+    jobs: &[J],
+    threads: usize,
+    f: impl Fn(&J) -> R + Sync,
+) -> Result<Vec<R>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(j) else {
+                return done;
+            };
+            done.push((j, f(job)));
+        }
+    };
+    let mut all: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let handle = std::thread::Builder::new()
+                .spawn_scoped(scope, work)
+                .map_err(|e| Error::Invalid(format!("cannot start {threads} threads: {e}")))?;
+            handles.push(handle);
+        }
+        let mut all = Vec::with_capacity(jobs.len());
+        for h in handles {
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok::<_, Error>(all)
+    })?;
+    all.sort_by_key(|(j, _)| *j);
+    Ok(all.into_iter().map(|(_, r)| r).collect())
+}
+
 /// One unit of work: a case of an entry, or its controls.
 #[derive(Clone, Copy)]
 enum Job {
@@ -391,25 +433,18 @@ pub fn run_entries(cfg: &CheckConfig, entries: &[Entry]) -> Result<CheckSummary>
         })
         .collect();
     let bar = progress_bar(cfg.progress, jobs.len() as u64);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-        .map_err(|e| Error::Invalid(format!("cannot start {} threads: {e}", cfg.threads)))?;
-    let outcomes: Vec<(usize, Outcome)> = pool.install(|| {
-        jobs.par_iter()
-            .map(|job| {
-                let out = match *job {
-                    Job::Case(i, seed) => (i, Outcome::Case(seed, (selected[i].check)(seed))),
-                    Job::Controls(i) => {
-                        let seed = case_seed(cfg.seed, statement_number(selected[i].statement), 0);
-                        (i, Outcome::Controls((selected[i].controls)(seed)))
-                    }
-                };
-                bar.inc(1);
-                out
-            })
-            .collect()
-    });
+    let run = |job: &Job| match *job {
+        Job::Case(i, seed) => (i, Outcome::Case(seed, (selected[i].check)(seed))),
+        Job::Controls(i) => {
+            let seed = case_seed(cfg.seed, statement_number(selected[i].statement), 0);
+            (i, Outcome::Controls((selected[i].controls)(seed)))
+        }
+    };
+    let outcomes = run_queue(&jobs, cfg.threads, |job| {
+        let out = run(job);
+        bar.inc(1);
+        out
+    })?;
     bar.finish_and_clear();
     let mut summary = CheckSummary {
         seed: cfg.seed,
