@@ -6,7 +6,7 @@
 //! dense layer, three per attention layer). The returned [`Forward`] remembers those leaves;
 //! [`Forward::theta_grad`] gathers their gradients back into θ order.
 
-use super::layer::{LayerSpec, LAYER_NORM_EPS};
+use super::layer::{LayerSpec, LinearMap, LAYER_NORM_EPS};
 use super::param::Parametrisation;
 use super::support::Support;
 use crate::autodiff::{ConvGeom, Tape, Var};
@@ -31,23 +31,23 @@ pub struct Layer {
 }
 
 impl Layer {
+    /// The layer's linear maps with their θ blocks (absolute), in θ order: see
+    /// [`LayerSpec::linear_maps`].
+    pub fn linear_maps(&self) -> Vec<LinearMap<'_>> {
+        let mut maps = self.spec.linear_maps(&self.in_shape);
+        for m in &mut maps {
+            m.theta = self.theta.start + m.theta.start..self.theta.start + m.theta.end;
+        }
+        maps
+    }
+
     /// The layer's linear maps with their θ sub-blocks, in θ order: one for a convolution
     /// or dense layer (a convolution's block is [C_out, C_in, d]), three (W_q, W_k, W_v)
     /// for attention, none otherwise.
     pub fn linear_blocks(&self) -> Vec<(&Parametrisation, Range<usize>)> {
-        let repeat = match &self.spec {
-            LayerSpec::Conv2d { out_channels, .. } => out_channels * self.in_shape[0],
-            _ => 1,
-        };
-        let mut start = self.theta.start;
-        self.spec
-            .params()
+        self.linear_maps()
             .into_iter()
-            .map(|p| {
-                let len = repeat * p.dim();
-                start += len;
-                (p, start - len..start)
-            })
+            .map(|m| (m.param, m.theta))
             .collect()
     }
 }
@@ -167,9 +167,8 @@ fn resolve(
     Ok(p)
 }
 
-/// Shape inference for one layer: the resolved spec, the per-sample output shape and the
-/// size of its θ block.
-fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize>, usize)> {
+/// Shape inference for one layer: the resolved spec and the per-sample output shape.
+fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize>)> {
     let kind = spec.kind();
     let image = || -> Result<(usize, usize, usize)> {
         match *s {
@@ -188,7 +187,7 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
             param,
             padding,
         } => {
-            let (c, h, w) = image()?;
+            let (_, h, w) = image()?;
             if out_channels == 0 || kernel == 0 {
                 return Err(shape_err(
                     i,
@@ -223,14 +222,13 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
                     ));
                 }
             }
-            let size = out_channels * c * param.dim();
             let spec = LayerSpec::Conv2d {
                 out_channels,
                 kernel,
                 param,
                 padding,
             };
-            Ok((spec, vec![out_channels, h, w], size))
+            Ok((spec, vec![out_channels, h, w]))
         }
         LayerSpec::Dense { out, param } => {
             let [inp] = *s else {
@@ -245,14 +243,12 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
             }
             let what = format!("the [{out}, {inp}] matrix");
             let p = resolve(i, kind, &what, param, out * inp)?;
-            let size = p.dim();
             Ok((
                 LayerSpec::Dense {
                     out,
                     param: Some(p),
                 },
                 vec![out],
-                size,
             ))
         }
         LayerSpec::AvgPool2d(k) => {
@@ -264,9 +260,9 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
                     format!("window {k} does not fit the {h}×{w} grid"),
                 ));
             }
-            Ok((spec, vec![c, h / k, w / k], 0))
+            Ok((spec, vec![c, h / k, w / k]))
         }
-        LayerSpec::Flatten => Ok((spec, vec![s.iter().product()], 0)),
+        LayerSpec::Flatten => Ok((spec, vec![s.iter().product()])),
         LayerSpec::Attention {
             d_k,
             d_v,
@@ -287,7 +283,6 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
             let wq = resolve(i, kind, &format!("W_q [{d_k}, {dm}]"), wq, d_k * dm)?;
             let wk = resolve(i, kind, &format!("W_k [{d_k}, {dm}]"), wk, d_k * dm)?;
             let wv = resolve(i, kind, &format!("W_v [{d_v}, {dm}]"), wv, d_v * dm)?;
-            let size = wq.dim() + wk.dim() + wv.dim();
             let spec = LayerSpec::Attention {
                 d_k,
                 d_v,
@@ -295,7 +290,7 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
                 wk: Some(wk),
                 wv: Some(wv),
             };
-            Ok((spec, vec![n, d_v], size))
+            Ok((spec, vec![n, d_v]))
         }
         LayerSpec::AddConstant(ref c) => {
             let size: usize = s.iter().product();
@@ -314,9 +309,9 @@ fn infer(i: usize, spec: LayerSpec, s: &[usize]) -> Result<(LayerSpec, Vec<usize
                     "layer {i} (add-constant): non-finite value"
                 )));
             }
-            Ok((spec, s.to_vec(), 0))
+            Ok((spec, s.to_vec()))
         }
-        LayerSpec::Tanh | LayerSpec::Relu | LayerSpec::LayerNorm => Ok((spec, s.to_vec(), 0)),
+        LayerSpec::Tanh | LayerSpec::Relu | LayerSpec::LayerNorm => Ok((spec, s.to_vec())),
     }
 }
 
@@ -438,7 +433,8 @@ impl Network {
         let mut layers = Vec::with_capacity(specs.len());
         let mut offset = 0;
         for (i, spec) in specs.into_iter().enumerate() {
-            let (spec, out_shape, size) = infer(i, spec, &shape)?;
+            let (spec, out_shape) = infer(i, spec, &shape)?;
+            let size: usize = spec.linear_maps(&shape).iter().map(|m| m.theta.len()).sum();
             layers.push(Layer {
                 spec,
                 in_shape: shape,
@@ -748,11 +744,11 @@ impl Network {
     /// θ from ambient weights laid out as in [`Network::ambient_weights`] (per filter / per
     /// matrix least squares); errors on wrong counts or lengths, or if some A_i ∉ 𝓛_i.
     pub fn theta_from_ambient(&self, a: &[Vec<f64>]) -> Result<Vec<f64>> {
-        let maps: Vec<(usize, &Parametrisation)> = self
+        let maps: Vec<(usize, LinearMap<'_>)> = self
             .layers
             .iter()
             .enumerate()
-            .flat_map(|(i, l)| l.linear_blocks().into_iter().map(move |(p, _)| (i, p)))
+            .flat_map(|(i, l)| l.linear_maps().into_iter().map(move |m| (i, m)))
             .collect();
         if a.len() != maps.len() {
             return Err(Error::Shape(format!(
@@ -762,24 +758,20 @@ impl Network {
             )));
         }
         let mut theta = Vec::with_capacity(self.num_params);
-        for ((i, p), ai) in maps.into_iter().zip(a) {
-            let layer = &self.layers[i];
-            let repeat = match layer.spec {
-                LayerSpec::Conv2d { out_channels, .. } => out_channels * layer.in_shape[0],
-                _ => 1,
-            };
-            if ai.len() != repeat * p.ambient_dim() {
+        for ((i, m), ai) in maps.into_iter().zip(a) {
+            let kind = self.layers[i].spec.kind();
+            let p = m.param;
+            if ai.len() != m.repeat * p.ambient_dim() {
                 return Err(Error::Shape(format!(
-                    "layer {i} ({}): ambient weights of length {}, expected {}",
-                    layer.spec.kind(),
+                    "layer {i} ({kind}): ambient weights of length {}, expected {}",
                     ai.len(),
-                    repeat * p.ambient_dim()
+                    m.repeat * p.ambient_dim()
                 )));
             }
             for (j, filter) in ai.chunks(p.ambient_dim()).enumerate() {
-                let t = p.coefficients_of(filter).map_err(|e| {
-                    Error::Invalid(format!("layer {i} ({}), block {j}: {e}", layer.spec.kind()))
-                })?;
+                let t = p
+                    .coefficients_of(filter)
+                    .map_err(|e| Error::Invalid(format!("layer {i} ({kind}), block {j}: {e}")))?;
                 theta.extend(t);
             }
         }
@@ -795,40 +787,7 @@ impl Network {
             .layers
             .iter()
             .map(|l| {
-                let full = |p: &Option<Parametrisation>| {
-                    p.as_ref().map(|p| Parametrisation::full(p.ambient_dim()))
-                };
-                let spec = match &l.spec {
-                    LayerSpec::Conv2d {
-                        out_channels,
-                        kernel,
-                        padding,
-                        ..
-                    } => LayerSpec::Conv2d {
-                        out_channels: *out_channels,
-                        kernel: *kernel,
-                        param: Parametrisation::full(kernel * kernel),
-                        padding: *padding,
-                    },
-                    LayerSpec::Dense { out, param } => LayerSpec::Dense {
-                        out: *out,
-                        param: full(param),
-                    },
-                    LayerSpec::Attention {
-                        d_k,
-                        d_v,
-                        wq,
-                        wk,
-                        wv,
-                    } => LayerSpec::Attention {
-                        d_k: *d_k,
-                        d_v: *d_v,
-                        wq: full(wq),
-                        wk: full(wk),
-                        wv: full(wv),
-                    },
-                    other => other.clone(),
-                };
+                let spec = l.spec.ambient();
                 let mut layer = Layer {
                     spec,
                     in_shape: l.in_shape.clone(),
