@@ -358,9 +358,10 @@ fn orbits(perms: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) {
     (orbit, sizes)
 }
 
-/// The orbits of the taps of a k×k filter under the grid group, each sorted row-major,
-/// ordered by their first tap (from the filter action of [`Rep::grid`]).
-pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+/// The orbits of the taps of a k×k filter under the grid group as row-major tap indices
+/// r·k + c, each sorted, ordered by their first tap (from the filter action of
+/// [`Rep::grid`]).
+pub fn filter_orbit_indices(kind: GridGroup, k: usize) -> Result<Vec<Vec<usize>>> {
     let rep = Rep::grid(kind, k, k)?;
     let perms: Vec<Vec<usize>> = (0..rep.group().order())
         .map(|g| rep.permutation(g).expect("grid actions permute").to_vec())
@@ -368,9 +369,17 @@ pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)
     let (orbit, sizes) = orbits(&perms);
     let mut out = vec![Vec::new(); sizes.len()];
     for (i, &o) in orbit.iter().enumerate() {
-        out[o].push((i / k, i % k));
+        out[o].push(i);
     }
     Ok(out)
+}
+
+/// The orbits of [`filter_orbit_indices`] as (row, column) taps.
+pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+    Ok(filter_orbit_indices(kind, k)?
+        .into_iter()
+        .map(|o| o.into_iter().map(|i| (i / k, i % k)).collect())
+        .collect())
 }
 
 fn orbit_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {

@@ -376,7 +376,8 @@ fn act_on_unit(m: &MapAction, g: usize, src: &[f64], dst: &mut [f64]) {
     }
 }
 
-fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
+/// out = ρ(g) applied to every row of `x` (row-major [n, ρ.dim()]).
+pub(crate) fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
     let d = rep.dim();
     assert_eq!(x.len(), out.len(), "act: input and output lengths differ");
     assert_eq!(

@@ -56,12 +56,10 @@ pub fn random_inputs(n: usize, dim: usize, seed: u64) -> Vec<f64> {
     (0..n * dim).map(|_| standard_normal(&mut rng)).collect()
 }
 
-/// out = ρ(g) applied to every row of `x`.
+/// ρ(g) applied to every row of `x`, as a new vector.
 fn act_rows(rep: &Rep, g: usize, x: &[f64]) -> Vec<f64> {
     let mut out = vec![0.0; x.len()];
-    for (src, dst) in x.chunks(rep.dim()).zip(out.chunks_mut(rep.dim())) {
-        rep.apply(g, src, dst);
-    }
+    crate::nn::lift::act_rows(rep, g, x, &mut out);
     out
 }
 
