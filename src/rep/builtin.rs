@@ -71,9 +71,15 @@ impl std::str::FromStr for GridGroup {
             .into_iter()
             .find(|g| g.name().eq_ignore_ascii_case(t))
             .ok_or_else(|| {
+                let names: Vec<String> = GridGroup::ALL
+                    .iter()
+                    .map(|g| g.name().to_ascii_lowercase())
+                    .collect();
+                let (last, rest) = names.split_last().expect("ALL is not empty");
                 Error::Invalid(format!(
-                    "{}: the pixel-grid groups are c2, c4 and d4",
-                    t.to_ascii_lowercase()
+                    "{}: the pixel-grid groups are {} and {last}",
+                    t.to_ascii_lowercase(),
+                    rest.join(", ")
                 ))
             })
     }
