@@ -322,7 +322,7 @@ impl Unit {
         }
     }
 
-    /// The name of entry `i`: "(r,c)" for a filter tap, "[o,i]" for a matrix entry.
+    /// The name of entry `i`: `(r,c)` for a filter tap, `[o,i]` for a matrix entry.
     pub fn index_name(self, i: usize) -> String {
         match self {
             Unit::Filter { k } => format!("({},{})", i / k, i % k),

@@ -209,7 +209,7 @@ impl Rep {
             GridGroup::C4 => (0..4).map(rot_powers).collect(),
             GridGroup::D4 => {
                 // Element j*4 + k is r^k s^j: first s^j, then r^k.
-                let pts = (0..8)
+                (0..8)
                     .map(|x| {
                         let s = if x / 4 == 1 {
                             flip.clone()
@@ -218,8 +218,7 @@ impl Rep {
                         };
                         compose(&rot_powers(x % 4), &s)
                     })
-                    .collect();
-                pts
+                    .collect()
             }
         };
         let group = kind.group();

@@ -92,7 +92,7 @@ pub fn arm_architecture(arm: &Arm, group: GridGroup) -> Result<ArmArchitecture> 
         "> 0 expected (hypotheses fail; no invariant initial law on 𝓛)"
     };
     Ok(ArmArchitecture {
-        group: group_name(group).into(),
+        group: group_name(group),
         verdict: report.verdict.label().into(),
         hypotheses_hold: holds,
         summary: report.summary,
@@ -297,7 +297,7 @@ impl<T: Scalar> Setup<T> {
             ood_len: self.sets[1].n,
             scalar: cfg.scalar.name().into(),
             data: cfg.data.name().into(),
-            group: group_name(cfg.group).into(),
+            group: group_name(cfg.group),
             ood: cfg.ood.name().into(),
             steps_per_member: steps_per_epoch * self.epochs,
             eval_epochs: self.eval_epochs.clone(),
