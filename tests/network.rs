@@ -1049,3 +1049,52 @@ fn predictions_do_not_depend_on_the_batching() {
     case::<f32>();
     case::<f64>();
 }
+
+/// `linear_maps` is the one description of a layer's maps: per kind the unit, the repeat
+/// count C_out·C_in (convolutions) or 1, the fan-in, the lift, and θ blocks that tile θ in
+/// order with length repeat·d.
+#[test]
+fn linear_maps_describe_every_kind() {
+    use eqens::nn::{Lift, Unit};
+    let net = Network::new(
+        &[2, 5, 5],
+        vec![
+            LayerSpec::conv(3, &Support::plus()),
+            LayerSpec::Tanh,
+            LayerSpec::Flatten,
+            LayerSpec::dense_full(6),
+        ],
+    )
+    .unwrap();
+    let conv = net.layers()[0].linear_maps();
+    assert_eq!(conv.len(), 1);
+    assert_eq!(conv[0].unit, Unit::Filter { k: 3 });
+    assert_eq!((conv[0].repeat, conv[0].fan_in), (3 * 2, 2 * 9));
+    assert_eq!(
+        (conv[0].lift, conv[0].theta.clone()),
+        (Lift::GridFilter, 0..6 * 5)
+    );
+    assert!(net.layers()[1].linear_maps().is_empty());
+    let dense = net.layers()[3].linear_maps();
+    assert_eq!(dense[0].unit, Unit::Matrix { rows: 6, cols: 75 });
+    assert_eq!((dense[0].repeat, dense[0].fan_in), (1, 75));
+    assert_eq!(dense[0].theta, 30..30 + 6 * 75);
+    assert_eq!(dense[0].lift, Lift::Sandwich);
+    assert_eq!(net.num_params(), 30 + 6 * 75);
+
+    let att = Network::new(&[4, 5], vec![LayerSpec::attention_full(2, 3)]).unwrap();
+    let maps = att.layers()[0].linear_maps();
+    let names: Vec<&str> = maps.iter().map(|m| m.name).collect();
+    assert_eq!(names, ["W_q", "W_k", "W_v"]);
+    let units: Vec<Unit> = maps.iter().map(|m| m.unit).collect();
+    assert_eq!(
+        units,
+        [(2, 5), (2, 5), (3, 5)].map(|(rows, cols)| Unit::Matrix { rows, cols })
+    );
+    assert!(maps.iter().all(|m| m.lift == Lift::Fixed && m.fan_in == 5));
+    assert_eq!(maps[2].theta, 20..35);
+    // The ambient layer has the full one-hot basis of every unit.
+    let ambient = net.layers()[0].spec.ambient();
+    assert_eq!(ambient.params()[0].dim(), 9);
+    assert_eq!(ambient.params()[0], &Parametrisation::full(9));
+}

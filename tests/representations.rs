@@ -629,3 +629,28 @@ fn invariant_dimensions_snapshot() {
     ));
     insta::assert_snapshot!("invariant_dimensions", text);
 }
+
+/// One name table for the grid groups: `name` and `FromStr` round-trip (case-insensitive),
+/// `order` and `group` agree with the action `Rep::grid` builds, and an unknown name is a
+/// clear error.
+#[test]
+fn grid_group_names_parse_and_agree_with_the_action() {
+    use eqens::rep::GridGroup;
+    let names: Vec<&str> = GridGroup::ALL.iter().map(|g| g.name()).collect();
+    assert_eq!(names, ["C2", "C4", "D4"]);
+    for g in GridGroup::ALL {
+        assert_eq!(g.name().parse::<GridGroup>().unwrap(), g);
+        assert_eq!(
+            format!(" {} ", g.name().to_lowercase())
+                .parse::<GridGroup>()
+                .unwrap(),
+            g
+        );
+        assert_eq!(g.to_string(), g.name());
+        let rep = Rep::grid(g, 3, 3).unwrap();
+        assert_eq!(rep.group().order(), g.order());
+        assert_eq!(**rep.group(), g.group());
+    }
+    let err = "c8".parse::<GridGroup>().unwrap_err().to_string();
+    assert!(err.contains("c8") && err.contains("c2, c4 and d4"), "{err}");
+}

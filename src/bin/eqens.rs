@@ -244,17 +244,7 @@ fn rotations_3d_note(name: &str) -> &'static str {
 fn analyze(args: AnalyzeArgs) -> eqens::Result<()> {
     use eqens::nn::analysis::{analyze_support, render_table};
     use eqens::nn::Support;
-    use eqens::rep::GridGroup;
-    let group = match args.group.to_ascii_lowercase().as_str() {
-        "c2" => GridGroup::C2,
-        "c4" => GridGroup::C4,
-        "d4" => GridGroup::D4,
-        other => {
-            return Err(eqens::Error::Invalid(format!(
-                "--group {other}: the pixel-grid groups are c2, c4 and d4"
-            )))
-        }
-    };
+    let group = eqens::reproduce::config::parse_group(&args.group)?;
     let support = Support::parse(&args.support)?;
     analyze_memory(&args)?;
     let report = analyze_support(group, &support, args.side, args.channels)?;

@@ -102,14 +102,6 @@ pub fn random_invariant_support(kind: GridGroup, k: usize, seed: u64) -> Result<
     Support::from_mask(k, mask)
 }
 
-fn grid_name(kind: GridGroup) -> &'static str {
-    match kind {
-        GridGroup::C2 => "C2",
-        GridGroup::C4 => "C4",
-        GridGroup::D4 => "D4",
-    }
-}
-
 /// A random image network under C4, D4 or C2 (see the module docs).
 pub fn random_image_case(seed: u64) -> Result<(GroupNetwork, String)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -150,7 +142,7 @@ pub fn random_image_case(seed: u64) -> Result<(GroupNetwork, String)> {
     let net = Network::new(&[c0, input_side, input_side], specs)?;
     let case = format!(
         "{} on {c0}×{input_side}×{input_side}: {} → dense({out})",
-        grid_name(kind),
+        kind.name(),
         desc.join(" → ")
     );
     Ok((GroupNetwork::on_images(net, kind)?, case))

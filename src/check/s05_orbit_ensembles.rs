@@ -18,7 +18,7 @@ use crate::nn::analysis::direction_basis;
 use crate::nn::Target;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
 use crate::rep::{GridGroup, Rep};
-use crate::train::cases::{filter_orbits, normals, random_invariant_support, sub_seed, worst};
+use crate::train::cases::{self, normals, random_invariant_support, sub_seed, worst, Filters};
 use crate::train::init::standard_normal;
 use crate::train::{descend, init_theta, orbit, Augmentation, InitLaw, Samples, Workspace};
 use crate::{Error, Result};
@@ -61,19 +61,6 @@ const THREADS: usize = 2;
 /// 6×6 images is O(1) away from invariant, and 20 small steps do not make it invariant.
 pub const MEMBER_THRESHOLD: f64 = 1e-2;
 
-/// How the two convolutions' 3×3 filters are parametrised.
-#[derive(Clone, Debug)]
-enum Filters {
-    /// One-hot on a random union of C4 orbits per layer (invariant, H4, H5).
-    Invariant,
-    /// One-hot on plus-corner (not invariant).
-    PlusCorner,
-    /// Random normalised non-orthonormal basis on a random invariant support of ≥ 2 taps.
-    NonOrthonormal,
-    /// H_G ⊕ span(a) ⊕ span(v): compatible, not invariant.
-    CompatibleNotInvariant,
-}
-
 /// The network, data and probes of one case.
 struct Case {
     gnet: GroupNetwork,
@@ -106,20 +93,7 @@ pub fn compatible_not_invariant() -> Result<Parametrisation> {
             "S5(v): a = {a:?} is not an eigenvector of ρ(r) with eigenvalue −1 (ρ(r)a = {ra:?})"
         )));
     }
-    let mut v = vec![0.0; 9];
-    v[tap(0, 0)] = 1.0;
-    v[tap(0, 2)] = -1.0;
-    let mut cols: Vec<Vec<f64>> = filter_orbits(GridGroup::C4, 3)?
-        .into_iter()
-        .map(|o| {
-            (0..9)
-                .map(|i| if o.contains(&i) { 1.0 } else { 0.0 })
-                .collect()
-        })
-        .collect();
-    cols.push(a);
-    cols.push(v);
-    let param = Parametrisation::orthonormalised(9, cols)?;
+    let param = cases::compatible_not_invariant(GridGroup::C4)?;
     let q = direction_basis(&param);
     let p_l = &q * q.transpose();
     let mut p_g = Mat::<f64>::zeros(9, 9);
@@ -141,14 +115,11 @@ pub fn compatible_not_invariant() -> Result<Parametrisation> {
 
 fn filter_param(filters: &Filters, rng: &mut ChaCha8Rng) -> Result<(Parametrisation, String)> {
     Ok(match filters {
-        Filters::Invariant => {
+        Filters::InvariantSupport => {
             let s = random_invariant_support(GridGroup::C4, rng)?;
             (Parametrisation::from_support(&s), format!("one-hot {s}"))
         }
-        Filters::PlusCorner => (
-            Parametrisation::from_support(&Support::plus_corner()),
-            "one-hot plus-corner".into(),
-        ),
+        Filters::OneHot(s) => (Parametrisation::from_support(s), format!("one-hot {s}")),
         Filters::NonOrthonormal => {
             let mut s = random_invariant_support(GridGroup::C4, rng)?;
             while s.len() < 2 {
@@ -396,7 +367,7 @@ fn trained_budget(c: &Case, init: &InitLaw, aug: &Augmentation, seed: u64) -> Re
 /// ensemble of exact lifts ρ(g)θ_t^(e) (S1) and the members' drift per step from those lifts
 /// (S4), which locates a failure.
 pub fn check(seed: u64) -> Result<Measurement> {
-    let c = case(sub_seed(seed, 0), &Filters::Invariant)?;
+    let c = case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let gauss = InitLaw::Gaussian { scale: 1.0 };
     let traj = orbit_trajectories(&c, &gauss, &Augmentation::Full, sub_seed(seed, 1))?;
     let splits = split_per_step(&c, &traj, &ALL)?;
@@ -459,7 +430,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         ))
     };
 
-    let inv = case(sub_seed(seed, 0), &Filters::Invariant)?;
+    let inv = case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let traj = orbit_trajectories(&inv, &gauss, &Augmentation::Full, s)?;
     let members = traj.last().expect("STEPS + 1 entries");
     let mut single = f64::INFINITY;
@@ -482,7 +453,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         MEMBER_THRESHOLD,
     );
 
-    let corner = case(sub_seed(seed, 0), &Filters::PlusCorner)?;
+    let corner = case(sub_seed(seed, 0), &Filters::OneHot(Support::plus_corner()))?;
     let e = final_error(&corner, &sym, &Augmentation::Full, s, &ALL)?;
     let t = threshold(&corner, &sym, &Augmentation::Full)?;
     push("H4", "(i) plus-corner, symmetric init", &corner, e, t);
@@ -520,7 +491,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
 /// Hc, and the drift of θ_t^(hc) from them) — while r-equivariance is lost — the control, error for g = r
 /// after [`STEPS`] steps.
 pub fn subgroup_check(seed: u64) -> Result<(Measurement, Control)> {
-    let c = case(sub_seed(seed, 0), &Filters::Invariant)?;
+    let c = case(sub_seed(seed, 0), &Filters::InvariantSupport)?;
     let gauss = InitLaw::Gaussian { scale: 1.0 };
     let aug = Augmentation::Subgroup(vec![0, 2]);
     let traj = orbit_trajectories(&c, &gauss, &aug, sub_seed(seed, 1))?;

@@ -226,14 +226,6 @@ pub fn parametrisation(arch: Architecture, variant: u64, seed: u64) -> Result<Pa
     }
 }
 
-fn grid_name(kind: GridGroup) -> &'static str {
-    match kind {
-        GridGroup::C2 => "C2",
-        GridGroup::C4 => "C4",
-        GridGroup::D4 => "D4",
-    }
-}
-
 /// The analysis of one architecture's first filter in a one-conv network (basis variant,
 /// channels and image size from the seed), ‖ρ(r)a + a‖ for the S5(v) construction check,
 /// and cond(B)² of the basis used.
@@ -335,10 +327,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
         out.push(Control {
             statement: "S13",
             dropped: "table",
-            case: format!(
-                "{}: corrupted claim dim E(plus-corner) = 2",
-                grid_name(kind)
-            ),
+            case: format!("{}: corrupted claim dim E(plus-corner) = 2", kind.name()),
             error: deviation(kind, &corrupt(&|c| c.dim_equivariant = 2), seed)?.0,
             // Dimensions are integers: a wrong claim is off by ≥ 1.
             threshold: 0.5,
@@ -348,7 +337,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             dropped: "table",
             case: format!(
                 "{}: corrupted claim plus-corner compatible (‖[Π_𝓛, Π_G]‖ = 0)",
-                grid_name(kind)
+                kind.name()
             ),
             error: deviation(kind, &corrupt(&|c| c.commutator_reynolds = 0.0), seed)?.0,
             // The true value √3/4 ≈ 0.43 is ≥ 10⁸ × any case's tolerance away from 0.

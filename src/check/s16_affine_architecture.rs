@@ -49,14 +49,6 @@ pub enum Offset {
     Corners,
 }
 
-fn grid_name(kind: GridGroup) -> &'static str {
-    match kind {
-        GridGroup::C2 => "C2",
-        GridGroup::C4 => "C4",
-        GridGroup::D4 => "D4",
-    }
-}
-
 /// The report of a one-conv network whose filter architecture is `plus` with the given
 /// offset, under `kind`; the seed draws the offset values, the basis (one-hot or a random
 /// orthonormalised mix of the plus taps), channels and image size.
@@ -137,7 +129,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         statement: "S16",
         case: format!(
             "{}: plus support with an invariant offset and with an offset inside T𝓛 ({} methods)",
-            grid_name(kind),
+            kind.name(),
             methods.join("/")
         ),
         error,
@@ -180,7 +172,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             dropped: "H4",
             case: format!(
                 "{}: plus support, random offset on all nine taps: defect",
-                grid_name(kind)
+                kind.name()
             ),
             error: m.offset_defect,
             threshold: CONTROL_THRESHOLD,
@@ -190,7 +182,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
             dropped: "H4",
             case: format!(
                 "{}: plus support, random offset on all nine taps: verdict {}",
-                grid_name(kind),
+                kind.name(),
                 m.verdict.label()
             ),
             // 1 when the verdict is not "invariant"; a boolean, so any threshold in (0, 1).
@@ -299,7 +291,7 @@ pub fn mean_member_error(
             "{}, conv(1) on {plus} with offset {offset:?}{}, {side}×{side} images, MSE, \
              mean member after {BIAS_STEPS} steps (lr {BIAS_LR}) → infinite-ensemble error \
              {error:.3e}",
-            grid_name(kind),
+            kind.name(),
             if recentre {
                 " re-centred at Π_G A_𝓛"
             } else {

@@ -22,11 +22,10 @@ use super::report::error_bucket;
 use crate::autodiff::Tape;
 use crate::ensemble::equivariance_error;
 use crate::group::Group;
+use crate::nn::analysis::filter_orbit_indices;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Padding, Parametrisation, Support, Target};
 use crate::rep::{GridGroup, Rep};
-use crate::train::cases::{
-    compatible_not_invariant, filter_orbits, random_invariant_support, sub_seed, worst,
-};
+use crate::train::cases::{compatible_not_invariant, random_invariant_support, sub_seed, worst};
 use crate::train::init::standard_normal;
 use crate::train::{descend, init_theta, Augmentation, InitLaw, Law, Samples, Workspace};
 use crate::{Error, Result};
@@ -240,26 +239,10 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
 }
 
-fn order(kind: GridGroup) -> usize {
-    match kind {
-        GridGroup::C2 => 2,
-        GridGroup::C4 => 4,
-        GridGroup::D4 => 8,
-    }
-}
-
-fn group_of(kind: GridGroup) -> Group {
-    match kind {
-        GridGroup::C2 => Group::cyclic(2),
-        GridGroup::C4 => Group::cyclic(4),
-        GridGroup::D4 => Group::dihedral(4),
-    }
-}
-
 /// Whether Ω is a union of orbits of the 3×3 filter grid under `kind` (H4 for one-hot bases).
 pub fn support_is_invariant(kind: GridGroup, support: &Support) -> Result<bool> {
     let idx = support.indices();
-    Ok(filter_orbits(kind, 3)?.iter().all(|orbit| {
+    Ok(filter_orbit_indices(kind, 3)?.iter().all(|orbit| {
         let inside = orbit.iter().filter(|i| idx.contains(i)).count();
         inside == 0 || inside == orbit.len()
     }))
@@ -411,7 +394,7 @@ impl Case {
             Ok(_) => {}
         }
         let invariant = support_is_invariant(self.group, &self.support)?;
-        let uniform = 1.0 / order(self.group) as f64;
+        let uniform = 1.0 / self.group.order() as f64;
         Ok(match self.breach {
             Breach::NonInvariantSupport => !invariant,
             Breach::CompatibleNotInvariant => {
@@ -431,9 +414,7 @@ impl Case {
             Breach::Augmentation(NonHaar::IdentityWeight(w)) => {
                 w > 0.0 && w < 1.0 && (w - uniform).abs() > 1e-3
             }
-            Breach::Augmentation(NonHaar::IdentityAndR) => {
-                !group_of(self.group).is_subgroup(&[0, 1])
-            }
+            Breach::Augmentation(NonHaar::IdentityAndR) => !self.group.group().is_subgroup(&[0, 1]),
         })
     }
 
@@ -475,7 +456,7 @@ impl Case {
             }
         }
         let idx = self.support.indices();
-        let orbits = filter_orbits(self.group, 3).unwrap_or_default();
+        let orbits = filter_orbit_indices(self.group, 3).unwrap_or_default();
         let mut removals: Vec<Vec<usize>> = orbits
             .into_iter()
             .filter(|o| o.iter().all(|i| idx.contains(i)))
@@ -513,7 +494,7 @@ impl Case {
             (Head::Image, Head::Image) => true,
             _ => false,
         };
-        head && order(self.group) <= order(other.group)
+        head && self.group.order() <= other.group.order()
             && self.orbit().len() <= other.orbit().len()
             && self.side <= other.side
             && self.depth <= other.depth
@@ -598,7 +579,7 @@ impl Case {
 
     /// The members' group elements g (members ρ(g)A_0, equally weighted in the ensemble).
     fn orbit(&self) -> Vec<usize> {
-        let n = order(self.group);
+        let n = self.group.order();
         match self.breach {
             Breach::Assignment(phi) => phi.to_vec(),
             Breach::InitCopies(c) => std::iter::repeat_n(0, c).chain(1..n).collect(),
@@ -608,7 +589,7 @@ impl Case {
 
     /// The augmentation policy of every member.
     fn augmentation(&self) -> Augmentation {
-        let n = order(self.group);
+        let n = self.group.order();
         match self.breach {
             Breach::Assignment(phi) => Augmentation::Subset(phi.to_vec()),
             Breach::Augmentation(NonHaar::IdentityWeight(w)) => Augmentation::Weighted(
@@ -631,7 +612,7 @@ impl Case {
     fn probe_elements(&self) -> Vec<usize> {
         match self.breach {
             Breach::Assignment(phi) => phi.to_vec(),
-            _ => (0..order(self.group)).collect(),
+            _ => (0..self.group.order()).collect(),
         }
     }
 
@@ -649,7 +630,7 @@ impl Case {
 
     /// What is broken, in words.
     pub fn breach_words(&self) -> String {
-        let n = order(self.group);
+        let n = self.group.order();
         match self.breach {
             Breach::None => "nothing (H1–H7 kept)".into(),
             Breach::Assignment(phi) => {

@@ -18,7 +18,7 @@
 //!   [`GroupNetwork::unit_action`], Π_G = (1/|G|)Σ_g ρ(g), Π_𝓛 = QQᵀ from an SVD basis Q of
 //!   T𝓛, ranks, span intersections and operator norms from [`crate::linalg`].
 
-use super::layer::LayerSpec;
+use super::layer::{LayerSpec, Unit};
 use super::lift::GroupNetwork;
 use super::network::Network;
 use super::param::Basis;
@@ -236,82 +236,28 @@ struct MapInfo<'a> {
     unit: String,
     units: usize,
     param: &'a Parametrisation,
-    shape: UnitShape,
-}
-
-/// A unit's layout, for naming its entries.
-#[derive(Clone, Copy)]
-enum UnitShape {
-    /// A k×k filter.
-    Filter(usize),
-    /// A matrix with this many columns.
-    Matrix(usize),
-}
-
-impl UnitShape {
-    /// "(r,c)" for a filter tap, "[o,i]" for a matrix entry.
-    fn index_name(self, i: usize) -> String {
-        match self {
-            UnitShape::Filter(k) => format!("({},{})", i / k, i % k),
-            UnitShape::Matrix(cols) => format!("[{},{}]", i / cols, i % cols),
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            UnitShape::Filter(_) => "taps",
-            UnitShape::Matrix(_) => "entries",
-        }
-    }
+    shape: Unit,
 }
 
 fn map_infos(net: &Network) -> Vec<MapInfo<'_>> {
     let mut out = Vec::new();
     for (i, layer) in net.layers().iter().enumerate() {
-        match &layer.spec {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                param,
-                ..
-            } => out.push(MapInfo {
+        let maps = layer.linear_maps();
+        let several = maps.len() > 1;
+        for m in maps {
+            out.push(MapInfo {
                 layer: i,
-                kind: "conv2d".into(),
-                unit: format!("{kernel}×{kernel} filter"),
-                units: out_channels * layer.in_shape[0],
-                param,
-                shape: UnitShape::Filter(*kernel),
-            }),
-            LayerSpec::Dense { out: rows, param } => {
-                let cols = layer.in_shape[0];
-                out.push(MapInfo {
-                    layer: i,
-                    kind: "dense".into(),
-                    unit: format!("[{rows}, {cols}] matrix"),
-                    units: 1,
-                    param: param.as_ref().expect("resolved at build"),
-                    shape: UnitShape::Matrix(cols),
-                });
-            }
-            LayerSpec::Attention { d_k, d_v, .. } => {
-                let dm = layer.in_shape[1];
-                let params = layer.spec.params();
-                for ((p, name), rows) in params
-                    .into_iter()
-                    .zip(["W_q", "W_k", "W_v"])
-                    .zip([*d_k, *d_k, *d_v])
-                {
-                    out.push(MapInfo {
-                        layer: i,
-                        kind: format!("attention {name}"),
-                        unit: format!("[{rows}, {dm}] matrix"),
-                        units: 1,
-                        param: p,
-                        shape: UnitShape::Matrix(dm),
-                    });
-                }
-            }
-            _ => {}
+                // "conv2d", "dense", or "attention W_q" when a layer has several maps.
+                kind: if several {
+                    format!("{} {}", layer.spec.kind(), m.name)
+                } else {
+                    layer.spec.kind().into()
+                },
+                unit: m.unit.describe(),
+                units: m.repeat,
+                param: m.param,
+                shape: m.unit,
+            });
         }
     }
     out
@@ -412,9 +358,10 @@ fn orbits(perms: &[Vec<usize>]) -> (Vec<usize>, Vec<usize>) {
     (orbit, sizes)
 }
 
-/// The orbits of the taps of a k×k filter under the grid group, each sorted row-major,
-/// ordered by their first tap (from the filter action of [`Rep::grid`]).
-pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+/// The orbits of the taps of a k×k filter under the grid group as row-major tap indices
+/// r·k + c, each sorted, ordered by their first tap (from the filter action of
+/// [`Rep::grid`]).
+pub fn filter_orbit_indices(kind: GridGroup, k: usize) -> Result<Vec<Vec<usize>>> {
     let rep = Rep::grid(kind, k, k)?;
     let perms: Vec<Vec<usize>> = (0..rep.group().order())
         .map(|g| rep.permutation(g).expect("grid actions permute").to_vec())
@@ -422,9 +369,17 @@ pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)
     let (orbit, sizes) = orbits(&perms);
     let mut out = vec![Vec::new(); sizes.len()];
     for (i, &o) in orbit.iter().enumerate() {
-        out[o].push((i / k, i % k));
+        out[o].push(i);
     }
     Ok(out)
+}
+
+/// The orbits of [`filter_orbit_indices`] as (row, column) taps.
+pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<(usize, usize)>>> {
+    Ok(filter_orbit_indices(kind, k)?
+        .into_iter()
+        .map(|o| o.into_iter().map(|i| (i / k, i % k)).collect())
+        .collect())
 }
 
 fn orbit_numbers(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> Result<MapNumbers> {
@@ -571,7 +526,7 @@ fn offset_defect(gnet: &GroupNetwork, map: usize, p: &Parametrisation) -> f64 {
 /// At most this many indices are listed in one advice line.
 const ADVICE_LIST: usize = 8;
 
-fn index_list(shape: UnitShape, idx: &[usize]) -> String {
+fn index_list(shape: Unit, idx: &[usize]) -> String {
     let mut names: Vec<String> = idx
         .iter()
         .take(ADVICE_LIST)
@@ -583,7 +538,7 @@ fn index_list(shape: UnitShape, idx: &[usize]) -> String {
     names.join(", ")
 }
 
-fn advice(r: &MapReport, shape: UnitShape) -> Vec<String> {
+fn advice(r: &MapReport, shape: Unit) -> Vec<String> {
     let mut out = Vec::new();
     let name = format!("map {} (layer {} {})", r.map, r.layer, r.kind);
     if r.invariance_defect > VERDICT_TOL {

@@ -7,7 +7,7 @@
 //! permutation when the output is invariant). Attention layers act on tokens: their feature
 //! spaces carry the trivial representation, so W_q, W_k, W_v are fixed by ρ(g).
 
-use super::layer::LayerSpec;
+use super::layer::{LayerSpec, Lift, Unit};
 use super::network::Network;
 use super::Parametrisation;
 use crate::group::Group;
@@ -59,19 +59,30 @@ impl GroupNetwork {
         spaces.push(first);
         for layer in net.layers() {
             let prev = spaces.last().expect("non-empty");
-            let next = match (&layer.spec, layer.out_shape.len()) {
-                (LayerSpec::Flatten, _) => prev.clone(),
-                (_, 3) => image_rep(kind, &layer.out_shape)?,
-                (LayerSpec::Dense { .. }, _) => {
+            // Images carry the grid action, flattening keeps it, a dense layer's output is
+            // invariant, and a shape-preserving layer keeps its input's action.
+            let next = match &layer.spec {
+                LayerSpec::Flatten => prev.clone(),
+                _ if layer.out_shape.len() == 3 => image_rep(kind, &layer.out_shape)?,
+                LayerSpec::Dense { .. } => {
                     Rep::trivial(group.clone(), layer.out_shape.iter().product())
                 }
-                (_, _) if layer.out_shape == layer.in_shape => prev.clone(),
-                (spec, _) => {
-                    return Err(Error::Invalid(format!(
-                    "on_images: cannot infer the action on the output of a {} layer of shape {:?}",
-                    spec.kind(),
-                    layer.out_shape
-                )))
+                LayerSpec::Conv2d { .. }
+                | LayerSpec::AvgPool2d(_)
+                | LayerSpec::Tanh
+                | LayerSpec::Relu
+                | LayerSpec::LayerNorm
+                | LayerSpec::Attention { .. }
+                | LayerSpec::AddConstant(_) => {
+                    if layer.out_shape != layer.in_shape {
+                        return Err(Error::Invalid(format!(
+                            "on_images: cannot infer the action on the output of a {} layer of \
+                             shape {:?}",
+                            layer.spec.kind(),
+                            layer.out_shape
+                        )));
+                    }
+                    prev.clone()
                 }
             };
             spaces.push(next);
@@ -112,25 +123,29 @@ impl GroupNetwork {
         }
         let mut maps = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
-            match &layer.spec {
-                LayerSpec::Conv2d { kernel, .. } => {
-                    let kind = grid.ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "layer {i} is a convolution: build the network with GroupNetwork::on_images"
-                        ))
-                    })?;
-                    maps.push(MapAction::Filter(Rep::grid(kind, *kernel, *kernel)?));
-                }
-                LayerSpec::Dense { .. } => maps.push(MapAction::Dense {
-                    input: spaces[i].clone(),
-                    output: spaces[i + 1].clone(),
-                }),
-                LayerSpec::Attention { .. } => {
-                    for p in layer.spec.params() {
-                        maps.push(MapAction::Fixed(p.ambient_dim()));
+            for m in layer.linear_maps() {
+                maps.push(match (m.lift, m.unit) {
+                    (Lift::GridFilter, Unit::Filter { k }) => {
+                        let kind = grid.ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "layer {i} is a convolution: build the network with \
+                                 GroupNetwork::on_images"
+                            ))
+                        })?;
+                        MapAction::Filter(Rep::grid(kind, k, k)?)
                     }
-                }
-                _ => {}
+                    (Lift::Sandwich, _) => MapAction::Dense {
+                        input: spaces[i].clone(),
+                        output: spaces[i + 1].clone(),
+                    },
+                    (Lift::Fixed, unit) => MapAction::Fixed(unit.dim()),
+                    (Lift::GridFilter, unit) => {
+                        return Err(Error::Invalid(format!(
+                            "layer {i}: a grid filter action on a {}",
+                            unit.describe()
+                        )))
+                    }
+                });
             }
         }
         Ok(GroupNetwork { net, spaces, maps })
@@ -361,7 +376,8 @@ fn act_on_unit(m: &MapAction, g: usize, src: &[f64], dst: &mut [f64]) {
     }
 }
 
-fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
+/// out = ρ(g) applied to every row of `x` (row-major [n, ρ.dim()]).
+pub(crate) fn act_rows<T: Scalar>(rep: &Rep, g: usize, x: &[T], out: &mut [T]) {
     let d = rep.dim();
     assert_eq!(x.len(), out.len(), "act: input and output lengths differ");
     assert_eq!(

@@ -13,7 +13,7 @@ pub mod param;
 pub mod point_cloud;
 pub mod support;
 
-pub use layer::{LayerSpec, Padding, LAYER_NORM_EPS};
+pub use layer::{LayerSpec, Lift, LinearMap, Padding, Unit, LAYER_NORM_EPS};
 pub use lift::GroupNetwork;
 pub use network::{
     ExecutionPlan, Forward, Layer, LayerOutput, Network, PaperBasis, Target, MICRO_BATCH_BYTES,

@@ -20,6 +20,71 @@ pub enum GridGroup {
     D4,
 }
 
+impl GridGroup {
+    /// Every grid group, smallest first.
+    pub const ALL: [GridGroup; 3] = [GridGroup::C2, GridGroup::C4, GridGroup::D4];
+
+    /// The one name table: "C2", "C4" or "D4" (messages, reports; [`GridGroup::from_str`]
+    /// reads it case-insensitively, so "c4" on the command line).
+    ///
+    /// [`GridGroup::from_str`]: std::str::FromStr::from_str
+    pub fn name(self) -> &'static str {
+        match self {
+            GridGroup::C2 => "C2",
+            GridGroup::C4 => "C4",
+            GridGroup::D4 => "D4",
+        }
+    }
+
+    /// The abstract group G: `Group::cyclic(2)`, `Group::cyclic(4)` or `Group::dihedral(4)`.
+    pub fn group(self) -> Group {
+        match self {
+            GridGroup::C2 => Group::cyclic(2),
+            GridGroup::C4 => Group::cyclic(4),
+            GridGroup::D4 => Group::dihedral(4),
+        }
+    }
+
+    /// |G|: 2, 4 or 8.
+    pub fn order(self) -> usize {
+        match self {
+            GridGroup::C2 => 2,
+            GridGroup::C4 => 4,
+            GridGroup::D4 => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for GridGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for GridGroup {
+    type Err = Error;
+
+    /// Parses a [`GridGroup::name`], ignoring case and surrounding blanks ("c4", "D4").
+    fn from_str(s: &str) -> Result<GridGroup> {
+        let t = s.trim();
+        GridGroup::ALL
+            .into_iter()
+            .find(|g| g.name().eq_ignore_ascii_case(t))
+            .ok_or_else(|| {
+                let names: Vec<String> = GridGroup::ALL
+                    .iter()
+                    .map(|g| g.name().to_ascii_lowercase())
+                    .collect();
+                let (last, rest) = names.split_last().expect("ALL is not empty");
+                Error::Invalid(format!(
+                    "{}: the pixel-grid groups are {} and {last}",
+                    t.to_ascii_lowercase(),
+                    rest.join(", ")
+                ))
+            })
+    }
+}
+
 /// Index maps `src[g] = (point map of g⁻¹)` from each element's point map j ↦ g·j.
 fn src_from_point_maps(group: &Group, points: &[Vec<usize>]) -> Vec<Vec<usize>> {
     (0..group.order())
@@ -139,12 +204,12 @@ impl Rep {
         let identity: Vec<usize> = (0..pixels).collect();
         let compose = |a: &[usize], b: &[usize]| b.iter().map(|&j| a[j]).collect::<Vec<_>>();
         let rot_powers = |k: usize| (0..k).fold(identity.clone(), |acc, _| compose(&rot90, &acc));
-        let (group, points): (Group, Vec<Vec<usize>>) = match kind {
-            GridGroup::C2 => (Group::cyclic(2), vec![identity.clone(), rot180]),
-            GridGroup::C4 => (Group::cyclic(4), (0..4).map(rot_powers).collect()),
+        let points: Vec<Vec<usize>> = match kind {
+            GridGroup::C2 => vec![identity.clone(), rot180],
+            GridGroup::C4 => (0..4).map(rot_powers).collect(),
             GridGroup::D4 => {
                 // Element j*4 + k is r^k s^j: first s^j, then r^k.
-                let pts = (0..8)
+                (0..8)
                     .map(|x| {
                         let s = if x / 4 == 1 {
                             flip.clone()
@@ -153,10 +218,10 @@ impl Rep {
                         };
                         compose(&rot_powers(x % 4), &s)
                     })
-                    .collect();
-                (Group::dihedral(4), pts)
+                    .collect()
             }
         };
+        let group = kind.group();
         let src = src_from_point_maps(&group, &points);
         Rep::from_permutations(Arc::new(group), src)
     }

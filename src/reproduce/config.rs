@@ -311,25 +311,18 @@ impl OodKind {
     }
 }
 
-/// `c2`, `c4` or `d4`.
-pub fn group_name(g: GridGroup) -> &'static str {
-    match g {
-        GridGroup::C2 => "c2",
-        GridGroup::C4 => "c4",
-        GridGroup::D4 => "d4",
-    }
+/// `c2`, `c4` or `d4`: [`GridGroup::name`] in the command line's lower case.
+pub fn group_name(g: GridGroup) -> String {
+    g.name().to_ascii_lowercase()
 }
 
-/// Parses `c2`, `c4` or `d4` (case-insensitive).
+/// Parses `c2`, `c4` or `d4` (case-insensitive) as the `--group` flag ([`GridGroup`]'s
+/// `FromStr`).
 pub fn parse_group(s: &str) -> Result<GridGroup> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "c2" => Ok(GridGroup::C2),
-        "c4" => Ok(GridGroup::C4),
-        "d4" => Ok(GridGroup::D4),
-        other => Err(Error::Invalid(format!(
-            "--group {other}: the pixel-grid groups are c2, c4 and d4"
-        ))),
-    }
+    s.parse::<GridGroup>().map_err(|e| match e {
+        Error::Invalid(m) => Error::Invalid(format!("--group {m}")),
+        other => other,
+    })
 }
 
 mod group_serde {
@@ -338,7 +331,7 @@ mod group_serde {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(g: &GridGroup, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(group_name(*g))
+        s.serialize_str(&group_name(*g))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<GridGroup, D::Error> {

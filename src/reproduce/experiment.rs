@@ -92,7 +92,7 @@ pub fn arm_architecture(arm: &Arm, group: GridGroup) -> Result<ArmArchitecture> 
         "> 0 expected (hypotheses fail; no invariant initial law on 𝓛)"
     };
     Ok(ArmArchitecture {
-        group: group_name(group).into(),
+        group: group_name(group),
         verdict: report.verdict.label().into(),
         hypotheses_hold: holds,
         summary: report.summary,
@@ -104,13 +104,13 @@ fn bootstrap_seed(arm_seed: u64, m: usize) -> u64 {
     member_seed(arm_seed ^ BOOTSTRAP_SALT, m)
 }
 
-/// Reusable scratch objects (workspaces, tapes): a task takes one or makes one, and gives it
+/// A pool of reusable scratch objects (workspaces, tapes): a task takes one or makes one, and gives it
 /// back, so at most one per running thread exists. They hold buffers only, never results.
-struct Scratch<S>(Mutex<Vec<S>>);
+struct Pool<S>(Mutex<Vec<S>>);
 
-impl<S> Scratch<S> {
+impl<S> Pool<S> {
     fn new() -> Self {
-        Scratch(Mutex::new(Vec::new()))
+        Pool(Mutex::new(Vec::new()))
     }
 
     fn with<R>(&self, make: impl FnOnce() -> S, f: impl FnOnce(&mut S) -> R) -> R {
@@ -297,7 +297,7 @@ impl<T: Scalar> Setup<T> {
             ood_len: self.sets[1].n,
             scalar: cfg.scalar.name().into(),
             data: cfg.data.name().into(),
-            group: group_name(cfg.group).into(),
+            group: group_name(cfg.group),
             ood: cfg.ood.name().into(),
             steps_per_member: steps_per_epoch * self.epochs,
             eval_epochs: self.eval_epochs.clone(),
@@ -406,7 +406,7 @@ fn train_epoch<T: Scalar>(
         target: Target::Labels(&setup.train_labels),
     };
     let cells: Vec<Mutex<&mut Member<T>>> = members.iter_mut().map(Mutex::new).collect();
-    let workspaces = Scratch::new();
+    let workspaces = Pool::new();
     let outcomes = run_members(0..cells.len(), setup.threads, |i| -> Result<EpochOutcome> {
         let mut m = cells[i].lock().expect("one task per member");
         if !m.alive {
@@ -471,7 +471,7 @@ impl<'a, T: Scalar> ArmEvaluator<'a, T> {
     /// order; returns the indices of candidates dropped for non-finite logits.
     fn epoch(&mut self, epoch: usize, cands: &[(usize, &[T], Option<f64>)]) -> Result<Vec<usize>> {
         let (setup, net) = (self.setup, self.net);
-        let tapes = Scratch::new();
+        let tapes = Pool::new();
         let logits = run_members(
             0..cands.len(),
             setup.threads,

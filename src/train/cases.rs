@@ -2,7 +2,9 @@
 //! tests: image classifiers under C4/D4 and a vector regression under C_n.
 
 use super::risk::Samples;
+use crate::ensemble::seeds::{mix64, GOLDEN};
 use crate::group::Group;
+use crate::nn::analysis::filter_orbit_indices;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support, Target};
 use crate::rep::{GridGroup, Rep};
 use crate::train::init::standard_normal;
@@ -70,30 +72,10 @@ impl Case {
     }
 }
 
-/// The orbits of the k×k filter grid under a grid group, as sorted tap-index lists.
-pub fn filter_orbits(kind: GridGroup, k: usize) -> Result<Vec<Vec<usize>>> {
-    let rep = Rep::grid(kind, k, k)?;
-    let mut seen = vec![false; k * k];
-    let mut orbits = Vec::new();
-    for start in 0..k * k {
-        if seen[start] {
-            continue;
-        }
-        let mut orbit: Vec<usize> = (0..rep.group().order())
-            .map(|g| rep.permutation(g).expect("grid actions are permutations")[start])
-            .collect();
-        orbit.sort_unstable();
-        orbit.dedup();
-        orbit.iter().for_each(|&i| seen[i] = true);
-        orbits.push(orbit);
-    }
-    Ok(orbits)
-}
-
 /// A random invariant 3×3 support: a non-empty union of orbits (each orbit in with
 /// probability 1/2, redrawn if empty).
 pub fn random_invariant_support(kind: GridGroup, rng: &mut ChaCha8Rng) -> Result<Support> {
-    let orbits = filter_orbits(kind, 3)?;
+    let orbits = filter_orbit_indices(kind, 3)?;
     loop {
         let mut mask = vec![false; 9];
         for orbit in &orbits {
@@ -109,7 +91,7 @@ pub fn random_invariant_support(kind: GridGroup, rng: &mut ChaCha8Rng) -> Result
 
 /// The orthonormal basis of the S5(v) direction H_G ⊕ span(a) ⊕ span(v) on 3×3 filters.
 pub fn compatible_not_invariant(kind: GridGroup) -> Result<Parametrisation> {
-    let mut cols: Vec<Vec<f64>> = filter_orbits(kind, 3)?
+    let mut cols: Vec<Vec<f64>> = filter_orbit_indices(kind, 3)?
         .into_iter()
         .map(|orbit| {
             let mut c = vec![0.0; 9];
@@ -269,15 +251,14 @@ pub fn worst(a: f64, b: f64) -> f64 {
     }
 }
 
-/// An independent sub-seed: SplitMix64 of `seed` mixed with the stream index.
+/// An independent sub-seed: the SplitMix64 finaliser ([`mix64`]) of `seed` mixed with the
+/// stream index.
 pub fn sub_seed(seed: u64, stream: u64) -> u64 {
-    let mut z = seed
-        ^ stream
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0x632B_E59B_D9B4_E019);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    mix64(
+        seed ^ stream
+            .wrapping_mul(GOLDEN)
+            .wrapping_add(0x632B_E59B_D9B4_E019),
+    )
 }
 
 /// The Euclidean norm of weights given per linear map (the Frobenius norm on H).

@@ -6,7 +6,7 @@ use super::VERDICT_TOL;
 use crate::autodiff::{ConvGeom, Tape};
 use crate::nn::layer::{LayerSpec, Padding};
 use crate::nn::param::standard_normal;
-use crate::nn::{GroupNetwork, Layer, Network, Parametrisation};
+use crate::nn::{GroupNetwork, Layer, Network};
 use crate::rep::Rep;
 use crate::Result;
 use rand::SeedableRng;
@@ -38,34 +38,14 @@ pub struct LayerCheck {
 pub fn random_ambient_weights(net: &Network, seed: u64) -> Vec<Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
-    for layer in net.layers() {
-        let (fan_in, lens): (usize, Vec<usize>) = match &layer.spec {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                ..
-            } => {
-                let c_in = layer.in_shape[0];
-                (
-                    c_in * kernel * kernel,
-                    vec![out_channels * c_in * kernel * kernel],
-                )
-            }
-            LayerSpec::Dense { out, .. } => (layer.in_shape[0], vec![out * layer.in_shape[0]]),
-            LayerSpec::Attention { d_k, d_v, .. } => {
-                let dm = layer.in_shape[1];
-                (dm, vec![d_k * dm, d_k * dm, d_v * dm])
-            }
-            _ => continue,
-        };
-        let scale = 1.0 / (fan_in as f64).sqrt();
-        for len in lens {
-            out.push(
-                (0..len)
-                    .map(|_| scale * standard_normal(&mut rng))
-                    .collect(),
-            );
-        }
+    for m in net.layers().iter().flat_map(|l| l.linear_maps()) {
+        let scale = 1.0 / (m.fan_in as f64).sqrt();
+        let len = m.repeat * m.unit.dim();
+        out.push(
+            (0..len)
+                .map(|_| scale * standard_normal(&mut rng))
+                .collect(),
+        );
     }
     out
 }
@@ -76,12 +56,10 @@ pub fn random_inputs(n: usize, dim: usize, seed: u64) -> Vec<f64> {
     (0..n * dim).map(|_| standard_normal(&mut rng)).collect()
 }
 
-/// out = ρ(g) applied to every row of `x`.
+/// ρ(g) applied to every row of `x`, as a new vector.
 fn act_rows(rep: &Rep, g: usize, x: &[f64]) -> Vec<f64> {
     let mut out = vec![0.0; x.len()];
-    for (src, dst) in x.chunks(rep.dim()).zip(out.chunks_mut(rep.dim())) {
-        rep.apply(g, src, dst);
-    }
+    crate::nn::lift::act_rows(rep, g, x, &mut out);
     out
 }
 
@@ -120,16 +98,7 @@ fn layer_output(net: &Network, layer: usize, w: &[f64], x: &[f64], n: usize) -> 
         let y = tape.conv2d(xv, wv, &geom);
         return Ok(tape.value(y).to_vec());
     }
-    let spec = match &l.spec {
-        LayerSpec::Dense { out, param } => LayerSpec::Dense {
-            out: *out,
-            param: param
-                .as_ref()
-                .map(|p| Parametrisation::full(p.ambient_dim())),
-        },
-        LayerSpec::Attention { d_k, d_v, .. } => LayerSpec::attention_full(*d_k, *d_v),
-        other => other.clone(),
-    };
+    let spec = l.spec.ambient();
     let single = Network::new(&l.in_shape, vec![spec])?;
     single.predict(&mut tape, w, x, n)
 }
@@ -145,11 +114,7 @@ pub fn layer_checks(gnet: &GroupNetwork, seed: u64) -> Result<Vec<LayerCheck>> {
     let mut out = Vec::with_capacity(net.layers().len());
     let mut map = 0;
     for (i, l) in net.layers().iter().enumerate() {
-        let n_maps = match &l.spec {
-            LayerSpec::Conv2d { .. } | LayerSpec::Dense { .. } => 1,
-            LayerSpec::Attention { .. } => 3,
-            _ => 0,
-        };
+        let n_maps = l.linear_maps().len();
         let concat = |w: &[Vec<f64>]| -> Vec<f64> { w[map..map + n_maps].concat() };
         let dim_in: usize = l.in_shape.iter().product();
         let x = random_inputs(CHECK_SAMPLES, dim_in, seed.wrapping_add(1 + i as u64));
@@ -206,6 +171,13 @@ fn failure_note(l: &Layer) -> Option<String> {
             ))
         }
         LayerSpec::AddConstant(_) => Some("the added constant is not G-invariant".into()),
-        _ => None,
+        LayerSpec::Conv2d { .. }
+        | LayerSpec::AvgPool2d(_)
+        | LayerSpec::Dense { .. }
+        | LayerSpec::Tanh
+        | LayerSpec::Relu
+        | LayerSpec::LayerNorm
+        | LayerSpec::Flatten
+        | LayerSpec::Attention { .. } => None,
     }
 }
