@@ -114,8 +114,8 @@ fn layer_work(spec: &LayerSpec, in_shape: &[usize]) -> f64 {
         LayerSpec::LayerNorm => (2 * size) as f64,
         // Attention: Q Kᵀ and the softmax-weighted sum over tokens, each ≤ the sample size.
         LayerSpec::Attention { .. } => (3 * size) as f64,
-        // Elementwise maps: one rounding per value.
-        _ => 1.0,
+        // Elementwise maps: one rounding per value (a flatten rounds nothing).
+        LayerSpec::Tanh | LayerSpec::Relu | LayerSpec::AddConstant(_) | LayerSpec::Flatten => 1.0,
     }
 }
 

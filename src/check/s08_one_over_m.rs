@@ -249,8 +249,8 @@ pub fn check(seed: u64) -> Result<Measurement> {
 
 /// Controls with a population of `members`: (H4 + H6) plus-corner with i.i.d. Gaussian
 /// init; (H6) the (invariant) plus support with the coefficient of tap (0,1) drawn
-/// N(0, 5²), the others N(0, 1); (H4) the clean arm of [`clean_h4_control`]. Each control's
-/// error is the plateau ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 ([`plateau_ratio`]), which
+/// N(0, 5²), the others N(0, 1); (H4) plus-corner with the corner coefficient 0 at init. Each control's
+/// error is the plateau ratio M·E‖D̄_M‖²/E‖D_1‖² at M = 1000 (`plateau_ratio`), which
 /// must exceed [`CONTROL_RATIO`]. A fitted slope is not used for the controls: a bias
 /// bends the curve only near M* = E‖D_1‖²/‖b‖², so the slope over [10, 1000] of a real
 /// violation can sit anywhere in (−1, 0) (measured −0.11..−0.46 for these arms), close to
