@@ -276,10 +276,19 @@ pub fn summary_table(results: &Results) -> String {
 /// The text of report.md.
 pub fn report_markdown(results: &Results) -> String {
     let mut md = String::new();
+    run_section(&mut md, results);
+    headline_section(&mut md, results);
+    architecture_section(&mut md, results);
+    bias_section(&mut md, results);
+    comparison_section(&mut md, results);
+    per_epoch_section(&mut md, results);
+    closing_section(&mut md, results);
+    md
+}
+
+/// Title, the run's description, its data and the settings table.
+fn run_section(md: &mut String, results: &Results) {
     let run = &results.run;
-    let m = results.largest_m().unwrap_or(0);
-    let last = results.last_epoch().unwrap_or(0);
-    let dash = || "—".to_string();
 
     let _ = writeln!(
         md,
@@ -369,6 +378,19 @@ pub fn report_markdown(results: &Results) -> String {
     for (k, v) in rows {
         let _ = writeln!(md, "| {k} | {v} |");
     }
+}
+
+/// The headline table at the largest M and last epoch, beside the paper's numbers.
+fn headline_section(md: &mut String, results: &Results) {
+    let run = &results.run;
+    let m = results.largest_m().unwrap_or(0);
+    let last = results.last_epoch().unwrap_or(0);
+    let dash = || "—".to_string();
+    let data = if run.data.is_empty() {
+        "digits"
+    } else {
+        run.data.as_str()
+    };
 
     let _ = writeln!(md, "\n## Headline: M = {m}, epoch {last}\n");
     let _ = writeln!(
@@ -428,9 +450,12 @@ pub fn report_markdown(results: &Results) -> String {
             );
         }
     }
+}
 
-    architecture_section(&mut md, results);
-    bias_section(&mut md, results);
+/// The ordering check, the KL slopes in M and the Welch tests between arms.
+fn comparison_section(md: &mut String, results: &Results) {
+    let m = results.largest_m().unwrap_or(0);
+    let last = results.last_epoch().unwrap_or(0);
 
     let _ = writeln!(md, "\n## Ordering check\n");
     let _ = writeln!(
@@ -509,6 +534,13 @@ pub fn report_markdown(results: &Results) -> String {
             );
         }
     }
+}
+
+/// Per-epoch ensemble metrics and the single members' spread.
+fn per_epoch_section(md: &mut String, results: &Results) {
+    let m = results.largest_m().unwrap_or(0);
+    let last = results.last_epoch().unwrap_or(0);
+    let dash = || "—".to_string();
 
     let _ = writeln!(md, "\n## Per epoch (ensemble at M = {m})\n");
     let _ = writeln!(
@@ -558,7 +590,10 @@ pub fn report_markdown(results: &Results) -> String {
             );
         }
     }
+}
 
+/// Learning notes (members that barely learn or diverged) and the figures.
+fn closing_section(md: &mut String, results: &Results) {
     let _ = writeln!(md, "\n## Learning\n");
     for line in learning_notes(results) {
         let _ = writeln!(md, "- {line}");
@@ -572,7 +607,6 @@ pub fn report_markdown(results: &Results) -> String {
         md,
         "Raw numbers: [results.json](results.json), [results.csv](results.csv)."
     );
-    md
 }
 
 /// Whether single members learn, and which members diverged, per arm.
