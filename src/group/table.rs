@@ -57,96 +57,10 @@ impl Group {
                 .collect(),
         };
         let el = |a: usize| format!("#{a} ({})", names[a]);
-        for (a, row) in table.iter().enumerate() {
-            if row.len() != n {
-                return Err(Error::NotAGroup(format!(
-                    "row of {} has {} entries, expected {n}",
-                    el(a),
-                    row.len()
-                )));
-            }
-            if let Some(b) = row.iter().position(|&c| c >= n) {
-                return Err(Error::NotAGroup(format!(
-                    "{}·{} = {} is not an element (order {n})",
-                    el(a),
-                    el(b),
-                    row[b]
-                )));
-            }
-        }
-        for (a, row) in table.iter().enumerate() {
-            if table[0][a] != a {
-                return Err(Error::NotAGroup(format!(
-                    "element 0 must be the identity, but {}·{} = {}",
-                    el(0),
-                    el(a),
-                    el(table[0][a])
-                )));
-            }
-            if row[0] != a {
-                return Err(Error::NotAGroup(format!(
-                    "element 0 must be the identity, but {}·{} = {}",
-                    el(a),
-                    el(0),
-                    el(row[0])
-                )));
-            }
-        }
-        // Latin square: each row and each column hits every element exactly once.
-        let mut seen = vec![usize::MAX; n];
-        for (a, row) in table.iter().enumerate() {
-            seen.fill(usize::MAX);
-            for (b, &c) in row.iter().enumerate() {
-                if seen[c] != usize::MAX {
-                    return Err(Error::NotAGroup(format!(
-                        "{}·{} = {}·{} = {}: a row repeats an element",
-                        el(a),
-                        el(seen[c]),
-                        el(a),
-                        el(b),
-                        el(c)
-                    )));
-                }
-                seen[c] = b;
-            }
-        }
-        for b in 0..n {
-            seen.fill(usize::MAX);
-            for (a, row) in table.iter().enumerate() {
-                let c = row[b];
-                if seen[c] != usize::MAX {
-                    return Err(Error::NotAGroup(format!(
-                        "{}·{} = {}·{} = {}: a column repeats an element",
-                        el(seen[c]),
-                        el(b),
-                        el(a),
-                        el(b),
-                        el(c)
-                    )));
-                }
-                seen[c] = a;
-            }
-        }
-        for s in magma_generating_set(&table) {
-            for x in 0..n {
-                let xs = table[x][s];
-                for y in 0..n {
-                    if table[xs][y] != table[x][table[s][y]] {
-                        return Err(Error::NotAGroup(format!(
-                            "not associative: ({}·{})·{} = {} but {}·({}·{}) = {}",
-                            el(x),
-                            el(s),
-                            el(y),
-                            el(table[xs][y]),
-                            el(x),
-                            el(s),
-                            el(y),
-                            el(table[x][table[s][y]])
-                        )));
-                    }
-                }
-            }
-        }
+        check_entries(&table, &el)?;
+        check_identity(&table, &el)?;
+        check_latin(&table, &el)?;
+        check_associative(&table, &el)?;
         let flat = table.iter().flatten().map(|&c| c as u32).collect();
         Ok(Group::from_trusted_table(
             format!("G{n}"),
@@ -187,4 +101,117 @@ fn magma_generating_set(table: &[Vec<usize>]) -> Vec<usize> {
         }
     }
     gens
+}
+
+/// Every row has n entries, each an element.
+fn check_entries(table: &[Vec<usize>], el: &dyn Fn(usize) -> String) -> Result<()> {
+    let n = table.len();
+    for (a, row) in table.iter().enumerate() {
+        if row.len() != n {
+            return Err(Error::NotAGroup(format!(
+                "row of {} has {} entries, expected {n}",
+                el(a),
+                row.len()
+            )));
+        }
+        if let Some(b) = row.iter().position(|&c| c >= n) {
+            return Err(Error::NotAGroup(format!(
+                "{}·{} = {} is not an element (order {n})",
+                el(a),
+                el(b),
+                row[b]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Element 0 is a two-sided identity.
+fn check_identity(table: &[Vec<usize>], el: &dyn Fn(usize) -> String) -> Result<()> {
+    for (a, row) in table.iter().enumerate() {
+        if table[0][a] != a {
+            return Err(Error::NotAGroup(format!(
+                "element 0 must be the identity, but {}·{} = {}",
+                el(0),
+                el(a),
+                el(table[0][a])
+            )));
+        }
+        if row[0] != a {
+            return Err(Error::NotAGroup(format!(
+                "element 0 must be the identity, but {}·{} = {}",
+                el(a),
+                el(0),
+                el(row[0])
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A Latin square: each row and each column hits every element exactly once.
+fn check_latin(table: &[Vec<usize>], el: &dyn Fn(usize) -> String) -> Result<()> {
+    let n = table.len();
+    // Latin square: each row and each column hits every element exactly once.
+    let mut seen = vec![usize::MAX; n];
+    for (a, row) in table.iter().enumerate() {
+        seen.fill(usize::MAX);
+        for (b, &c) in row.iter().enumerate() {
+            if seen[c] != usize::MAX {
+                return Err(Error::NotAGroup(format!(
+                    "{}·{} = {}·{} = {}: a row repeats an element",
+                    el(a),
+                    el(seen[c]),
+                    el(a),
+                    el(b),
+                    el(c)
+                )));
+            }
+            seen[c] = b;
+        }
+    }
+    for b in 0..n {
+        seen.fill(usize::MAX);
+        for (a, row) in table.iter().enumerate() {
+            let c = row[b];
+            if seen[c] != usize::MAX {
+                return Err(Error::NotAGroup(format!(
+                    "{}·{} = {}·{} = {}: a column repeats an element",
+                    el(seen[c]),
+                    el(b),
+                    el(a),
+                    el(b),
+                    el(c)
+                )));
+            }
+            seen[c] = a;
+        }
+    }
+    Ok(())
+}
+
+/// Associativity, checked on a generating set of the magma (enough for a Latin square with identity).
+fn check_associative(table: &[Vec<usize>], el: &dyn Fn(usize) -> String) -> Result<()> {
+    let n = table.len();
+    for s in magma_generating_set(table) {
+        for x in 0..n {
+            let xs = table[x][s];
+            for y in 0..n {
+                if table[xs][y] != table[x][table[s][y]] {
+                    return Err(Error::NotAGroup(format!(
+                        "not associative: ({}·{})·{} = {} but {}·({}·{}) = {}",
+                        el(x),
+                        el(s),
+                        el(y),
+                        el(table[xs][y]),
+                        el(x),
+                        el(s),
+                        el(y),
+                        el(table[x][table[s][y]])
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
