@@ -289,78 +289,40 @@ fn reproduce(args: ReproduceArgs, matches: &ArgMatches) -> eqens::Result<bool> {
         shard_config(&args.merge)?
     };
     let pick = |id: &str| args.merge.is_empty() || given(id);
+    // The flag's value when `pick` says it counts, else the base configuration's.
+    macro_rules! chosen {
+        ($id:literal, $arg:expr, $base:expr) => {
+            if pick($id) {
+                $arg
+            } else {
+                $base
+            }
+        };
+    }
     let cfg = ReproduceConfig {
-        data: if pick("data") {
-            DataKind::parse(&args.data)?
-        } else {
-            base.data
-        },
-        group: if pick("group") {
-            parse_group(&args.group)?
-        } else {
-            base.group
-        },
-        ood: if pick("ood") {
-            OodKind::parse(&args.ood)?
-        } else {
-            base.ood
-        },
-        steps: if pick("steps") {
-            args.steps
-        } else {
-            base.steps
-        },
-        eval_at: if pick("eval_at") {
-            args.eval_at
-        } else {
-            base.eval_at.clone()
-        },
-        train_limit: if pick("train_limit") {
-            args.train_limit
-        } else {
-            base.train_limit
-        },
-        members: if pick("members") {
-            args.members
-        } else {
-            base.members
-        },
-        epochs: if pick("epochs") {
-            args.epochs
-        } else {
-            base.epochs
-        },
-        lr: if pick("lr") { args.lr } else { base.lr },
-        batch: if pick("batch") {
-            args.batch
-        } else {
-            base.batch
-        },
-        seed: if pick("seed") { args.seed } else { base.seed },
-        arms: if pick("arms") {
+        data: chosen!("data", DataKind::parse(&args.data)?, base.data),
+        group: chosen!("group", parse_group(&args.group)?, base.group),
+        ood: chosen!("ood", OodKind::parse(&args.ood)?, base.ood),
+        steps: chosen!("steps", args.steps, base.steps),
+        eval_at: chosen!("eval_at", args.eval_at, base.eval_at.clone()),
+        train_limit: chosen!("train_limit", args.train_limit, base.train_limit),
+        members: chosen!("members", args.members, base.members),
+        epochs: chosen!("epochs", args.epochs, base.epochs),
+        lr: chosen!("lr", args.lr, base.lr),
+        batch: chosen!("batch", args.batch, base.batch),
+        seed: chosen!("seed", args.seed, base.seed),
+        arms: chosen!(
+            "arms",
             args.arms
                 .iter()
                 .map(|a| Arm::parse(a))
-                .collect::<eqens::Result<_>>()?
-        } else {
+                .collect::<eqens::Result<_>>()?,
             base.arms.clone()
-        },
+        ),
         threads: args.threads.unwrap_or(ReproduceConfig::default().threads),
-        sizes: if pick("sizes") {
-            args.sizes
-        } else {
-            base.sizes.clone()
-        },
-        resamples: if pick("resamples") {
-            args.resamples
-        } else {
-            base.resamples
-        },
-        ood_len: if pick("ood_len") {
-            args.ood_len
-        } else {
-            base.ood_len
-        },
+        sizes: chosen!("sizes", args.sizes, base.sizes.clone()),
+        resamples: chosen!("resamples", args.resamples, base.resamples),
+        ood_len: chosen!("ood_len", args.ood_len, base.ood_len),
         out_dir: args.out,
         shard: args.shard.as_deref().map(Shard::parse).transpose()?,
         scalar: if !pick("f64") {
