@@ -44,6 +44,128 @@ fn rand_vec<T: Scalar>(n: usize, seed: u64) -> Vec<T> {
     (0..n).map(|_| T::of(rng.random::<f64>() - 0.5)).collect()
 }
 
+/// Timings in seconds of one layer's forward and backward kernels on a batch of `n`,
+/// with the row name; `None` for a layer that runs no kernel of its own (a pooling fused
+/// into the convolution before it, or a kind the profile does not time).
+fn time_layer<T: Scalar>(
+    net: &eqens::nn::Network,
+    i: usize,
+    n: usize,
+    (reps, inner): (usize, usize),
+    scratch: &mut Scratch<T>,
+) -> Option<(String, f64, f64)> {
+    let layer = &net.layers()[i];
+    let in_len = n * layer.in_shape.iter().product::<usize>();
+    let out_len = n * layer.out_shape.iter().product::<usize>();
+    let x = rand_vec::<T>(in_len, 10 + i as u64);
+    let gy = rand_vec::<T>(out_len, 20 + i as u64);
+    let mut y = vec![T::zero(); out_len];
+    let mut gx = vec![T::zero(); in_len];
+    let mut name = format!("{i:>2} {}", layer.spec.kind());
+    let (fwd, bwd) = match &layer.spec {
+        LayerSpec::Conv2d { .. } => {
+            // The geometry the forward pass runs (stride p when the pooling after it is
+            // fused), and no input gradient for the first layer (the input is a constant).
+            let g = net.conv_geometry(i, n).expect("a convolution");
+            let out_len = g.y_len();
+            let mut y = vec![T::zero(); out_len];
+            let gy = rand_vec::<T>(out_len, 20 + i as u64);
+            let w = rand_vec::<T>(g.w_len(), 30 + i as u64);
+            let mut gw = vec![T::zero(); g.w_len()];
+            let f = time(reps, inner, || {
+                kernels::conv2d_forward_with(&g, &x, &w, &mut y, scratch)
+            });
+            let b = time(reps, inner, || {
+                kernels::conv2d_backward_with(
+                    &g,
+                    &gy,
+                    &x,
+                    &w,
+                    (i > 0).then_some(&mut gx[..]),
+                    Some(&mut gw),
+                    scratch,
+                )
+            });
+            if g.stride > 1 {
+                name = format!("{i:>2} conv2d+avgpool{}", g.stride);
+            }
+            (f, b)
+        }
+        // Fused into the convolution before it.
+        LayerSpec::AvgPool2d(_) if i > 0 && net.fused_pool(i - 1) > 1 => return None,
+        LayerSpec::AvgPool2d(k) => {
+            let (c, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
+            let f = time(reps, inner, || {
+                kernels::avg_pool2d_forward(n * c, h, w, *k, &x, &mut y)
+            });
+            let b = time(reps, inner, || {
+                kernels::avg_pool2d_backward(n * c, h, w, *k, &gy, &mut gx)
+            });
+            (f, b)
+        }
+        LayerSpec::Tanh => {
+            let f = time(reps, inner, || kernels::tanh_forward(&x, &mut y));
+            let b = time(reps, inner, || kernels::tanh_backward(&gy, &x, &mut gx));
+            (f, b)
+        }
+        LayerSpec::LayerNorm => {
+            let m = in_len / n;
+            let mut rstd = vec![T::zero(); n];
+            let eps = T::of(LAYER_NORM_EPS);
+            let f = time(reps, inner, || {
+                kernels::layer_norm_forward(&x, m, eps, &mut y, &mut rstd)
+            });
+            let b = time(reps, inner, || {
+                kernels::layer_norm_backward(&gy, &x, &rstd, m, &mut gx)
+            });
+            (f, b)
+        }
+        LayerSpec::Dense { out, .. } => {
+            let d = layer.in_shape[0];
+            let w = rand_vec::<T>(out * d, 40);
+            let mut gw = vec![T::zero(); out * d];
+            let f = time(reps, inner, || {
+                y.fill(T::zero());
+                kernels::gemm_acc_with(n, d, *out, (&x, false), (&w, true), &mut y, scratch)
+            });
+            let b = time(reps, inner, || {
+                kernels::gemm_acc_with(n, *out, d, (&gy, false), (&w, false), &mut gx, scratch);
+                kernels::gemm_acc_with(*out, n, d, (&gy, true), (&x, false), &mut gw, scratch);
+            });
+            (f, b)
+        }
+        LayerSpec::Flatten => {
+            let f = time(reps, inner, || y.copy_from_slice(&x));
+            let b = time(reps, inner, || {
+                for (g, &v) in gx.iter_mut().zip(&gy) {
+                    *g += v;
+                }
+            });
+            (f, b)
+        }
+        _ => return None,
+    };
+    black_box((&y, &gx));
+    Some((name, fwd, bwd))
+}
+
+/// Timings of the cross-entropy loss on random logits.
+fn time_loss<T: Scalar>(k: usize, n: usize, (reps, inner): (usize, usize)) -> (String, f64, f64) {
+    let logits = rand_vec::<T>(n * k, 50);
+    let labels: Vec<usize> = (0..n).map(|i| i % k).collect();
+    let mut probs = vec![T::zero(); n * k];
+    let mut gl = vec![T::zero(); n * k];
+    let f = time(reps, inner, || {
+        black_box(kernels::cross_entropy_forward(
+            &logits, k, &labels, &mut probs,
+        ));
+    });
+    let b = time(reps, inner, || {
+        kernels::cross_entropy_backward(T::one(), &probs, k, &labels, &mut gl)
+    });
+    ("   cross-entropy".into(), f, b)
+}
+
 fn profile<T: Scalar>(side: usize) {
     let gnet = paper_gnet(side);
     let net = gnet.network();
@@ -57,139 +179,11 @@ fn profile<T: Scalar>(side: usize) {
     };
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     let mut scratch = Scratch::<T>::new();
-    for (i, layer) in net.layers().iter().enumerate() {
-        let in_len = n * layer.in_shape.iter().product::<usize>();
-        let out_len = n * layer.out_shape.iter().product::<usize>();
-        let x = rand_vec::<T>(in_len, 10 + i as u64);
-        let gy = rand_vec::<T>(out_len, 20 + i as u64);
-        let mut y = vec![T::zero(); out_len];
-        let mut gx = vec![T::zero(); in_len];
-        let mut name = format!("{i:>2} {}", layer.spec.kind());
-        let (fwd, bwd) = match &layer.spec {
-            LayerSpec::Conv2d { .. } => {
-                // The geometry the forward pass runs (stride p when the pooling after it is
-                // fused), and no input gradient for the first layer (the input is a constant).
-                let g = net.conv_geometry(i, n).expect("a convolution");
-                let out_len = g.y_len();
-                let mut y = vec![T::zero(); out_len];
-                let gy = rand_vec::<T>(out_len, 20 + i as u64);
-                let w = rand_vec::<T>(g.w_len(), 30 + i as u64);
-                let mut gw = vec![T::zero(); g.w_len()];
-                let f = time(reps, inner, || {
-                    kernels::conv2d_forward_with(&g, &x, &w, &mut y, &mut scratch)
-                });
-                let b = time(reps, inner, || {
-                    kernels::conv2d_backward_with(
-                        &g,
-                        &gy,
-                        &x,
-                        &w,
-                        (i > 0).then_some(&mut gx[..]),
-                        Some(&mut gw),
-                        &mut scratch,
-                    )
-                });
-                if g.stride > 1 {
-                    name = format!("{i:>2} conv2d+avgpool{}", g.stride);
-                }
-                (f, b)
-            }
-            // Fused into the convolution before it.
-            LayerSpec::AvgPool2d(_) if i > 0 && net.fused_pool(i - 1) > 1 => continue,
-            LayerSpec::AvgPool2d(k) => {
-                let (c, h, w) = (layer.in_shape[0], layer.in_shape[1], layer.in_shape[2]);
-                let f = time(reps, inner, || {
-                    kernels::avg_pool2d_forward(n * c, h, w, *k, &x, &mut y)
-                });
-                let b = time(reps, inner, || {
-                    kernels::avg_pool2d_backward(n * c, h, w, *k, &gy, &mut gx)
-                });
-                (f, b)
-            }
-            LayerSpec::Tanh => {
-                let f = time(reps, inner, || kernels::tanh_forward(&x, &mut y));
-                let b = time(reps, inner, || kernels::tanh_backward(&gy, &x, &mut gx));
-                (f, b)
-            }
-            LayerSpec::LayerNorm => {
-                let m = in_len / n;
-                let mut rstd = vec![T::zero(); n];
-                let eps = T::of(LAYER_NORM_EPS);
-                let f = time(reps, inner, || {
-                    kernels::layer_norm_forward(&x, m, eps, &mut y, &mut rstd)
-                });
-                let b = time(reps, inner, || {
-                    kernels::layer_norm_backward(&gy, &x, &rstd, m, &mut gx)
-                });
-                (f, b)
-            }
-            LayerSpec::Dense { out, .. } => {
-                let d = layer.in_shape[0];
-                let w = rand_vec::<T>(out * d, 40);
-                let mut gw = vec![T::zero(); out * d];
-                let f = time(reps, inner, || {
-                    y.fill(T::zero());
-                    kernels::gemm_acc_with(
-                        n,
-                        d,
-                        *out,
-                        (&x, false),
-                        (&w, true),
-                        &mut y,
-                        &mut scratch,
-                    )
-                });
-                let b = time(reps, inner, || {
-                    kernels::gemm_acc_with(
-                        n,
-                        *out,
-                        d,
-                        (&gy, false),
-                        (&w, false),
-                        &mut gx,
-                        &mut scratch,
-                    );
-                    kernels::gemm_acc_with(
-                        *out,
-                        n,
-                        d,
-                        (&gy, true),
-                        (&x, false),
-                        &mut gw,
-                        &mut scratch,
-                    );
-                });
-                (f, b)
-            }
-            LayerSpec::Flatten => {
-                let f = time(reps, inner, || y.copy_from_slice(&x));
-                let b = time(reps, inner, || {
-                    for (g, &v) in gx.iter_mut().zip(&gy) {
-                        *g += v;
-                    }
-                });
-                (f, b)
-            }
-            _ => continue,
-        };
-        black_box((&y, &gx));
-        rows.push((name, fwd, bwd));
+    let timing = (reps, inner);
+    for i in 0..net.layers().len() {
+        rows.extend(time_layer::<T>(net, i, n, timing, &mut scratch));
     }
-    // The loss on the logits.
-    let k = net.output_dim();
-    let logits = rand_vec::<T>(n * k, 50);
-    let labels: Vec<usize> = (0..n).map(|i| i % k).collect();
-    let mut probs = vec![T::zero(); n * k];
-    let mut gl = vec![T::zero(); n * k];
-    let f = time(reps, inner, || {
-        black_box(kernels::cross_entropy_forward(
-            &logits, k, &labels, &mut probs,
-        ));
-    });
-    let b = time(reps, inner, || {
-        kernels::cross_entropy_backward(T::one(), &probs, k, &labels, &mut gl)
-    });
-    rows.push(("   cross-entropy".into(), f, b));
+    rows.push(time_loss::<T>(net.output_dim(), n, timing));
 
     // The whole step through the tape.
     let (x, labels) = synthetic_data::<T>(&gnet, n, 1);
@@ -203,6 +197,17 @@ fn profile<T: Scalar>(side: usize) {
         );
     });
 
+    print_profile::<T>(side, n, &rows, whole, step_flops(net, n));
+}
+
+/// Prints one profile table: each op's share of the whole step and the tape's rest.
+fn print_profile<T: Scalar>(
+    side: usize,
+    n: usize,
+    rows: &[(String, f64, f64)],
+    whole: f64,
+    flops: f64,
+) {
     let name = if std::mem::size_of::<T>() == 4 {
         "f32"
     } else {
@@ -217,7 +222,7 @@ fn profile<T: Scalar>(side: usize) {
         "op", "fwd µs", "bwd µs", "% step"
     );
     let mut sum = 0.0;
-    for (name, f, b) in &rows {
+    for (name, f, b) in rows {
         sum += f + b;
         println!(
             "{:<22} {:>10.2} {:>10.2} {:>7.1}%",
@@ -233,10 +238,7 @@ fn profile<T: Scalar>(side: usize) {
         (whole - sum) * 1e6,
         100.0 * (whole - sum) / whole
     );
-    println!(
-        "useful GFLOP/s of the step: {:.2}",
-        step_flops(net, n) / whole * 1e-9
-    );
+    println!("useful GFLOP/s of the step: {:.2}", flops / whole * 1e-9);
 }
 
 fn main() {

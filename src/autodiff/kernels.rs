@@ -21,9 +21,21 @@ use crate::{Error, Result, Scalar};
 
 /// Reusable buffers of the convolution and matrix-product kernels (grown on demand, never
 /// shrunk): with them a kernel call allocates nothing once the buffers have reached the
-/// sizes of its shapes.
+/// sizes of its shapes. Grouped by job: data panels, tap tables, matrix-product packing.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch<T> {
+    /// Data rearranged for a convolution method (im2col panels, channel-major blocks,
+    /// transposed weights, phase planes).
+    panels: Panels<T>,
+    /// Index tables of a convolution's taps: which reads fall inside the grid.
+    taps: TapTables,
+    /// Packed operands of the matrix products.
+    gemm: GemmPacking<T>,
+}
+
+/// Data panels of the convolution methods; what each buffer holds depends on the method.
+#[derive(Clone, Debug, Default)]
+struct Panels<T> {
     /// Convolution, im2col: the panel B or gB of a block. Dense: Xᵀ, [C_in·H·W, N].
     cols: Vec<T>,
     /// Convolution, gathered im2col: channel-major output or output gradient of a block, [C_out, cols].
@@ -37,6 +49,14 @@ pub struct Scratch<T> {
     /// Convolution, im2col: the weight gradient in panel-row order, [K, C_out padded].
     /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
     gwt: Vec<T>,
+    /// Strided convolution: the input (or its gradient) of a block split into phase planes,
+    /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋].
+    poly: Vec<T>,
+}
+
+/// Per-tap index tables of a convolution geometry.
+#[derive(Clone, Debug, Default)]
+struct TapTables {
     /// Per tap, which pixels of a plane read inside the grid.
     masks: Vec<bool>,
     /// Per tap, the mask repeated over the C_in planes of a sample (tap-planes layout).
@@ -56,14 +76,16 @@ pub struct Scratch<T> {
     run_starts: Vec<usize>,
     /// Strided convolution: per tap, the phase (a, b) = offset mod σ it reads, as a·σ + b.
     phases: Vec<usize>,
-    /// Strided convolution: the input (or its gradient) of a block split into phase planes,
-    /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋].
-    poly: Vec<T>,
-    /// Matrix products: op(a) packed row-major, [m, k].
+}
+
+/// Packed operands of a matrix product.
+#[derive(Clone, Debug, Default)]
+struct GemmPacking<T> {
+    /// op(a) packed row-major, [m, k].
     packed_a: Vec<T>,
-    /// Matrix products: op(b) packed row-major with padded rows, [k, n padded].
+    /// op(b) packed row-major with padded rows, [k, n padded].
     packed_b: Vec<T>,
-    /// Matrix products: the product with padded rows, [m, n padded].
+    /// The product with padded rows, [m, n padded].
     packed_c: Vec<T>,
 }
 
@@ -71,23 +93,20 @@ impl<T: Scalar> Scratch<T> {
     /// Empty buffers.
     pub fn new() -> Self {
         Scratch {
-            cols: Vec::new(),
-            chan: Vec::new(),
-            wt: Vec::new(),
-            gt: Vec::new(),
-            gwt: Vec::new(),
-            masks: Vec::new(),
-            tmasks: Vec::new(),
-            shifts: Vec::new(),
-            pairs: Vec::new(),
-            pair_starts: Vec::new(),
-            runs: Vec::new(),
-            run_starts: Vec::new(),
-            phases: Vec::new(),
-            poly: Vec::new(),
-            packed_a: Vec::new(),
-            packed_b: Vec::new(),
-            packed_c: Vec::new(),
+            panels: Panels {
+                cols: Vec::new(),
+                chan: Vec::new(),
+                wt: Vec::new(),
+                gt: Vec::new(),
+                gwt: Vec::new(),
+                poly: Vec::new(),
+            },
+            taps: TapTables::default(),
+            gemm: GemmPacking {
+                packed_a: Vec::new(),
+                packed_b: Vec::new(),
+                packed_c: Vec::new(),
+            },
         }
     }
 }

@@ -15,12 +15,11 @@ use super::{Control, Measurement};
 use crate::autodiff::Tape;
 use crate::ensemble::equivariance_error;
 use crate::nn::analysis::direction_basis;
-use crate::nn::Target;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Parametrisation, Support};
 use crate::rep::{GridGroup, Rep};
 use crate::train::cases::{self, normals, random_invariant_support, sub_seed, worst, Filters};
 use crate::train::init::standard_normal;
-use crate::train::{descend, init_theta, orbit, Augmentation, InitLaw, Samples, Workspace};
+use crate::train::{descend, init_theta, orbit, Augmentation, InitLaw, Workspace};
 use crate::{Error, Result};
 use faer::Mat;
 use rand::{RngExt, SeedableRng};
@@ -61,13 +60,11 @@ const THREADS: usize = 2;
 /// 6×6 images is O(1) away from invariant, and 20 small steps do not make it invariant.
 pub const MEMBER_THRESHOLD: f64 = 1e-2;
 
-/// The network, data and probes of one case.
-struct Case {
-    gnet: GroupNetwork,
-    x: Vec<f64>,
-    labels: Vec<usize>,
+/// One case: the shared training problem ([`cases::Case`]) and the probes at which the
+/// orbit ensembles' equivariance error is measured.
+struct OrbitCase {
+    problem: cases::Case,
     probes: Vec<f64>,
-    description: String,
 }
 
 fn c4_filter_rep() -> Result<Rep> {
@@ -138,7 +135,7 @@ fn filter_param(filters: &Filters, rng: &mut ChaCha8Rng) -> Result<(Parametrisat
     })
 }
 
-fn case(seed: u64, filters: &Filters) -> Result<Case> {
+fn case(seed: u64, filters: &Filters) -> Result<OrbitCase> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (p1, d1) = filter_param(filters, &mut rng)?;
     let (p2, d2) = filter_param(filters, &mut rng)?;
@@ -159,35 +156,33 @@ fn case(seed: u64, filters: &Filters) -> Result<Case> {
     let probes = (0..PROBES * 36)
         .map(|_| 2.0 * standard_normal(&mut rng))
         .collect();
-    Ok(Case {
+    let problem = cases::Case {
         gnet,
         x,
+        n: SAMPLES,
         labels,
-        probes,
+        values: Vec::new(),
         description: format!(
             "C4 on [1,6,6], conv(2)→tanh→layernorm→conv(2)→flatten→dense(3), filters {d1} / \
              {d2}, lr {LR}, {STEPS} steps"
         ),
-    })
+    };
+    Ok(OrbitCase { problem, probes })
 }
 
 /// The orbit members' θ after every step: `out[t][g]` is member g after t steps
 /// (t = 0..=STEPS).
 fn orbit_trajectories(
-    case: &Case,
+    case: &OrbitCase,
     init: &InitLaw,
     aug: &Augmentation,
     seed: u64,
 ) -> Result<Vec<Vec<Vec<f64>>>> {
-    let gnet = &case.gnet;
+    let gnet = &case.problem.gnet;
     let law = aug.law(gnet.group())?;
     let theta0 = init_theta(gnet, init, &mut ChaCha8Rng::seed_from_u64(seed))?;
     let members = orbit(gnet, &theta0)?;
-    let samples = Samples {
-        x: &case.x,
-        n: SAMPLES,
-        target: Target::Labels(&case.labels),
-    };
+    let samples = case.problem.samples();
     let runs = run_fallible_members(0..members.len(), THREADS, |g| -> Result<Vec<Vec<f64>>> {
         let mut theta = members[g].clone();
         let mut traj = vec![theta.clone()];
@@ -210,10 +205,21 @@ fn orbit_trajectories(
 }
 
 /// The ensemble's relative error over `elements` after every step.
-fn errors_per_step(case: &Case, traj: &[Vec<Vec<f64>>], elements: &[usize]) -> Result<Vec<f64>> {
+fn errors_per_step(
+    case: &OrbitCase,
+    traj: &[Vec<Vec<f64>>],
+    elements: &[usize],
+) -> Result<Vec<f64>> {
     traj.iter()
         .map(|members| {
-            equivariance_error(&case.gnet, members, &case.probes, PROBES, elements, THREADS)
+            equivariance_error(
+                &case.problem.gnet,
+                members,
+                &case.probes,
+                PROBES,
+                elements,
+                THREADS,
+            )
         })
         .collect()
 }
@@ -234,11 +240,11 @@ struct StepSplit {
 
 /// [`StepSplit`] after every step; `elements` must be a subgroup H.
 fn split_per_step(
-    case: &Case,
+    case: &OrbitCase,
     traj: &[Vec<Vec<f64>>],
     elements: &[usize],
 ) -> Result<Vec<StepSplit>> {
-    let gnet = &case.gnet;
+    let gnet = &case.problem.gnet;
     let group = gnet.group();
     let order = group.order();
     // One representative c per coset Hc.
@@ -310,16 +316,12 @@ const ALL: [usize; 4] = [0, 1, 2, 3];
 /// The round-off budget of the trained orbit ensemble of case `c` (see the module's
 /// tolerance docs): member e's probe outputs after every step, unperturbed and with a
 /// perturbation injected after every step, each step's outputs weighted by 1/‖outputs‖.
-fn trained_budget(c: &Case, init: &InitLaw, aug: &Augmentation, seed: u64) -> Result<Budget> {
-    let gnet = &c.gnet;
+fn trained_budget(c: &OrbitCase, init: &InitLaw, aug: &Augmentation, seed: u64) -> Result<Budget> {
+    let gnet = &c.problem.gnet;
     let net = gnet.network();
     let law = aug.law(gnet.group())?;
     let theta0 = init_theta(gnet, init, &mut ChaCha8Rng::seed_from_u64(seed))?;
-    let samples = Samples {
-        x: &c.x,
-        n: SAMPLES,
-        target: Target::Labels(&c.labels),
-    };
+    let samples = c.problem.samples();
     let outputs = |th: &[f64]| net.predict(&mut Tape::new(), th, &c.probes, PROBES);
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     let mut base = Vec::new();
@@ -378,7 +380,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
         statement: "S5",
         case: format!(
             "{}, Gaussian init, full augmentation, orbit ensemble of 4: {parts} ({})",
-            c.description,
+            c.problem.description,
             budget.describe()
         ),
         error,
@@ -388,7 +390,7 @@ pub fn check(seed: u64) -> Result<Measurement> {
 }
 
 fn final_error(
-    c: &Case,
+    c: &OrbitCase,
     init: &InitLaw,
     aug: &Augmentation,
     seed: u64,
@@ -396,7 +398,7 @@ fn final_error(
 ) -> Result<f64> {
     let traj = orbit_trajectories(c, init, aug, seed)?;
     equivariance_error(
-        &c.gnet,
+        &c.problem.gnet,
         traj.last().expect("STEPS + 1 entries"),
         &c.probes,
         PROBES,
@@ -414,17 +416,18 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let sym = InitLaw::Symmetric { scale: 1.0 };
     let s = sub_seed(seed, 1);
     let mut out = Vec::new();
-    let mut push = |dropped: &'static str, what: &str, c: &Case, error: f64, threshold: f64| {
-        out.push(Control {
-            statement: "S5",
-            dropped,
-            case: format!("{what}: {} → error {error:.3e}", c.description),
-            error,
-            threshold,
-        })
-    };
+    let mut push =
+        |dropped: &'static str, what: &str, c: &OrbitCase, error: f64, threshold: f64| {
+            out.push(Control {
+                statement: "S5",
+                dropped,
+                case: format!("{what}: {} → error {error:.3e}", c.problem.description),
+                error,
+                threshold,
+            })
+        };
     // 10³ × the tolerance the control's case would have as a positive case.
-    let threshold = |c: &Case, init: &InitLaw, aug: &Augmentation| -> Result<f64> {
+    let threshold = |c: &OrbitCase, init: &InitLaw, aug: &Augmentation| -> Result<f64> {
         Ok(roundoff::control_threshold(
             trained_budget(c, init, aug, s)?.tolerance(),
         ))
@@ -436,7 +439,7 @@ pub fn controls(seed: u64) -> Result<Vec<Control>> {
     let mut single = f64::INFINITY;
     for m in members {
         let e = equivariance_error(
-            &inv.gnet,
+            &inv.problem.gnet,
             std::slice::from_ref(m),
             &inv.probes,
             PROBES,
@@ -500,7 +503,7 @@ pub fn subgroup_check(seed: u64) -> Result<(Measurement, Control)> {
     let on_h = splits.iter().fold(0.0, |w, s| worst(w, s.trained));
     let budget = trained_budget(&c, &gauss, &aug, sub_seed(seed, 1))?;
     let for_r = equivariance_error(
-        &c.gnet,
+        &c.problem.gnet,
         traj.last().expect("STEPS + 1 entries"),
         &c.probes,
         PROBES,
@@ -512,7 +515,7 @@ pub fn subgroup_check(seed: u64) -> Result<(Measurement, Control)> {
             statement: "S5",
             case: format!(
                 "{}, augmentation over {{e, r²}}, error over g ∈ {{e, r²}}: {parts} ({})",
-                c.description,
+                c.problem.description,
                 budget.describe()
             ),
             error: on_h,
@@ -524,7 +527,7 @@ pub fn subgroup_check(seed: u64) -> Result<(Measurement, Control)> {
             dropped: "H7",
             case: format!(
                 "{}, augmentation over {{e, r²}}, error for g = r → {for_r:.3e}",
-                c.description
+                c.problem.description
             ),
             error: for_r,
             threshold: roundoff::control_threshold(budget.tolerance()),

@@ -10,12 +10,14 @@
 //! [`welch_one_sided`]) return [`crate::Error`] instead.
 
 pub mod bias;
+pub mod chi2_mixture;
 pub mod classification;
 pub mod equivariance;
 pub mod stats;
 pub mod student_t;
 
 pub use bias::{orbit_defect, squared_mean_norm, squared_mean_norm_with, BiasEstimate};
+pub use chi2_mixture::chi2_mixture_bounds;
 pub use classification::{accuracy, argmax, log_softmax, mean_logits, osp, symmetric_kl};
 pub use equivariance::{
     equivariance_error, equivariance_sq_error, equivariance_stats, EquivarianceStats,

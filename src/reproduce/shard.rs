@@ -235,119 +235,21 @@ impl ShardFile {
                 "{size} bytes is too short for a shard file"
             )));
         }
-        let mut pre = [0u8; PREAMBLE as usize];
-        file.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
-        if &pre[..8] != SHARD_MAGIC {
-            return Err(data_err("not an eqens shard file (bad magic)".into()));
-        }
-        let format = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
-        if format != SHARD_FORMAT {
-            return Err(data_err(format!(
-                "shard format {format}, this eqens reads format {SHARD_FORMAT}"
-            )));
-        }
-        let mut trailer = [0u8; TRAILER as usize];
-        file.seek(SeekFrom::Start(size - TRAILER))
-            .and_then(|_| file.read_exact(&mut trailer))
-            .map_err(|e| io_err(path, e))?;
-        let header_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
-        let header_crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
-        if header_len > size - PREAMBLE - TRAILER {
-            return Err(data_err(format!(
-                "header length {header_len} does not fit in {size} bytes (truncated?)"
-            )));
-        }
-        let body_end = size - TRAILER - header_len;
-        let mut json = vec![0u8; header_len as usize];
-        file.seek(SeekFrom::Start(body_end))
-            .and_then(|_| file.read_exact(&mut json))
-            .map_err(|e| io_err(path, e))?;
-        let mut crc = flate2::Crc::new();
-        crc.update(&json);
-        if crc.sum() != header_crc {
-            return Err(data_err(format!(
-                "header checksum mismatch (stored {header_crc:08x}, computed {:08x}): the \
-                 header (configuration, member ranges, divergences or version) was modified \
-                 or corrupted",
-                crc.sum()
-            )));
-        }
-        let header: ShardHeader =
-            serde_json::from_slice(&json).map_err(|e| data_err(format!("header: {e}")))?;
-        if header.format != SHARD_FORMAT {
-            return Err(data_err(format!(
-                "header says format {}, preamble {SHARD_FORMAT}",
-                header.format
-            )));
-        }
-        let version = env!("CARGO_PKG_VERSION");
-        if header.version != version {
-            return Err(data_err(format!(
-                "written by eqens {}, this is eqens {version} (θ may differ between versions: \
-                 retrain the shard)",
-                header.version
-            )));
-        }
+        check_preamble(&mut file, path)?;
+        let (header, body_end) = read_header(&mut file, path, size)?;
+        check_header(&header).map_err(data_err)?;
         let scalar = scalar_bytes(&header.config);
-        let names: Vec<&str> = header.arms.iter().map(|a| a.name.as_str()).collect();
-        let specs: Vec<String> = header.config.arms.iter().map(|a| a.spec()).collect();
-        let arms: Vec<&str> = specs.iter().map(String::as_str).collect();
-        if names != arms {
-            return Err(data_err(format!(
-                "sections {names:?} do not match the arms {arms:?}"
-            )));
-        }
-        for a in &header.arms {
-            if a.start > a.end || a.end > header.config.members {
-                return Err(data_err(format!(
-                    "arm `{}`: member range {}..{} is not within 0..{}",
-                    a.name, a.start, a.end, header.config.members
-                )));
-            }
-        }
-        header
-            .config
-            .validate()
-            .map_err(|e| data_err(format!("header configuration: {e}")))?;
-        let body = header
-            .arms
-            .iter()
-            .map(|a| {
-                // 8·n·E bytes of losses and (E + 1)·n·P·scalar of θ, saturating.
-                let (n, e) = ((a.end - a.start) as u128, header.config.epochs as u128);
-                let theta = [e + 1, n, a.num_params as u128, scalar as u128]
-                    .iter()
-                    .fold(1u128, |acc, &x| acc.saturating_mul(x));
-                theta.saturating_add(8u128.saturating_mul(n).saturating_mul(e))
-            })
-            .fold(0u128, |acc, x| acc.saturating_add(x));
-        let body = u64::try_from(body).ok();
-        if body.map(|b| PREAMBLE + b) != Some(body_end) {
+        if body_len(&header, scalar).map(|b| PREAMBLE + b) != Some(body_end) {
             return Err(data_err(format!(
                 "{size} bytes, but the header describes another size (truncated or corrupt)"
             )));
         }
-        let mut crc = flate2::Crc::new();
-        let mut reader = BufReader::new(&mut file);
-        reader
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| io_err(path, e))?;
-        let mut left = body_end;
-        let mut buf = vec![0u8; 1 << 20];
-        while left > 0 {
-            let n = left.min(buf.len() as u64) as usize;
-            reader
-                .read_exact(&mut buf[..n])
-                .map_err(|e| io_err(path, e))?;
-            crc.update(&buf[..n]);
-            left -= n as u64;
-        }
-        if crc.sum() != header.body_crc32 {
+        let crc = body_crc(&mut file, path, body_end)?;
+        if crc != header.body_crc32 {
             return Err(data_err(format!(
-                "body checksum mismatch (stored {:08x}, computed {:08x}): the θ or losses \
+                "body checksum mismatch (stored {:08x}, computed {crc:08x}): the θ or losses \
                  were modified or corrupted",
                 header.body_crc32,
-                crc.sum()
             )));
         }
         Ok(ShardFile {
@@ -402,6 +304,132 @@ impl ShardFile {
         }
         Ok(())
     }
+}
+
+/// Reads the preamble: the magic and the format this eqens reads.
+fn check_preamble(file: &mut File, path: &Path) -> Result<()> {
+    let data_err = |m: String| Error::Data(format!("{}: {m}", path.display()));
+    let mut pre = [0u8; PREAMBLE as usize];
+    file.read_exact(&mut pre).map_err(|e| io_err(path, e))?;
+    if &pre[..8] != SHARD_MAGIC {
+        return Err(data_err("not an eqens shard file (bad magic)".into()));
+    }
+    let format = u32::from_le_bytes(pre[8..12].try_into().expect("4 bytes"));
+    if format != SHARD_FORMAT {
+        return Err(data_err(format!(
+            "shard format {format}, this eqens reads format {SHARD_FORMAT}"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the trailer (header length and checksum) and the JSON header before it, checks
+/// the header's checksum and parses it; returns it with the offset where the body ends.
+fn read_header(file: &mut File, path: &Path, size: u64) -> Result<(ShardHeader, u64)> {
+    let data_err = |m: String| Error::Data(format!("{}: {m}", path.display()));
+    let mut trailer = [0u8; TRAILER as usize];
+    file.seek(SeekFrom::Start(size - TRAILER))
+        .and_then(|_| file.read_exact(&mut trailer))
+        .map_err(|e| io_err(path, e))?;
+    let header_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+    let header_crc = u32::from_le_bytes(trailer[8..].try_into().expect("4 bytes"));
+    if header_len > size - PREAMBLE - TRAILER {
+        return Err(data_err(format!(
+            "header length {header_len} does not fit in {size} bytes (truncated?)"
+        )));
+    }
+    let body_end = size - TRAILER - header_len;
+    let mut json = vec![0u8; header_len as usize];
+    file.seek(SeekFrom::Start(body_end))
+        .and_then(|_| file.read_exact(&mut json))
+        .map_err(|e| io_err(path, e))?;
+    let mut crc = flate2::Crc::new();
+    crc.update(&json);
+    if crc.sum() != header_crc {
+        return Err(data_err(format!(
+            "header checksum mismatch (stored {header_crc:08x}, computed {:08x}): the \
+             header (configuration, member ranges, divergences or version) was modified \
+             or corrupted",
+            crc.sum()
+        )));
+    }
+    let header: ShardHeader =
+        serde_json::from_slice(&json).map_err(|e| data_err(format!("header: {e}")))?;
+    Ok((header, body_end))
+}
+
+/// The header's own consistency: format, version, arm sections matching the configured
+/// arms, member ranges, and a valid configuration (the message, without the path).
+fn check_header(header: &ShardHeader) -> std::result::Result<(), String> {
+    if header.format != SHARD_FORMAT {
+        return Err(format!(
+            "header says format {}, preamble {SHARD_FORMAT}",
+            header.format
+        ));
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    if header.version != version {
+        return Err(format!(
+            "written by eqens {}, this is eqens {version} (θ may differ between versions: \
+             retrain the shard)",
+            header.version
+        ));
+    }
+    let names: Vec<&str> = header.arms.iter().map(|a| a.name.as_str()).collect();
+    let specs: Vec<String> = header.config.arms.iter().map(|a| a.spec()).collect();
+    let arms: Vec<&str> = specs.iter().map(String::as_str).collect();
+    if names != arms {
+        return Err(format!("sections {names:?} do not match the arms {arms:?}"));
+    }
+    for a in &header.arms {
+        if a.start > a.end || a.end > header.config.members {
+            return Err(format!(
+                "arm `{}`: member range {}..{} is not within 0..{}",
+                a.name, a.start, a.end, header.config.members
+            ));
+        }
+    }
+    header
+        .config
+        .validate()
+        .map_err(|e| format!("header configuration: {e}"))
+}
+
+/// The body length the header describes: per arm, 8·n·E bytes of losses and
+/// (E + 1)·n·P·scalar of θ (`None` if it does not fit in u64).
+fn body_len(header: &ShardHeader, scalar: u64) -> Option<u64> {
+    let body = header
+        .arms
+        .iter()
+        .map(|a| {
+            let (n, e) = ((a.end - a.start) as u128, header.config.epochs as u128);
+            let theta = [e + 1, n, a.num_params as u128, scalar as u128]
+                .iter()
+                .fold(1u128, |acc, &x| acc.saturating_mul(x));
+            theta.saturating_add(8u128.saturating_mul(n).saturating_mul(e))
+        })
+        .fold(0u128, |acc, x| acc.saturating_add(x));
+    u64::try_from(body).ok()
+}
+
+/// CRC-32 of the file's first `body_end` bytes (preamble and body), read in 1 MiB blocks.
+fn body_crc(file: &mut File, path: &Path, body_end: u64) -> Result<u32> {
+    let mut crc = flate2::Crc::new();
+    let mut reader = BufReader::new(file);
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| io_err(path, e))?;
+    let mut left = body_end;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        reader
+            .read_exact(&mut buf[..n])
+            .map_err(|e| io_err(path, e))?;
+        crc.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(crc.sum())
 }
 
 /// Opens and verifies ([`ShardFile::open`]) every `.eqshard` file named in `paths` (a

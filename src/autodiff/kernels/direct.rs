@@ -33,15 +33,15 @@ pub(super) fn applies(g: &ConvGeom) -> bool {
     g.stride == 1 && g.h * g.w <= MAX_PIXELS
 }
 
-/// Lists in `s.pairs`, per pixel u of the plane (`s.pair_starts[u]..s.pair_starts[u + 1]`),
+/// Lists in `s.taps.pairs`, per pixel u of the plane (`s.taps.pair_starts[u]..s.taps.pair_starts[u + 1]`),
 /// the pairs (t, v) of each tap t linking it to a pixel v inside the grid, in tap order:
 /// v = u + offset_t for the forward (u an output pixel), v = u − offset_t for the input
 /// gradient (u an input pixel, v the output pixel that reads it).
 fn pixel_lists<T>(g: &ConvGeom, backward: bool, s: &mut Scratch<T>) {
     let (h, w) = (g.h as isize, g.w as isize);
-    s.pairs.clear();
-    s.pair_starts.clear();
-    s.pair_starts.push(0);
+    s.taps.pairs.clear();
+    s.taps.pair_starts.clear();
+    s.taps.pair_starts.push(0);
     for i in 0..h {
         for j in 0..w {
             for t in 0..g.taps.len() {
@@ -52,21 +52,21 @@ fn pixel_lists<T>(g: &ConvGeom, backward: bool, s: &mut Scratch<T>) {
                     (i + di, j + dj)
                 };
                 if (0..h).contains(&a) && (0..w).contains(&b) {
-                    s.pairs.push((t, (a * w + b) as usize));
+                    s.taps.pairs.push((t, (a * w + b) as usize));
                 }
             }
-            s.pair_starts.push(s.pairs.len());
+            s.taps.pair_starts.push(s.taps.pairs.len());
         }
     }
 }
 
-/// Lists in `s.runs`, per tap t (`s.run_starts[t]..s.run_starts[t + 1]`), the rows of output
+/// Lists in `s.taps.runs`, per tap t (`s.taps.run_starts[t]..s.taps.run_starts[t + 1]`), the rows of output
 /// pixels whose read through t lies in the grid, as (first output pixel, first input pixel,
 /// length); consecutive whole rows are merged into one run.
 fn tap_runs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
-    s.runs.clear();
-    s.run_starts.clear();
-    s.run_starts.push(0);
+    s.taps.runs.clear();
+    s.taps.run_starts.clear();
+    s.taps.run_starts.push(0);
     for t in 0..g.taps.len() {
         let (di, dj) = g.offset(t);
         let (i0, i1) = valid_range(di, g.h);
@@ -77,17 +77,17 @@ fn tap_runs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
                     i * g.w + j0,
                     (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize,
                 );
-                let tap_has_runs = s.runs.len() > s.run_starts[t];
-                match s.runs.last_mut() {
+                let tap_has_runs = s.taps.runs.len() > s.taps.run_starts[t];
+                match s.taps.runs.last_mut() {
                     // Whole rows follow each other: one longer run.
                     Some(last) if tap_has_runs && last.0 + last.2 == p && last.1 + last.2 == q => {
                         last.2 += j1 - j0
                     }
-                    _ => s.runs.push((p, q, j1 - j0)),
+                    _ => s.taps.runs.push((p, q, j1 - j0)),
                 }
             }
         }
-        s.run_starts.push(s.runs.len());
+        s.taps.run_starts.push(s.taps.runs.len());
     }
 }
 
@@ -183,18 +183,27 @@ pub(super) fn forward<T: Scalar>(
 ) {
     let (hw, n, l) = (g.h * g.w, g.batch, nt_lanes::<T>());
     pixel_lists(g, false, s);
-    to_lanes(level, x, (n, g.c_in * hw), &mut s.cols);
-    s.chan.resize(n.div_ceil(l) * g.c_out * hw * l, T::zero());
+    to_lanes(level, x, (n, g.c_in * hw), &mut s.panels.cols);
+    s.panels
+        .chan
+        .resize(n.div_ceil(l) * g.c_out * hw * l, T::zero());
     let p = Product {
         rows: g.c_out,
         inner: g.c_in,
         hw,
         nt: g.taps.len(),
         a: w,
-        lists: (&s.pairs, &s.pair_starts),
+        lists: (&s.taps.pairs, &s.taps.pair_starts),
     };
-    product(level, &p, &s.cols, &mut s.chan);
-    from_lanes(level, &s.chan, (n, g.c_out * hw), y, false, &mut s.packed_c);
+    product(level, &p, &s.panels.cols, &mut s.panels.chan);
+    from_lanes(
+        level,
+        &s.panels.chan,
+        (n, g.c_out * hw),
+        y,
+        false,
+        &mut s.gemm.packed_c,
+    );
 }
 
 /// gx += convᵀ(gy, w) and gw += the weight gradient (either optional).
@@ -206,48 +215,57 @@ pub(super) fn backward<T: Scalar>(
     s: &mut Scratch<T>,
 ) {
     let (hw, n, nt, l) = (g.h * g.w, g.batch, g.taps.len(), nt_lanes::<T>());
-    to_lanes(level, gy, (n, g.c_out * hw), &mut s.chan);
+    to_lanes(level, gy, (n, g.c_out * hw), &mut s.panels.chan);
     if let Some(gx) = gx {
         // wb[c, (o, t)] = w[o, c, t]: the product's rows are the input channels.
-        s.wt.resize(g.c_in * g.c_out * nt, T::zero());
+        s.panels.wt.resize(g.c_in * g.c_out * nt, T::zero());
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for t in 0..nt {
-                    s.wt[(c * g.c_out + o) * nt + t] = w[(o * g.c_in + c) * nt + t];
+                    s.panels.wt[(c * g.c_out + o) * nt + t] = w[(o * g.c_in + c) * nt + t];
                 }
             }
         }
         pixel_lists(g, true, s);
-        s.gwt.resize(n.div_ceil(l) * g.c_in * hw * l, T::zero());
+        s.panels
+            .gwt
+            .resize(n.div_ceil(l) * g.c_in * hw * l, T::zero());
         let p = Product {
             rows: g.c_in,
             inner: g.c_out,
             hw,
             nt,
-            a: &s.wt,
-            lists: (&s.pairs, &s.pair_starts),
+            a: &s.panels.wt,
+            lists: (&s.taps.pairs, &s.taps.pair_starts),
         };
-        product(level, &p, &s.chan, &mut s.gwt);
-        from_lanes(level, &s.gwt, (n, g.c_in * hw), gx, true, &mut s.packed_c);
+        product(level, &p, &s.panels.chan, &mut s.panels.gwt);
+        from_lanes(
+            level,
+            &s.panels.gwt,
+            (n, g.c_in * hw),
+            gx,
+            true,
+            &mut s.gemm.packed_c,
+        );
     }
     if let Some(gw) = gw {
-        to_lanes(level, x, (n, g.c_in * hw), &mut s.cols);
+        to_lanes(level, x, (n, g.c_in * hw), &mut s.panels.cols);
         tap_runs(g, s);
         let wg = WeightGrad {
             g,
-            gyt: &s.chan,
-            xt: &s.cols,
-            runs: (&s.runs, &s.run_starts),
+            gyt: &s.panels.chan,
+            xt: &s.panels.cols,
+            runs: (&s.taps.runs, &s.taps.run_starts),
         };
         // Tiles of R × S entries, each L lanes: 16 zmm accumulators on AVX-512, 8 ymm on
         // AVX2 (of 16 registers), 8 xmm on the baseline (2 × 1 tiles of 4 vectors).
         match (nt_lanes::<T>(), level) {
-            (16, Level::Avx512) => wg.run::<4, 4, 16>(level, &mut s.gt, gw),
-            (16, Level::Avx2) => wg.run::<2, 2, 16>(level, &mut s.gt, gw),
-            (16, _) => wg.run::<2, 1, 16>(level, &mut s.gt, gw),
-            (_, Level::Avx512) => wg.run::<4, 2, 8>(level, &mut s.gt, gw),
-            (_, Level::Avx2) => wg.run::<2, 2, 8>(level, &mut s.gt, gw),
-            _ => wg.run::<2, 1, 8>(level, &mut s.gt, gw),
+            (16, Level::Avx512) => wg.run::<4, 4, 16>(level, &mut s.panels.gt, gw),
+            (16, Level::Avx2) => wg.run::<2, 2, 16>(level, &mut s.panels.gt, gw),
+            (16, _) => wg.run::<2, 1, 16>(level, &mut s.panels.gt, gw),
+            (_, Level::Avx512) => wg.run::<4, 2, 8>(level, &mut s.panels.gt, gw),
+            (_, Level::Avx2) => wg.run::<2, 2, 8>(level, &mut s.panels.gt, gw),
+            _ => wg.run::<2, 1, 8>(level, &mut s.panels.gt, gw),
         }
     }
 }

@@ -400,21 +400,21 @@ impl<T: Scalar> Job for PackedProduct<'_, T> {
         let np = pad_cols(n);
         // op(a) row-major [m, k].
         let pa: &[T] = if ta {
-            s.packed_a.resize(m * k, T::zero());
+            s.gemm.packed_a.resize(m * k, T::zero());
             for (p, ar) in a.chunks_exact(m).enumerate().take(k) {
                 for (i, &v) in ar.iter().enumerate() {
-                    s.packed_a[i * k + p] = v;
+                    s.gemm.packed_a[i * k + p] = v;
                 }
             }
-            &s.packed_a
+            &s.gemm.packed_a
         } else {
             a
         };
         // op(b) row-major [k, np].
         let pb: &[T] = if tb || np != n {
-            s.packed_b.resize(k * np, T::zero());
+            s.gemm.packed_b.resize(k * np, T::zero());
             for p in 0..k {
-                let row = &mut s.packed_b[p * np..][..np];
+                let row = &mut s.gemm.packed_b[p * np..][..np];
                 if tb {
                     for (j, v) in row[..n].iter_mut().enumerate() {
                         *v = b[j * k + p];
@@ -424,7 +424,7 @@ impl<T: Scalar> Job for PackedProduct<'_, T> {
                 }
                 row[n..].fill(T::zero());
             }
-            &s.packed_b
+            &s.gemm.packed_b
         } else {
             b
         };
@@ -432,16 +432,16 @@ impl<T: Scalar> Job for PackedProduct<'_, T> {
         if np == n {
             gemm(level, (m, k, np), av, bv, (c, View::rows(np)), true);
         } else {
-            s.packed_c.resize(m * np, T::zero());
+            s.gemm.packed_c.resize(m * np, T::zero());
             gemm(
                 level,
                 (m, k, np),
                 av,
                 bv,
-                (&mut s.packed_c[..], View::rows(np)),
+                (&mut s.gemm.packed_c[..], View::rows(np)),
                 false,
             );
-            for (cr, pr) in c.chunks_exact_mut(n).zip(s.packed_c.chunks_exact(np)) {
+            for (cr, pr) in c.chunks_exact_mut(n).zip(s.gemm.packed_c.chunks_exact(np)) {
                 for (x, &y) in cr.iter_mut().zip(pr) {
                     *x += y;
                 }

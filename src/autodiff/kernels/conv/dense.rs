@@ -15,12 +15,12 @@ pub(super) fn strided_range(d: isize, stride: usize, n_in: usize, n_out: usize) 
 
 /// Lists, per tap t, every output pixel p = (i, j) whose read through t,
 /// q = (σi + di, σj + dj), lies in the grid, as flat pairs (p, q) with p increasing, into
-/// `s.pairs` (tap t's at `s.pair_starts[t]..s.pair_starts[t + 1]`).
+/// `s.taps.pairs` (tap t's at `s.taps.pair_starts[t]..s.taps.pair_starts[t + 1]`).
 pub(super) fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
     let (ho, wo, st) = (g.out_h(), g.out_w(), g.stride);
-    s.pairs.clear();
-    s.pair_starts.clear();
-    s.pair_starts.push(0);
+    s.taps.pairs.clear();
+    s.taps.pair_starts.clear();
+    s.taps.pair_starts.push(0);
     for t in 0..g.taps.len() {
         let (di, dj) = g.offset(t);
         let (i0, i1) = strided_range(di, st, g.h, ho);
@@ -28,11 +28,12 @@ pub(super) fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
         for i in i0..i1 {
             let row = ((st * i) as isize + di) * g.w as isize;
             for j in j0..j1 {
-                s.pairs
+                s.taps
+                    .pairs
                     .push((i * wo + j, (row + (st * j) as isize + dj) as usize));
             }
         }
-        s.pair_starts.push(s.pairs.len());
+        s.taps.pair_starts.push(s.taps.pairs.len());
     }
 }
 
@@ -40,14 +41,14 @@ pub(super) fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
 #[inline(always)]
 pub(super) fn dense_mt<T: Scalar>(g: &ConvGeom, w: &[T], s: &mut Scratch<T>, ld: usize) {
     let (hwi, hwo, nt) = (g.h * g.w, g.out_h() * g.out_w(), g.taps.len());
-    s.wt.clear();
-    s.wt.resize(g.c_in * hwi * ld, T::zero());
+    s.panels.wt.clear();
+    s.panels.wt.resize(g.c_in * hwi * ld, T::zero());
     for o in 0..g.c_out {
         for c in 0..g.c_in {
             for t in 0..nt {
                 let wv = w[(o * g.c_in + c) * nt + t];
-                for &(p, q) in &s.pairs[s.pair_starts[t]..s.pair_starts[t + 1]] {
-                    s.wt[(c * hwi + q) * ld + o * hwo + p] += wv;
+                for &(p, q) in &s.taps.pairs[s.taps.pair_starts[t]..s.taps.pair_starts[t + 1]] {
+                    s.panels.wt[(c * hwi + q) * ld + o * hwo + p] += wv;
                 }
             }
         }
@@ -69,21 +70,21 @@ pub(super) fn dense_forward<T: Scalar>(
     let (dims, xs, mt) = (
         (g.batch, din, ldo),
         (x, View::rows(din)),
-        (&s.wt[..], View::rows(ldo)),
+        (&s.panels.wt[..], View::rows(ldo)),
     );
     if ldo == dout {
         gemm(level, dims, xs, mt, (y, View::rows(ldo)), false);
     } else {
-        s.chan.resize(g.batch * ldo, T::zero());
+        s.panels.chan.resize(g.batch * ldo, T::zero());
         gemm(
             level,
             dims,
             xs,
             mt,
-            (&mut s.chan[..], View::rows(ldo)),
+            (&mut s.panels.chan[..], View::rows(ldo)),
             false,
         );
-        copy_rows(g.batch, dout, (&s.chan, ldo), y, dout);
+        copy_rows(g.batch, dout, (&s.panels.chan, ldo), y, dout);
     }
 }
 
@@ -100,32 +101,32 @@ pub(super) fn dense_backward<T: Scalar>(
     if let Some(gx) = gx {
         // M [(o,p), (c,q)] = Mᵀ transposed; gX += gY · M.
         dense_mt(g, w, s, ldo);
-        s.gt.resize(dout * ldi, T::zero());
+        s.panels.gt.resize(dout * ldi, T::zero());
         for r in 0..dout {
-            let row = &mut s.gt[r * ldi..][..ldi];
+            let row = &mut s.panels.gt[r * ldi..][..ldi];
             for (cq, v) in row[..din].iter_mut().enumerate() {
-                *v = s.wt[cq * ldo + r];
+                *v = s.panels.wt[cq * ldo + r];
             }
             row[din..].fill(T::zero());
         }
         let (dims, gys, m) = (
             (n, dout, ldi),
             (gy, View::rows(dout)),
-            (&s.gt[..], View::rows(ldi)),
+            (&s.panels.gt[..], View::rows(ldi)),
         );
         if ldi == din {
             gemm(level, dims, gys, m, (gx, View::rows(ldi)), true);
         } else {
-            s.gwt.resize(n * ldi, T::zero());
+            s.panels.gwt.resize(n * ldi, T::zero());
             gemm(
                 level,
                 dims,
                 gys,
                 m,
-                (&mut s.gwt[..], View::rows(ldi)),
+                (&mut s.panels.gwt[..], View::rows(ldi)),
                 false,
             );
-            for (gr, sr) in gx.chunks_exact_mut(din).zip(s.gwt.chunks_exact(ldi)) {
+            for (gr, sr) in gx.chunks_exact_mut(din).zip(s.panels.gwt.chunks_exact(ldi)) {
                 for (a, &b) in gr.iter_mut().zip(sr) {
                     *a += b;
                 }
@@ -134,35 +135,35 @@ pub(super) fn dense_backward<T: Scalar>(
     }
     if let Some(gw) = gw {
         // gMᵀ = Xᵀ · gY, then gw[o,c,t] = Σ_p gMᵀ[(c, q_t(p)), (o, p)] over valid p.
-        s.cols.resize(din * n, T::zero());
+        s.panels.cols.resize(din * n, T::zero());
         for (i, xr) in x.chunks_exact(din).enumerate().take(n) {
             for (cq, &v) in xr.iter().enumerate() {
-                s.cols[cq * n + i] = v;
+                s.panels.cols[cq * n + i] = v;
             }
         }
         let gyp: &[T] = if ldo == dout {
             gy
         } else {
-            s.chan.resize(n * ldo, T::zero());
-            copy_rows(n, dout, (gy, dout), &mut s.chan, ldo);
-            &s.chan
+            s.panels.chan.resize(n * ldo, T::zero());
+            copy_rows(n, dout, (gy, dout), &mut s.panels.chan, ldo);
+            &s.panels.chan
         };
-        s.gwt.resize(din * ldo, T::zero());
-        let (xt, gys) = ((&s.cols[..], View::rows(n)), (gyp, View::rows(ldo)));
+        s.panels.gwt.resize(din * ldo, T::zero());
+        let (xt, gys) = ((&s.panels.cols[..], View::rows(n)), (gyp, View::rows(ldo)));
         gemm(
             level,
             (din, n, ldo),
             xt,
             gys,
-            (&mut s.gwt[..], View::rows(ldo)),
+            (&mut s.panels.gwt[..], View::rows(ldo)),
             false,
         );
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for t in 0..nt {
                     let mut acc = T::zero();
-                    for &(p, q) in &s.pairs[s.pair_starts[t]..s.pair_starts[t + 1]] {
-                        acc += s.gwt[(c * hwi + q) * ldo + o * hwo + p];
+                    for &(p, q) in &s.taps.pairs[s.taps.pair_starts[t]..s.taps.pair_starts[t + 1]] {
+                        acc += s.panels.gwt[(c * hwi + q) * ldo + o * hwo + p];
                     }
                     gw[(o * g.c_in + c) * nt + t] += acc;
                 }

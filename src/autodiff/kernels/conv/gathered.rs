@@ -16,14 +16,14 @@ pub(super) fn gathered_forward<T: Scalar>(
     // hw: output pixels per plane (the input's for σ = 1).
     let (hw, k) = (g.out_h() * g.out_w(), g.c_in * g.taps.len());
     let jp_max = pad_cols(per * hw);
-    s.cols.resize(k * jp_max, T::zero());
-    s.chan.resize(g.c_out * jp_max, T::zero());
+    s.panels.cols.resize(k * jp_max, T::zero());
+    s.panels.chan.resize(g.c_out * jp_max, T::zero());
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
         gather_panel(g, x, (n0, ns), jp, s);
-        let (panel, wts) = ((&s.cols[..], View::rows(jp)), (w, View::rows(k)));
+        let (panel, wts) = ((&s.panels.cols[..], View::rows(jp)), (w, View::rows(k)));
         if hw % COL_UNIT == 0 {
             // Planes of whole column tiles (so no padding): the product goes straight into
             // y's planes.
@@ -39,10 +39,10 @@ pub(super) fn gathered_forward<T: Scalar>(
             n0 += ns;
             continue;
         }
-        let out = (&mut s.chan[..], View::rows(jp));
+        let out = (&mut s.panels.chan[..], View::rows(jp));
         gemm(level, (g.c_out, k, jp), wts, panel, out, false);
         for o in 0..g.c_out {
-            let row = &s.chan[o * jp..][..jp];
+            let row = &s.panels.chan[o * jp..][..jp];
             for nl in 0..ns {
                 y[((n0 + nl) * g.c_out + o) * hw..][..hw].copy_from_slice(&row[nl * hw..][..hw]);
             }
@@ -70,45 +70,48 @@ pub(super) fn gathered_backward<T: Scalar>(
     let k = g.c_in * nt;
     let jp_max = pad_cols(per * hw);
     let cp = pad_cols(g.c_out);
-    s.cols.resize(k * jp_max, T::zero());
+    s.panels.cols.resize(k * jp_max, T::zero());
     if gx.is_some() {
-        weights_by_row(g, w, false, &mut s.wt);
-        s.chan.resize(g.c_out * jp_max, T::zero());
+        weights_by_row(g, w, false, &mut s.panels.wt);
+        s.panels.chan.resize(g.c_out * jp_max, T::zero());
     }
     if gw.is_some() {
-        s.gt.resize(jp_max * cp, T::zero());
-        s.gwt.clear();
-        s.gwt.resize(k * cp, T::zero());
+        s.panels.gt.resize(jp_max * cp, T::zero());
+        s.panels.gwt.clear();
+        s.panels.gwt.resize(k * cp, T::zero());
     }
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
         if gw.is_some() {
-            gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
+            gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
             gather_panel(g, x, (n0, ns), jp, s);
-            let (panel, gt) = ((&s.cols[..], View::rows(jp)), (&s.gt[..], View::rows(cp)));
+            let (panel, gt) = (
+                (&s.panels.cols[..], View::rows(jp)),
+                (&s.panels.gt[..], View::rows(cp)),
+            );
             gemm(
                 level,
                 (k, jp, cp),
                 panel,
                 gt,
-                (&mut s.gwt[..], View::rows(cp)),
+                (&mut s.panels.gwt[..], View::rows(cp)),
                 true,
             );
         }
         if let Some(gx) = gx.as_deref_mut() {
-            gather_channels(gy, g.c_out, hw, (n0, ns), jp, &mut s.chan);
+            gather_channels(gy, g.c_out, hw, (n0, ns), jp, &mut s.panels.chan);
             let (wts, gyb) = (
-                (&s.wt[..], View::rows(g.c_out)),
-                (&s.chan[..], View::rows(jp)),
+                (&s.panels.wt[..], View::rows(g.c_out)),
+                (&s.panels.chan[..], View::rows(jp)),
             );
             gemm(
                 level,
                 (k, g.c_out, jp),
                 wts,
                 gyb,
-                (&mut s.cols[..], View::rows(jp)),
+                (&mut s.panels.cols[..], View::rows(jp)),
                 false,
             );
             scatter_panel_add(g, (n0, ns), jp, s, gx);
@@ -116,6 +119,6 @@ pub(super) fn gathered_backward<T: Scalar>(
         n0 += ns;
     }
     if let Some(gw) = gw {
-        add_weight_grad(g, &s.gwt, cp, gw);
+        add_weight_grad(g, &s.panels.gwt, cp, gw);
     }
 }

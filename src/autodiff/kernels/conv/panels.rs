@@ -122,12 +122,12 @@ pub(super) fn tap_planes<T: Scalar>(
     s: &mut Scratch<T>,
 ) {
     let len = g.c_in * g.h * g.w;
-    for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
-        let mask = &s.tmasks[t * len..][..len];
+    for (t, &(shift, _, _)) in s.taps.shifts.iter().enumerate() {
+        let mask = &s.taps.tmasks[t * len..][..len];
         let (lo, hi) = block_range(shift, len);
         for nl in 0..ns {
             let src = &x[(n0 + nl) * len..][..len];
-            let dst = &mut s.cols[(t * ns + nl) * len..][..len];
+            let dst = &mut s.panels.cols[(t * ns + nl) * len..][..len];
             shifted_read(dst, src, (shift, lo, hi), mask);
         }
     }
@@ -146,10 +146,10 @@ pub(super) fn tap_planes_add<T: Scalar>(
     let len = g.c_in * g.h * g.w;
     for nl in 0..ns {
         let gxn = &mut gx[(n0 + nl) * len..][..len];
-        for (t, &(shift, _, _)) in s.shifts.iter().enumerate() {
-            let mask = &s.tmasks[t * len..][..len];
+        for (t, &(shift, _, _)) in s.taps.shifts.iter().enumerate() {
+            let mask = &s.taps.tmasks[t * len..][..len];
             let (lo, hi) = block_range(shift, len);
-            let src = &s.cols[(t * ns + nl) * len..][..len];
+            let src = &s.panels.cols[(t * ns + nl) * len..][..len];
             shifted_add(gxn, src, (shift, lo, hi), mask);
         }
     }
@@ -221,16 +221,16 @@ pub(super) fn im2col_strided<T: Scalar>(
 ) {
     let (nt, st) = (g.taps.len(), g.stride);
     let len = ns * g.out_h() * g.out_w();
-    s.poly.resize(g.c_in * st * st * len, T::zero());
-    to_phases(g, x, (n0, ns), &mut s.poly);
-    let per_tap = s.tmasks.len() / nt.max(1);
+    s.panels.poly.resize(g.c_in * st * st * len, T::zero());
+    to_phases(g, x, (n0, ns), &mut s.panels.poly);
+    let per_tap = s.taps.tmasks.len() / nt.max(1);
     for c in 0..g.c_in {
         for t in 0..nt {
-            let (shift, _, _) = s.shifts[t];
+            let (shift, _, _) = s.taps.shifts[t];
             let (lo, hi) = block_range(shift, len);
-            let mask = &s.tmasks[t * per_tap..][..len];
-            let src = &s.poly[(c * st * st + s.phases[t]) * len..][..len];
-            let row = &mut s.cols[(c * nt + t) * jp..][..jp];
+            let mask = &s.taps.tmasks[t * per_tap..][..len];
+            let src = &s.panels.poly[(c * st * st + s.taps.phases[t]) * len..][..len];
+            let row = &mut s.panels.cols[(c * nt + t) * jp..][..jp];
             shifted_read(&mut row[..len], src, (shift, lo, hi), mask);
             row[len..].fill(T::zero());
         }
@@ -250,23 +250,23 @@ pub(super) fn col2im_strided_add<T: Scalar>(
 ) {
     let (nt, st) = (g.taps.len(), g.stride);
     let len = ns * g.out_h() * g.out_w();
-    s.poly.clear();
-    s.poly.resize(g.c_in * st * st * len, T::zero());
-    let per_tap = s.tmasks.len() / nt.max(1);
+    s.panels.poly.clear();
+    s.panels.poly.resize(g.c_in * st * st * len, T::zero());
+    let per_tap = s.taps.tmasks.len() / nt.max(1);
     for c in 0..g.c_in {
         for t in 0..nt {
-            let (shift, _, _) = s.shifts[t];
+            let (shift, _, _) = s.taps.shifts[t];
             let (lo, hi) = block_range(shift, len);
-            let mask = &s.tmasks[t * per_tap..][..len];
-            let src = &s.cols[(c * nt + t) * jp..][..len];
-            let plane = &mut s.poly[(c * st * st + s.phases[t]) * len..][..len];
+            let mask = &s.taps.tmasks[t * per_tap..][..len];
+            let src = &s.panels.cols[(c * nt + t) * jp..][..len];
+            let plane = &mut s.panels.poly[(c * st * st + s.taps.phases[t]) * len..][..len];
             shifted_add(plane, src, (shift, lo, hi), mask);
         }
     }
-    add_phases(g, &s.poly, (n0, ns), gx);
+    add_phases(g, &s.panels.poly, (n0, ns), gx);
 }
 
-/// The gathered panel of samples n0..n0+ns into `s.cols` ([`im2col`], or
+/// The gathered panel of samples n0..n0+ns into `s.panels.cols` ([`im2col`], or
 /// [`im2col_strided`] for σ > 1).
 #[inline(always)]
 pub(super) fn gather_panel<T: Scalar>(
@@ -279,11 +279,20 @@ pub(super) fn gather_panel<T: Scalar>(
     if g.stride > 1 {
         im2col_strided(g, x, (n0, ns), jp, s);
     } else {
-        im2col(g, x, n0, ns, jp, &s.masks, &s.shifts, &mut s.cols);
+        im2col(
+            g,
+            x,
+            n0,
+            ns,
+            jp,
+            &s.taps.masks,
+            &s.taps.shifts,
+            &mut s.panels.cols,
+        );
     }
 }
 
-/// Adds the gradient panel in `s.cols` onto gx ([`col2im_add`], or [`col2im_strided_add`]
+/// Adds the gradient panel in `s.panels.cols` onto gx ([`col2im_add`], or [`col2im_strided_add`]
 /// for σ > 1).
 #[inline(always)]
 pub(super) fn scatter_panel_add<T: Scalar>(
@@ -296,7 +305,16 @@ pub(super) fn scatter_panel_add<T: Scalar>(
     if g.stride > 1 {
         col2im_strided_add(g, (n0, ns), jp, s, gx);
     } else {
-        col2im_add(g, &s.cols, n0, ns, jp, &s.masks, &s.shifts, gx);
+        col2im_add(
+            g,
+            &s.panels.cols,
+            n0,
+            ns,
+            jp,
+            &s.taps.masks,
+            &s.taps.shifts,
+            gx,
+        );
     }
 }
 

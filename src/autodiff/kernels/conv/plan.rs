@@ -58,17 +58,17 @@ pub(crate) fn scratch_per_sample(g: &ConvGeom) -> usize {
 pub(super) fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
     let (h, w) = (g.h, g.w);
     let hw = h * w;
-    s.masks.clear();
-    s.masks.resize(g.taps.len() * hw, false);
-    s.shifts.clear();
-    for (t, mask) in s.masks.chunks_exact_mut(hw.max(1)).enumerate() {
-        s.shifts.push(tap_mask(g.offset(t), (h, w), mask));
+    s.taps.masks.clear();
+    s.taps.masks.resize(g.taps.len() * hw, false);
+    s.taps.shifts.clear();
+    for (t, mask) in s.taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
+        s.taps.shifts.push(tap_mask(g.offset(t), (h, w), mask));
     }
     if tiled {
-        s.tmasks.clear();
-        for mask in s.masks.chunks_exact(hw.max(1)) {
+        s.taps.tmasks.clear();
+        for mask in s.taps.masks.chunks_exact(hw.max(1)) {
             for _ in 0..g.c_in {
-                s.tmasks.extend_from_slice(mask);
+                s.taps.tmasks.extend_from_slice(mask);
             }
         }
     }
@@ -103,24 +103,24 @@ pub(super) fn tap_mask(
 pub(super) fn prepare_strided<T>(g: &ConvGeom, per: usize, s: &mut Scratch<T>) {
     let (st, ho, wo) = (g.stride as isize, g.out_h(), g.out_w());
     let hw = ho * wo;
-    s.masks.clear();
-    s.masks.resize(g.taps.len() * hw, false);
-    s.shifts.clear();
-    s.phases.clear();
-    for (t, mask) in s.masks.chunks_exact_mut(hw.max(1)).enumerate() {
+    s.taps.masks.clear();
+    s.taps.masks.resize(g.taps.len() * hw, false);
+    s.taps.shifts.clear();
+    s.taps.phases.clear();
+    for (t, mask) in s.taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
         let (di, dj) = g.offset(t);
         let (a, b) = (di.rem_euclid(st), dj.rem_euclid(st));
-        s.phases.push((a * st + b) as usize);
-        s.shifts.push(tap_mask(
+        s.taps.phases.push((a * st + b) as usize);
+        s.taps.shifts.push(tap_mask(
             (di.div_euclid(st), dj.div_euclid(st)),
             (ho, wo),
             mask,
         ));
     }
-    s.tmasks.clear();
-    for mask in s.masks.chunks_exact(hw.max(1)) {
+    s.taps.tmasks.clear();
+    for mask in s.taps.masks.chunks_exact(hw.max(1)) {
         for _ in 0..per {
-            s.tmasks.extend_from_slice(mask);
+            s.taps.tmasks.extend_from_slice(mask);
         }
     }
 }

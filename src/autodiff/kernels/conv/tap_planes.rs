@@ -15,22 +15,22 @@ pub(super) fn tap_planes_forward<T: Scalar>(
     let (hw, nt) = (g.h * g.w, g.taps.len());
     let k = g.c_in * nt;
     // Weights in panel-row order: wt[o, (t, c)] = w[o, c, t].
-    s.wt.resize(g.c_out * k, T::zero());
+    s.panels.wt.resize(g.c_out * k, T::zero());
     for o in 0..g.c_out {
         for c in 0..g.c_in {
             for t in 0..nt {
-                s.wt[o * k + t * g.c_in + c] = w[(o * g.c_in + c) * nt + t];
+                s.panels.wt[o * k + t * g.c_in + c] = w[(o * g.c_in + c) * nt + t];
             }
         }
     }
-    s.cols.resize(k * per * hw, T::zero());
+    s.panels.cols.resize(k * per * hw, T::zero());
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
         tap_planes(g, x, n0, ns, s);
         let yb = &mut y[n0 * g.c_out * hw..][..ns * g.c_out * hw];
-        let panel = (&s.cols[..], View::tap_planes(g.c_in, hw, ns));
-        let wts = (&s.wt[..], View::rows(k));
+        let panel = (&s.panels.cols[..], View::tap_planes(g.c_in, hw, ns));
+        let wts = (&s.panels.wt[..], View::rows(k));
         let out = (yb, View::planes(g.c_out, hw));
         gemm(level, (g.c_out, k, ns * hw), wts, panel, out, false);
         n0 += ns;
@@ -59,17 +59,17 @@ pub(super) fn tap_planes_backward<T: Scalar>(
     // G (few input channels and taps): no transposition of G, at half the arithmetic
     // throughput of the register-tiled product, which wins otherwise.
     let by_dots = k <= g.c_out;
-    s.cols.resize(k * per * hw, T::zero());
+    s.panels.cols.resize(k * per * hw, T::zero());
     if gx.is_some() {
-        weights_by_row(g, w, true, &mut s.wt);
+        weights_by_row(g, w, true, &mut s.panels.wt);
     }
     if gw.is_some() {
-        s.gwt.clear();
+        s.panels.gwt.clear();
         if by_dots {
-            s.gwt.resize(g.c_out * k * lanes, T::zero());
+            s.panels.gwt.resize(g.c_out * k * lanes, T::zero());
         } else {
-            s.gt.resize(per * hw * cp, T::zero());
-            s.gwt.resize(k * cp, T::zero());
+            s.panels.gt.resize(per * hw * cp, T::zero());
+            s.panels.gwt.resize(k * cp, T::zero());
         }
     }
     let mut n0 = 0;
@@ -78,7 +78,7 @@ pub(super) fn tap_planes_backward<T: Scalar>(
         let jp = ns * hw;
         if gw.is_some() {
             tap_planes(g, x, n0, ns, s);
-            let panel = (&s.cols[..], View::tap_planes(g.c_in, hw, ns));
+            let panel = (&s.panels.cols[..], View::tap_planes(g.c_in, hw, ns));
             if by_dots {
                 // gW[o, (t,c)] += Σ_(n,p) G[o, (n,p)] · B[(t,c), (n,p)], both operands in
                 // place, in lanes (reduced after the last block).
@@ -86,13 +86,13 @@ pub(super) fn tap_planes_backward<T: Scalar>(
                     &gy[n0 * g.c_out * hw..][..jp * g.c_out],
                     View::planes(g.c_out, hw),
                 );
-                gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.gwt);
+                gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.panels.gwt);
             } else {
                 // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
-                gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.gt);
+                gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
                 let (gt, gwt) = (
-                    (&s.gt[..], View::rows(cp)),
-                    (&mut s.gwt[..], View::rows(cp)),
+                    (&s.panels.gt[..], View::rows(cp)),
+                    (&mut s.panels.gwt[..], View::rows(cp)),
                 );
                 gemm(level, (k, jp, cp), panel, gt, gwt, true);
             }
@@ -102,8 +102,8 @@ pub(super) fn tap_planes_backward<T: Scalar>(
                 &gy[n0 * g.c_out * hw..][..jp * g.c_out],
                 View::planes(g.c_out, hw),
             );
-            let wts = (&s.wt[..], View::rows(g.c_out));
-            let gpanel = (&mut s.cols[..], View::tap_planes(g.c_in, hw, ns));
+            let wts = (&s.panels.wt[..], View::rows(g.c_out));
+            let gpanel = (&mut s.panels.cols[..], View::tap_planes(g.c_in, hw, ns));
             gemm(level, (k, g.c_out, jp), wts, gyb, gpanel, false);
             tap_planes_add(g, n0, ns, s, gx);
         }
@@ -115,7 +115,7 @@ pub(super) fn tap_planes_backward<T: Scalar>(
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for t in 0..nt {
-                    gw[(o * g.c_in + c) * nt + t] += s.gwt[(t * g.c_in + c) * cp + o];
+                    gw[(o * g.c_in + c) * nt + t] += s.panels.gwt[(t * g.c_in + c) * cp + o];
                 }
             }
         }
@@ -124,7 +124,7 @@ pub(super) fn tap_planes_backward<T: Scalar>(
         for o in 0..g.c_out {
             for c in 0..g.c_in {
                 for t in 0..nt {
-                    let e = &mut s.gwt[(o * k + t * g.c_in + c) * lanes..][..lanes];
+                    let e = &mut s.panels.gwt[(o * k + t * g.c_in + c) * lanes..][..lanes];
                     let mut h = lanes / 2;
                     while h > 0 {
                         for l in 0..h {
