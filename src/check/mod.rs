@@ -134,6 +134,7 @@ pub mod s15_finite_rotations;
 pub mod s15_three_d;
 pub mod s16_affine_architecture;
 pub mod search;
+pub mod zero_mean;
 
 pub use registry::{run_checks, CheckConfig, CheckSummary};
 pub use report::{render_summary, render_summary_bucketed};

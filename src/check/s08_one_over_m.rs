@@ -13,21 +13,21 @@
 //!
 //! Verdict: the whole-population ratio r = P·‖D̄_P‖²/mean‖D_m‖² (the curve's value at
 //! M = P) against a per-case interval from the χ²-mixture law of ‖Σ D_m‖² under b = 0, with
-//! false-alarm rate ≤ [`FALSE_ALARM`] ([`ratio_test`]). The curve M·E‖D̄_M‖²/E‖D_1‖² over
+//! false-alarm rate ≤ [`FALSE_ALARM`](super::zero_mean::FALSE_ALARM) ([`ratio_test`]). The curve M·E‖D̄_M‖²/E‖D_1‖² over
 //! [`SIZES`] and its fitted slope are shown in the case: the sub-ensembles are the disjoint
 //! groups of random partitions of the population (each group an i.i.d. sample of M members,
 //! so the mean of ‖D̄‖² over groups is unbiased for E‖D̄_M‖²).
 
 use super::common::{run_fallible_members, train};
+use super::zero_mean::{ratio_test, RatioTest};
 use super::{Control, Measurement};
 use crate::ensemble::member_rng;
-use crate::metrics::{chi2_mixture_bounds, loglog_slope};
+use crate::metrics::loglog_slope;
 use crate::nn::{GroupNetwork, LayerSpec, Network, Support, Target};
 use crate::rep::GridGroup;
 use crate::train::cases::{normals, random_invariant_support, sub_seed};
 use crate::train::{init_theta, Augmentation, InitLaw, Samples};
 use crate::{Error, Result};
-use faer::Mat;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -46,10 +46,6 @@ pub const SAMPLES: usize = 4;
 /// Probe inputs of D_m.
 pub const PROBES: usize = 8;
 const THREADS: usize = 2;
-
-/// Per-case false-alarm rate of the verdict: the statistic of [`ratio_test`] falls outside
-/// its interval with probability at most this under the 1/M law (both sides together).
-pub const FALSE_ALARM: f64 = 1e-6;
 
 /// How θ_0 is drawn.
 #[derive(Clone, Debug)]
@@ -197,66 +193,6 @@ fn curve_text(pop: &Population, seed: u64) -> Result<String> {
     ))
 }
 
-/// The whole-population ratio and the interval it falls in under the 1/M law.
-#[derive(Debug, Clone, Copy)]
-struct RatioTest {
-    /// r = ‖Σ_i D_i‖² / Σ_i ‖D_i‖² = P·‖D̄_P‖² / mean_i ‖D_i‖².
-    ratio: f64,
-    /// r ≤ 1 + `upper` with probability ≥ 1 − [`FALSE_ALARM`]/2 under the 1/M law.
-    upper: f64,
-    /// r ≥ 1 − `lower` with probability ≥ 1 − [`FALSE_ALARM`]/2.
-    lower: f64,
-    /// Effective number of independent coordinates of D, (tr Σ̂)² / tr Σ̂².
-    d_eff: f64,
-}
-
-/// The verdict statistic of S8 and its per-case interval.
-///
-/// **Statistic.** The variance identity at M = P (the whole population) gives
-/// E‖Σ_i D_i‖² = P·E‖D_1‖² + P(P−1)‖b‖², so r = ‖Σ_i D_i‖² / Σ_i ‖D_i‖² is ≈ 1 under the 1/M
-/// law (b = 0) and ≈ 1 + (P−1)‖b‖²/E‖D_1‖² with a bias: the plateau ratio at the largest M
-/// the population allows, the most sensitive point of the curve.
-///
-/// **Interval.** Under b = 0, S = P^{−1/2} Σ_i D_i is a sum of P i.i.d. mean-zero vectors,
-/// ≈ N(0, Σ) (central limit theorem, P = 4000 draws of a bounded-moment vector), so
-/// ‖Σ_i D_i‖²/P = ‖S‖² ≈ Σ_k λ_k Z_k² with λ the eigenvalues of Σ, and Σ_i ‖D_i‖²/P → tr Σ.
-/// [`chi2_mixture_bounds`] at α = [`FALSE_ALARM`] with λ from the sample covariance Σ̂
-/// (centred, so a bias does not widen it) bounds r by lo/den ≤ r ≤ hi/den, den = mean_i
-/// ‖D_i‖². The Chernoff bound is rigorous for the Gaussian limit and conservative by a
-/// factor ≈ √(ln 1/α) in probability (≈ 3 units of the dominant λ in Q); that slack covers
-/// the sampling error of the top eigenvalues (relative ≈ √(2/P) ≈ 2 %) and of den (≈
-/// √(2/(P·d_eff))). Unlike the old fitted slope, the interval widens when a few directions
-/// dominate Σ (small d_eff): the heavy tail that made a fixed slope tolerance unsafe.
-fn ratio_test(defects: &[Vec<f64>]) -> Result<RatioTest> {
-    let p = defects.len();
-    let dim = defects.first().map_or(0, Vec::len);
-    let mut sum = vec![0.0; dim];
-    let mut sq_total = 0.0;
-    for d in defects {
-        sum.iter_mut().zip(d).for_each(|(s, v)| *s += v);
-        sq_total += d.iter().map(|v| v * v).sum::<f64>();
-    }
-    let sum_sq: f64 = sum.iter().map(|v| v * v).sum();
-    let mean: Vec<f64> = sum.iter().map(|v| v / p as f64).collect();
-    let e = Mat::from_fn(p, dim, |i, j| defects[i][j] - mean[j]);
-    let cov = e.transpose() * &e / faer::Scale(p as f64);
-    let eig = cov
-        .self_adjoint_eigenvalues(faer::Side::Lower)
-        .map_err(|e| Error::Invalid(format!("S8: eigenvalues of the defect covariance: {e:?}")))?;
-    // Round-off can leave eigenvalues of a PSD matrix at −1e-17·‖Σ‖: clip them to 0.
-    let lambda: Vec<f64> = eig.iter().map(|&v| v.max(0.0)).collect();
-    let trace: f64 = lambda.iter().sum();
-    let trace_sq: f64 = lambda.iter().map(|v| v * v).sum();
-    let (lo, hi) = chi2_mixture_bounds(&lambda, FALSE_ALARM)?;
-    let den = sq_total / p as f64;
-    Ok(RatioTest {
-        ratio: sum_sq / sq_total,
-        upper: hi / den - 1.0,
-        lower: 1.0 - lo / den,
-        d_eff: trace * trace / trace_sq,
-    })
-}
-
 /// The ratio test of `pop` and the case text (population, ratio, interval, curve).
 fn tested(pop: &Population, seed: u64) -> Result<(RatioTest, String)> {
     let need = SIZES[SIZES.len() - 1];
@@ -268,12 +204,9 @@ fn tested(pop: &Population, seed: u64) -> Result<(RatioTest, String)> {
     }
     let t = ratio_test(&pop.defects)?;
     let case = format!(
-        "{}; r = P·‖D̄_P‖²/E‖D_1‖² = {:.3}, 1/M-law interval [{:.3}, {:.3}] (d_eff {:.1}); {}",
+        "{}; {}; {}",
         pop.description,
-        t.ratio,
-        1.0 - t.lower,
-        1.0 + t.upper,
-        t.d_eff,
+        t.describe(),
         curve_text(pop, seed)?
     );
     Ok((t, case))
@@ -297,7 +230,7 @@ fn non_pointwise_support(seed: u64) -> Result<Support> {
 /// S8 with a population of `members` members on a random invariant support with Gaussian
 /// init: the error is |r − 1| for the whole-population ratio r of [`ratio_test`], the
 /// tolerance the side of its per-case interval that r falls on (false-alarm rate ≤
-/// [`FALSE_ALARM`] per case). All defects zero (each member exactly equivariant) satisfies
+/// [`FALSE_ALARM`](super::zero_mean::FALSE_ALARM) per case). All defects zero (each member exactly equivariant) satisfies
 /// the law trivially (0 = 0/M) and counts as one degenerate draw.
 pub fn check_with(seed: u64, members: usize) -> Result<Measurement> {
     let support = non_pointwise_support(seed)?;
@@ -312,11 +245,7 @@ pub fn check_with(seed: u64, members: usize) -> Result<Measurement> {
         });
     }
     let (t, case) = tested(&pop, sub_seed(seed, 3))?;
-    let (error, tolerance) = if t.ratio >= 1.0 {
-        (t.ratio - 1.0, t.upper)
-    } else {
-        (1.0 - t.ratio, t.lower)
-    };
+    let (error, tolerance) = t.verdict();
     Ok(Measurement {
         statement: "S8",
         case,
@@ -388,53 +317,4 @@ pub const CONTROL_POPULATION: usize = 20_000;
 /// The controls with [`CONTROL_POPULATION`] members.
 pub fn controls(seed: u64) -> Result<Vec<Control>> {
     controls_with(seed, CONTROL_POPULATION)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::train::cases::normals;
-
-    /// `p` draws of D = b + A·z, z ~ N(0, I): coordinate k of A·z has standard deviation
-    /// 3·0.7^k, so a few directions dominate (d_eff = (tr Σ)²/tr Σ² ≈ 2.9) and the tail of r is heavy.
-    fn draws(seed: u64, p: usize, dim: usize, bias: f64) -> Vec<Vec<f64>> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..p)
-            .map(|_| {
-                normals(&mut rng, dim)
-                    .iter()
-                    .enumerate()
-                    .map(|(k, z)| bias + 3.0 * 0.7f64.powi(k as i32) * z)
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// Under b = 0 the ratio stays inside its interval on every one of 200 Gaussian
-    /// populations with a dominant direction (expected false alarms 200 × 1e-6; the old
-    /// fixed-width rule |r − 1| ≤ 1 fails on some of them, which is what makes the
-    /// derived width necessary). Negative control: a bias with (P − 1)‖b‖²/tr Σ ≈ 23 puts
-    /// r above the interval on every one of 20 populations.
-    #[test]
-    fn ratio_interval_holds_without_bias_and_catches_one() {
-        let (p, dim) = (2000, 20);
-        let mut fixed_rule_fails = 0;
-        for seed in 0..200 {
-            let t = ratio_test(&draws(seed, p, dim, 0.0)).unwrap();
-            assert!(
-                t.ratio <= 1.0 + t.upper && t.ratio >= 1.0 - t.lower,
-                "seed {seed}: {t:?}"
-            );
-            fixed_rule_fails += usize::from((t.ratio - 1.0).abs() > 1.0);
-        }
-        assert!(
-            fixed_rule_fails > 0,
-            "the heavy tail shows at 200 populations"
-        );
-        // tr Σ = 9·Σ_k 0.49^k ≈ 17.6 and ‖b‖² = 20·0.1² = 0.2: (P − 1)‖b‖²/tr Σ ≈ 23.
-        for seed in 0..20 {
-            let t = ratio_test(&draws(1000 + seed, p, dim, 0.1)).unwrap();
-            assert!(t.ratio > 1.0 + t.upper, "control, seed {seed}: {t:?}");
-        }
-    }
 }

@@ -18,11 +18,13 @@
 //! R ∼ law ([`descend_so3`]). Under the Haar law the defects
 //! D_m = (Φ_m(R_j x_p) − R_j Φ_m(x_p))_{j, p} at fixed probes x_p and fixed test rotations
 //! R_j are i.i.d. with mean 0, so E‖D̄_M‖² = E‖D_1‖²/M: the plateau ratio
-//! r_M = M·E‖D̄_M‖²/E‖D_1‖² stays at 1 ([`check_haar`], error in standard errors). A
-//! non-uniform law leaves a bias b = E D ≠ 0 and r_M ≈ 1 + (M − 1)‖b‖²/E‖D_1‖² grows
-//! ([`controls_haar`]; S14 in 3-D).
+//! r_M = M·E‖D̄_M‖²/E‖D_1‖² stays at 1. The verdict ([`check_haar`]) is the whole
+//! population's ratio r against its derived zero-mean interval
+//! ([`crate::check::zero_mean`]). A non-uniform law leaves a bias b = E D ≠ 0 and
+//! r_M ≈ 1 + (M − 1)‖b‖²/E‖D_1‖² grows ([`controls_haar`]; S14 in 3-D).
 
 use super::common::{run_fallible_members, train};
+use super::zero_mean::ratio_test;
 use super::{s15_finite_rotations, Control, Measurement};
 use crate::autodiff::Tape;
 use crate::ensemble::{equivariance_error, equivariance_error_under, member_rng};
@@ -248,22 +250,6 @@ pub const HAAR_PROBES: usize = 4;
 /// Test rotations of D_m.
 pub const HAAR_ROTATIONS: usize = 8;
 
-/// Tolerance on max_M |r_M − 1| / se_M, the plateau ratio's distance from 1 in standard
-/// errors. se_M is the exact standard deviation of M‖D̄_M‖² for i.i.d. zero-mean D
-/// (Var = 2(M−1)/M·tr Σ² + (E‖D‖⁴ − (tr Σ)²)/M, see [`plateau`]) over the ⌊P/M⌋ disjoint
-/// groups of ONE partition, relative to tr Σ; averaging [`PARTITIONS`] partitions only
-/// lowers the true spread, so each |r_M − 1|/se_M is at most a standard normal in size.
-/// Over six sizes, P(max > 5) ≤ 6·5.7e-7 for normal tails; 5 leaves room for the skewness
-/// of a mean of 10 groups at M = 200.
-pub const Z_TOLERANCE: f64 = 5.0;
-
-/// A control must exceed this many standard errors (four times the tolerance). With
-/// se_200 ≈ 0.1 it asks r_200 ≳ 3: the curve at M = 200 at least three times above the 1/M
-/// line, a plateau that no sampling fluctuation explains. Measured: 38..304 standard
-/// errors (r_200 = 5.2..44) over seeds 0..3 and the S15 control seeds of `eqens check` with
-/// master seeds 0 and 7, both laws of [`CONTROL_LAWS`].
-pub const Z_CONTROL: f64 = 20.0;
-
 /// The defects D_m of `members` independent members trained under `law`.
 fn haar_population(seed: u64, law: &So3Law, members: usize) -> Result<Vec<Vec<f64>>> {
     let net = point_cloud_network(POINTS, HAAR_WIDTH)?;
@@ -413,16 +399,24 @@ fn haar_case(law: &So3Law, members: usize) -> String {
     )
 }
 
-/// S15 for SO(3) with `members` members: the plateau ratio of Haar-augmented members,
-/// in standard errors from 1.
+/// S15 for SO(3) with `members` members: the whole-population ratio r of Haar-augmented
+/// members' defects against its zero-mean interval ([`ratio_test`], false-alarm rate ≤
+/// [`FALSE_ALARM`](super::zero_mean::FALSE_ALARM) per case); the plateau curve r_M is shown in the case.
 pub fn check_haar_with(seed: u64, members: usize) -> Result<Measurement> {
     let defects = haar_population(seed, &So3Law::Haar, members)?;
     let p = plateau(&defects, sub_seed(seed, 3))?;
+    let t = ratio_test(&defects)?;
+    let (error, tolerance) = t.verdict();
     Ok(Measurement {
         statement: "S15",
-        case: format!("{}; {}", haar_case(&So3Law::Haar, members), p.describe()),
-        error: p.z(),
-        tolerance: Z_TOLERANCE,
+        case: format!(
+            "{}; {}; {}",
+            haar_case(&So3Law::Haar, members),
+            t.describe(),
+            p.describe()
+        ),
+        error,
+        tolerance,
         degenerate: 0,
     })
 }
@@ -439,19 +433,26 @@ pub fn check_haar(seed: u64) -> Result<Measurement> {
 pub const CONTROL_LAWS: [So3Law; 2] = [So3Law::Concentrated { shift: 3.0 }, So3Law::AboutZ];
 
 /// Controls for SO(3) with `members` members: the laws of [`CONTROL_LAWS`] leave a bias,
-/// so r_M grows with M; the error is the distance from 1 in standard errors.
+/// so r ≈ 1 + (P − 1)‖b‖²/E‖D_1‖²; the error is r − 1 and the threshold the upper end of
+/// the case's own zero-mean interval ([`ratio_test`]): the statement's check fails.
 pub fn controls_haar_with(seed: u64, members: usize) -> Result<Vec<Control>> {
     CONTROL_LAWS
         .iter()
         .map(|law| {
             let defects = haar_population(seed, law, members)?;
             let p = plateau(&defects, sub_seed(seed, 3))?;
+            let t = ratio_test(&defects)?;
             Ok(Control {
                 statement: "S15",
                 dropped: "H7",
-                case: format!("{}; {}", haar_case(law, members), p.describe()),
-                error: p.z(),
-                threshold: Z_CONTROL,
+                case: format!(
+                    "error = r − 1: {}; {}; {}",
+                    haar_case(law, members),
+                    t.describe(),
+                    p.describe()
+                ),
+                error: t.ratio - 1.0,
+                threshold: t.upper,
             })
         })
         .collect()
