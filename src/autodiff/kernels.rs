@@ -92,22 +92,7 @@ struct GemmPacking<T> {
 impl<T: Scalar> Scratch<T> {
     /// Empty buffers.
     pub fn new() -> Self {
-        Scratch {
-            panels: Panels {
-                cols: Vec::new(),
-                chan: Vec::new(),
-                wt: Vec::new(),
-                gt: Vec::new(),
-                gwt: Vec::new(),
-                poly: Vec::new(),
-            },
-            taps: TapTables::default(),
-            gemm: GemmPacking {
-                packed_a: Vec::new(),
-                packed_b: Vec::new(),
-                packed_c: Vec::new(),
-            },
-        }
+        Self::default()
     }
 }
 

@@ -18,6 +18,20 @@ use crate::{Error, Result};
 /// any bracket that fits in f64.
 const BISECTIONS: usize = 200;
 
+/// Bisection for the point x* where `below` stops holding on [lo, hi] (`below(x)` true for
+/// x < x*, false after): the bracket (lo, hi) around x* after [`BISECTIONS`] halvings.
+fn bisect(mut lo: f64, mut hi: f64, below: impl Fn(f64) -> bool) -> (f64, f64) {
+    for _ in 0..BISECTIONS {
+        let mid = 0.5 * (lo + hi);
+        if below(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo, hi)
+}
+
 /// ln of the Chernoff bound on P(Q ≥ x), minimised over s ∈ (0, 1/(2 max w)); 0 (the
 /// trivial bound) for x ≤ E Q = Σ w.
 fn ln_upper_tail(w: &[f64], x: f64) -> f64 {
@@ -28,16 +42,7 @@ fn ln_upper_tail(w: &[f64], x: f64) -> f64 {
     let w_max = w.iter().fold(0.0f64, |a, &b| a.max(b));
     // Σ w/(1 − 2s·w) increases from Σ w (s = 0) to ∞ (s → 1/(2 w_max)).
     let slope = |s: f64| w.iter().map(|&v| v / (1.0 - 2.0 * s * v)).sum::<f64>();
-    let (mut lo, mut hi) = (0.0, 0.5 / w_max);
-    for _ in 0..BISECTIONS {
-        let mid = 0.5 * (lo + hi);
-        if slope(mid) < x {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let s = lo;
+    let (s, _) = bisect(0.0, 0.5 / w_max, |s| slope(s) < x);
     -s * x - 0.5 * w.iter().map(|&v| (-2.0 * s * v).ln_1p()).sum::<f64>()
 }
 
@@ -57,16 +62,7 @@ fn ln_lower_tail(w: &[f64], x: f64) -> f64 {
     while slope(hi) > x {
         hi *= 2.0;
     }
-    let mut lo = 0.0;
-    for _ in 0..BISECTIONS {
-        let mid = 0.5 * (lo + hi);
-        if slope(mid) > x {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let s = hi;
+    let (_, s) = bisect(0.0, hi, |s| slope(s) > x);
     s * x - 0.5 * w.iter().map(|&v| (2.0 * s * v).ln_1p()).sum::<f64>()
 }
 
@@ -104,27 +100,10 @@ pub fn chi2_mixture_bounds(weights: &[f64], alpha: f64) -> Result<(f64, f64)> {
     while ln_upper_tail(weights, hi) > target {
         hi *= 2.0;
     }
-    let mut lo = mean;
-    for _ in 0..BISECTIONS {
-        let mid = 0.5 * (lo + hi);
-        if ln_upper_tail(weights, mid) > target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let upper = hi;
+    let (_, upper) = bisect(mean, hi, |x| ln_upper_tail(weights, x) > target);
     // Lower: ln_lower_tail increases in x on (0, mean).
-    let (mut lo, mut hi) = (0.0, mean);
-    for _ in 0..BISECTIONS {
-        let mid = 0.5 * (lo + hi);
-        if ln_lower_tail(weights, mid) > target {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Ok((lo, upper))
+    let (lower, _) = bisect(0.0, mean, |x| ln_lower_tail(weights, x) <= target);
+    Ok((lower, upper))
 }
 
 #[cfg(test)]
