@@ -16,7 +16,7 @@
 
 use super::conv::Grads;
 use super::gemm::{lane_products, nt_lanes};
-use super::lanes::{from_lanes, to_lanes};
+use super::lanes::{from_lanes, sum_lanes, to_lanes};
 use super::simd::Level;
 use super::{valid_range, ConvGeom, Scratch};
 use crate::Scalar;
@@ -259,15 +259,28 @@ pub(super) fn backward<T: Scalar>(
         };
         // Tiles of R × S entries, each L lanes: 16 zmm accumulators on AVX-512, 8 ymm on
         // AVX2 (of 16 registers), 8 xmm on the baseline (2 × 1 tiles of 4 vectors).
+        let bufs = LaneSums {
+            lanes: &mut s.panels.gt,
+            sums: &mut s.panels.wt,
+            tile: &mut s.gemm.packed_c,
+        };
         match (nt_lanes::<T>(), level) {
-            (16, Level::Avx512) => wg.run::<4, 4, 16>(level, &mut s.panels.gt, gw),
-            (16, Level::Avx2) => wg.run::<2, 2, 16>(level, &mut s.panels.gt, gw),
-            (16, _) => wg.run::<2, 1, 16>(level, &mut s.panels.gt, gw),
-            (_, Level::Avx512) => wg.run::<4, 2, 8>(level, &mut s.panels.gt, gw),
-            (_, Level::Avx2) => wg.run::<2, 2, 8>(level, &mut s.panels.gt, gw),
-            _ => wg.run::<2, 1, 8>(level, &mut s.panels.gt, gw),
+            (16, Level::Avx512) => wg.run::<4, 4, 16>(level, bufs, gw),
+            (16, Level::Avx2) => wg.run::<2, 2, 16>(level, bufs, gw),
+            (16, _) => wg.run::<2, 1, 16>(level, bufs, gw),
+            (_, Level::Avx512) => wg.run::<4, 2, 8>(level, bufs, gw),
+            (_, Level::Avx2) => wg.run::<2, 2, 8>(level, bufs, gw),
+            _ => wg.run::<2, 1, 8>(level, bufs, gw),
         }
     }
+}
+
+/// The buffers of the weight gradient's lane sums: one tap's entries as [C_out·C_in, L]
+/// lanes, the entries' sums, and a transposition tile.
+struct LaneSums<'a, T> {
+    lanes: &'a mut Vec<T>,
+    sums: &'a mut Vec<T>,
+    tile: &'a mut Vec<T>,
 }
 
 /// The operands of the weight gradient: gyt and xt in the batch-lane layout, and the tap runs.
@@ -283,12 +296,15 @@ impl<T: Scalar> WeightGrad<'_, T> {
     fn run<const R: usize, const S: usize, const L: usize>(
         &self,
         level: Level,
-        lanes: &mut Vec<T>,
+        bufs: LaneSums<'_, T>,
         gw: &mut [T],
     ) {
-        let (co, ci) = (self.g.c_out, self.g.c_in);
-        lanes.resize(R * S * L, T::zero());
-        for t in 0..self.g.taps.len() {
+        let (co, ci, nt) = (self.g.c_out, self.g.c_in, self.g.taps.len());
+        let e = co * ci;
+        let LaneSums { lanes, sums, tile } = bufs;
+        lanes.resize(e * L, T::zero());
+        sums.resize(e, T::zero());
+        for t in 0..nt {
             let mut o0 = 0;
             while o0 < co {
                 let ro = if o0 + R <= co { R } else { 1 };
@@ -301,24 +317,20 @@ impl<T: Scalar> WeightGrad<'_, T> {
                         (false, true) => self.tile::<1, S, L>(level, t, o0, c0, lanes),
                         (false, false) => self.tile::<1, 1, L>(level, t, o0, c0, lanes),
                     }
-                    // gw[o, c, t] += the lanes of entry (o, c), summed in lane order.
-                    for r in 0..ro {
-                        for s in 0..sc {
-                            let mut v = T::zero();
-                            for &x in &lanes[(r * sc + s) * L..][..L] {
-                                v += x;
-                            }
-                            gw[((o0 + r) * ci + c0 + s) * self.g.taps.len() + t] += v;
-                        }
-                    }
                     c0 += sc;
                 }
                 o0 += ro;
             }
+            // gw[o, c, t] += the lanes of entry (o, c), summed in lane order.
+            sum_lanes::<T, L>(level, lanes, sums, tile);
+            for (entry, &v) in sums.iter().enumerate() {
+                gw[entry * nt + t] += v;
+            }
         }
     }
 
-    /// Lanes of the R × S entries (o0.., c0..) of tap t, into `lanes` [R, S, L].
+    /// Lanes of the R × S entries (o0.., c0..) of tap t, into their rows of `lanes`
+    /// [C_out·C_in, L].
     #[inline(always)]
     fn tile<const R: usize, const S: usize, const L: usize>(
         &self,
@@ -350,7 +362,7 @@ impl<T: Scalar> WeightGrad<'_, T> {
         }
         for (r, accr) in acc.iter().enumerate() {
             for (s, a) in accr.iter().enumerate() {
-                lanes[(r * S + s) * L..][..L].copy_from_slice(a);
+                lanes[((o0 + r) * g.c_in + c0 + s) * L..][..L].copy_from_slice(a);
             }
         }
     }

@@ -94,6 +94,47 @@ pub(super) fn from_lanes<T: Scalar>(
     }
 }
 
+/// sums[e] = lanes[e·L] + lanes[e·L + 1] + … + lanes[e·L + L − 1], each from 0 and in lane
+/// order: the lane totals of E entries stored [E, L] (L = [`nt_lanes`]). L entries at a time
+/// are transposed into `tile`, so that their sums run side by side in vector registers; the
+/// rest (and the baseline) by a plain loop, with the same additions in the same order.
+#[inline(always)]
+pub(super) fn sum_lanes<T: Scalar, const L: usize>(
+    level: Level,
+    lanes: &[T],
+    sums: &mut [T],
+    tile: &mut Vec<T>,
+) {
+    debug_assert_eq!(L, nt_lanes::<T>());
+    let e = sums.len();
+    assert!(lanes.len() >= e * L, "sum_lanes: {} lanes for {e} entries", lanes.len());
+    tile.resize(L * L, T::zero());
+    let mut e0 = 0;
+    if level != Level::Baseline {
+        while e0 + L <= e {
+            // [L entries, L lanes] → [L lanes, L entries].
+            if !transpose_tile(level, &lanes[e0 * L..][..L * L], L, 0, tile, L) {
+                break;
+            }
+            let mut acc = [T::zero(); L];
+            for row in tile.chunks_exact(L) {
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a += x;
+                }
+            }
+            sums[e0..e0 + L].copy_from_slice(&acc);
+            e0 += L;
+        }
+    }
+    for (v, row) in sums[e0..].iter_mut().zip(lanes[e0 * L..].chunks_exact(L)) {
+        let mut acc = T::zero();
+        for &x in row {
+            acc += x;
+        }
+        *v = acc;
+    }
+}
+
 /// Transposes the L×L tile of `src` (L rows of stride `ld`, columns k0..k0 + L) into
 /// `dst` (L rows of stride `ld_dst`) with the shuffles of `level`; false (nothing written)
 /// on the baseline, when `T` is neither f32 nor f64, or when the CPU lacks the level (then
