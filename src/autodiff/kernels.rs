@@ -5,6 +5,7 @@
 //! function over slices with a fixed summation order (deterministic, no threads), so it can be
 //! swapped for a faster one and benchmarked in isolation.
 
+mod aligned;
 mod conv;
 mod direct;
 mod elementwise;
@@ -18,6 +19,7 @@ pub(crate) use gemm::nt_lanes;
 mod tests;
 
 use crate::{Error, Result, Scalar};
+use aligned::Aligned;
 
 /// Reusable buffers of the convolution and matrix-product kernels (grown on demand, never
 /// shrunk): with them a kernel call allocates nothing once the buffers have reached the
@@ -37,21 +39,21 @@ pub struct Scratch<T> {
 #[derive(Clone, Debug, Default)]
 struct Panels<T> {
     /// Convolution, im2col: the panel B or gB of a block. Dense: Xᵀ, [C_in·H·W, N].
-    cols: Vec<T>,
+    cols: Aligned<T>,
     /// Convolution, gathered im2col: channel-major output or output gradient of a block, [C_out, cols].
     /// Dense: the padded output or output gradient, [N, C_out·H·W padded].
-    chan: Vec<T>,
+    chan: Aligned<T>,
     /// Convolution, im2col: the weights in panel-row order, [C_out, K] (forward) or [K, C_out]
     /// (input gradient). Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
-    wt: Vec<T>,
+    wt: Aligned<T>,
     /// Convolution, im2col: Gᵀ, [cols, C_out padded]. Dense: M, [C_out·H·W, C_in·H·W padded].
-    gt: Vec<T>,
+    gt: Aligned<T>,
     /// Convolution, im2col: the weight gradient in panel-row order, [K, C_out padded].
     /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
-    gwt: Vec<T>,
+    gwt: Aligned<T>,
     /// Strided convolution: the input (or its gradient) of a block split into phase planes,
     /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋].
-    poly: Vec<T>,
+    poly: Aligned<T>,
 }
 
 /// Per-tap index tables of a convolution geometry.
@@ -82,11 +84,11 @@ struct TapTables {
 #[derive(Clone, Debug, Default)]
 struct GemmPacking<T> {
     /// op(a) packed row-major, [m, k].
-    packed_a: Vec<T>,
+    packed_a: Aligned<T>,
     /// op(b) packed row-major with padded rows, [k, n padded].
-    packed_b: Vec<T>,
+    packed_b: Aligned<T>,
     /// The product with padded rows, [m, n padded].
-    packed_c: Vec<T>,
+    packed_c: Aligned<T>,
 }
 
 impl<T: Scalar> Scratch<T> {

@@ -10,6 +10,7 @@
 //! agree bit for bit.
 
 use super::gemm::nt_lanes;
+use super::aligned::Aligned;
 use super::simd::Level;
 use crate::Scalar;
 #[cfg(target_arch = "x86_64")]
@@ -17,7 +18,7 @@ use std::any::TypeId;
 
 /// Fills `xt` with `x` ([n, k] row-major) in the batch-lane layout [⌈n/L⌉, k, L].
 #[inline(always)]
-pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize), xt: &mut Vec<T>) {
+pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize), xt: &mut Aligned<T>) {
     let l = nt_lanes::<T>();
     // Every entry is written below (lanes past n with zeros): no clearing pass.
     xt.resize(n.div_ceil(l) * k * l, T::zero());
@@ -52,7 +53,7 @@ pub(super) fn from_lanes<T: Scalar>(
     (n, k): (usize, usize),
     y: &mut [T],
     add: bool,
-    tile: &mut Vec<T>,
+    tile: &mut Aligned<T>,
 ) {
     let l = nt_lanes::<T>();
     tile.resize(l * l, T::zero());
@@ -103,7 +104,7 @@ pub(super) fn sum_lanes<T: Scalar, const L: usize>(
     level: Level,
     lanes: &[T],
     sums: &mut [T],
-    tile: &mut Vec<T>,
+    tile: &mut Aligned<T>,
 ) {
     debug_assert_eq!(L, nt_lanes::<T>());
     let e = sums.len();
