@@ -30,6 +30,7 @@ impl<T: Copy> Aligned<T> {
 
     /// Resizes to `len` values: the first min(len, old length) keep their values, the rest
     /// are `value`.
+    #[inline]
     pub(crate) fn resize(&mut self, len: usize, value: T) {
         if self.buf.len() < self.off + len {
             let mut buf = vec![value; len + Self::pad()];
@@ -45,6 +46,7 @@ impl<T: Copy> Aligned<T> {
     }
 
     /// Empties the buffer (keeping its allocation).
+    #[inline]
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }
@@ -52,12 +54,14 @@ impl<T: Copy> Aligned<T> {
 
 impl<T> Deref for Aligned<T> {
     type Target = [T];
+    #[inline]
     fn deref(&self) -> &[T] {
         &self.buf[self.off..self.off + self.len]
     }
 }
 
 impl<T> DerefMut for Aligned<T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
         &mut self.buf[self.off..self.off + self.len]
     }

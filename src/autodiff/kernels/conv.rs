@@ -19,7 +19,9 @@
 //!   and the products' outputs scattered back.
 //!   A strided geometry (σ > 1, a convolution fused with the average pooling after it)
 //!   takes this formulation unless its output plane is tiny: its input is first split into
-//!   σ² phase planes ([`to_phases`]), on which every tap is a stride-1 shift.
+//!   σ² phase planes ([`to_phases`]), on which every tap is a stride-1 shift. (With one
+//!   input channel and at most 16 output pixels, its forward pass runs in batch lanes,
+//!   with the same bits: [`direct::applies_forward`].)
 //! - **dense** (other tiny input planes, H·W ≤ T). The convolution of one sample is the
 //!   matrix M [(C_out·⌊H/σ⌋·⌊W/σ⌋), (C_in·H·W)] with M[(o,p), (c,q)] = w[o,c,t] when q is
 //!   what output pixel p reads through tap t ([`prepare_pairs`]). Then Y = X · Mᵀ,
@@ -68,6 +70,9 @@ impl<T: Scalar> Job for Forward<'_, T> {
         let Forward { g, x, w, y, s } = self;
         if g.batch * g.out_h() * g.out_w() * g.c_out == 0 {
             return;
+        }
+        if direct::applies_forward(g) {
+            return direct::forward(level, g, x, w, y, s);
         }
         let plan = plan(g);
         prepare(g, plan, s);
@@ -165,6 +170,39 @@ pub(crate) mod at_level {
     pub(crate) fn forward<T: Scalar>(level: Level, g: &ConvGeom, x: &[T], w: &[T], y: &mut [T]) {
         let s = &mut Scratch::new();
         simd::run_at(level, Forward { g, x, w, y, s })
+    }
+
+    /// The forward pass by the batch-lane formulation (`direct`) or by the gathered one,
+    /// whatever [`direct::applies_forward`] says (the geometry must take the gathered plan).
+    pub(crate) fn forward_by<T: Scalar>(
+        level: Level,
+        g: &ConvGeom,
+        (x, w): (&[T], &[T]),
+        y: &mut [T],
+        direct: bool,
+    ) {
+        struct By<'a, T> {
+            g: &'a ConvGeom,
+            x: &'a [T],
+            w: &'a [T],
+            y: &'a mut [T],
+            direct: bool,
+        }
+        impl<T: Scalar> Job for By<'_, T> {
+            type Output = ();
+            fn run(self, level: Level) {
+                let (g, s) = (self.g, &mut Scratch::new());
+                if self.direct {
+                    return direct::forward(level, g, self.x, self.w, self.y, s);
+                }
+                let Plan::Gathered { per } = plan(g) else {
+                    panic!("forward_by: {g:?} does not take the gathered plan")
+                };
+                prepare(g, plan(g), s);
+                gathered_forward(level, g, per, self.x, self.w, self.y, s)
+            }
+        }
+        simd::run_at(level, By { g, x, w, y, direct })
     }
 
     pub(crate) fn backward<T: Scalar>(

@@ -109,6 +109,68 @@ fn conv_is_identical_at_every_level() {
     conv_all::<f64>();
 }
 
+/// The strided one-channel forward of the batch-lane formulation gives the gathered
+/// formulation's bits (see `direct::applies_forward`), at every level, in f32 and f64.
+fn strided_one_channel<T: crate::Scalar>() {
+    let plus = vec![(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)];
+    // The digits network's fused first layer: the plus filter pooled 2×2 on a 4×4 support.
+    let pooled: Vec<(usize, usize)> = (0..4)
+        .flat_map(|r| (0..4).map(move |s| (r, s)))
+        .filter(|&(r, s)| (r, s) != (0, 0) && (r, s) != (0, 3) && (r, s) != (3, 0) && (r, s) != (3, 3))
+        .collect();
+    let g = |batch, c_in, h, k, taps: &Vec<(usize, usize)>| ConvGeom {
+        batch,
+        c_in,
+        c_out: 16,
+        h,
+        w: h,
+        k,
+        taps: taps.clone(),
+        pad_top: (k - 1) / 2,
+        pad_left: (k - 1) / 2,
+        stride: 2,
+    };
+    let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+    for g in [g(32, 1, 8, 4, &pooled), g(33, 1, 8, 3, &plus), g(3, 1, 6, 3, &ConvGeom::full_taps(3))] {
+        assert!(super::direct::applies_forward(&g), "{g:?}");
+        let (x, w) = (c(data(g.x_len(), 11)), c(data(g.w_len(), 12)));
+        for level in simd::supported_levels() {
+            let mut y = [vec![T::zero(); g.y_len()], vec![T::zero(); g.y_len()]];
+            for (out, direct) in y.iter_mut().zip([true, false]) {
+                at_level::forward_by(level, &g, (&x, &w), out, direct);
+            }
+            assert_eq!(bits(&y[0]), bits(&y[1]), "{level:?} {g:?}");
+        }
+    }
+    // Negative control: with two input channels the batch-lane product sums taps then
+    // channels, the gathered one channels then taps: the same values, other bits.
+    let g2 = g(16, 2, 8, 3, &plus);
+    assert!(!super::direct::applies_forward(&g2));
+    let (x, w) = (c(data(g2.x_len(), 13)), c(data(g2.w_len(), 14)));
+    let mut y = [vec![T::zero(); g2.y_len()], vec![T::zero(); g2.y_len()]];
+    for (out, direct) in y.iter_mut().zip([true, false]) {
+        at_level::forward_by(Level::Baseline, &g2, (&x, &w), out, direct);
+    }
+    assert_ne!(bits(&y[0]), bits(&y[1]), "two channels: the orders should differ");
+    // Each order's round-off is at most u·Σ|products| (the products) + (n − 1)·u·Σ|products|
+    // (the sums) = n·u·Σ|products| ≤ 10·u·10 = 50ε, with n = 10 terms of magnitude below 1
+    // and u = ε/2; between the two orders, 100ε.
+    let eps = if std::mem::size_of::<T>() == 4 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
+    for (a, b) in y[0].iter().zip(&y[1]) {
+        assert!((a.f64() - b.f64()).abs() <= 100.0 * eps, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn strided_one_channel_forward_matches_gathered() {
+    strided_one_channel::<f32>();
+    strided_one_channel::<f64>();
+}
+
 fn others<T: crate::Scalar>() {
     let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
     for &(m, k, n, ta, tb) in &[
