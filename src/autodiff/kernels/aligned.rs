@@ -30,7 +30,6 @@ impl<T: Copy> Aligned<T> {
 
     /// Resizes to `len` values: the first min(len, old length) keep their values, the rest
     /// are `value`.
-    #[inline]
     pub(crate) fn resize(&mut self, len: usize, value: T) {
         if self.buf.len() < self.off + len {
             let mut buf = vec![value; len + Self::pad()];
@@ -46,7 +45,6 @@ impl<T: Copy> Aligned<T> {
     }
 
     /// Empties the buffer (keeping its allocation).
-    #[inline]
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }
@@ -54,14 +52,12 @@ impl<T: Copy> Aligned<T> {
 
 impl<T> Deref for Aligned<T> {
     type Target = [T];
-    #[inline]
     fn deref(&self) -> &[T] {
         &self.buf[self.off..self.off + self.len]
     }
 }
 
 impl<T> DerefMut for Aligned<T> {
-    #[inline]
     fn deref_mut(&mut self) -> &mut [T] {
         &mut self.buf[self.off..self.off + self.len]
     }
@@ -87,7 +83,10 @@ mod tests {
             assert_eq!(a.as_ptr() as usize % ALIGN, 0, "length {len}");
             let keep = old.len().min(len);
             assert_eq!(&a[..keep], &old[..keep], "kept values, length {len}");
-            assert!(a[keep..].iter().all(|&v| v == 7.0), "new values, length {len}");
+            assert!(
+                a[keep..].iter().all(|&v| v == 7.0),
+                "new values, length {len}"
+            );
             for (i, v) in a.iter_mut().enumerate() {
                 *v = i as f32;
             }

@@ -18,7 +18,7 @@
 use super::conv::Grads;
 use super::gemm::{lane_products, nt_lanes};
 use super::lanes::{from_lanes, sum_lanes, to_lanes};
-use super::simd::Level;
+use super::simd::{self, Job, Level};
 use super::{aligned::Aligned, valid_range, ConvGeom, Scratch};
 use crate::Scalar;
 
@@ -129,7 +129,8 @@ struct Product<'a, T> {
 impl<T: Scalar> Product<'_, T> {
     #[inline(always)]
     fn run<const R: usize, const L: usize>(&self, inp: &[T], out: &mut [T]) {
-        let (rows, hw, in_hw) = (self.rows, self.hw, self.in_hw);
+        let (rows, hw) = (self.rows, self.hw);
+        let in_hw = self.in_hw;
         let blocks = inp.len() / (self.inner * in_hw * L);
         for b in 0..blocks {
             let ib = &inp[b * self.inner * in_hw * L..][..self.inner * in_hw * L];
@@ -137,16 +138,16 @@ impl<T: Scalar> Product<'_, T> {
             for u in 0..hw {
                 let mut r0 = 0;
                 while r0 + R <= rows {
-                    self.tile::<R, L>(r0, u, ib, ob);
+                    self.tile::<R, L>(r0, u, (ib, in_hw), ob);
                     r0 += R;
                 }
                 // A remainder of 4 rows or more (16 rows in tiles of 6) still in one tile.
                 if R > 4 && r0 + 4 <= rows {
-                    self.tile::<4, L>(r0, u, ib, ob);
+                    self.tile::<4, L>(r0, u, (ib, in_hw), ob);
                     r0 += 4;
                 }
                 while r0 < rows {
-                    self.tile::<1, L>(r0, u, ib, ob);
+                    self.tile::<1, L>(r0, u, (ib, in_hw), ob);
                     r0 += 1;
                 }
             }
@@ -155,7 +156,13 @@ impl<T: Scalar> Product<'_, T> {
 
     /// Rows r0..r0 + R of pixel u of one block.
     #[inline(always)]
-    fn tile<const R: usize, const L: usize>(&self, r0: usize, u: usize, ib: &[T], ob: &mut [T]) {
+    fn tile<const R: usize, const L: usize>(
+        &self,
+        r0: usize,
+        u: usize,
+        (ib, in_hw): (&[T], usize),
+        ob: &mut [T],
+    ) {
         let lda = self.inner * self.nt;
         let mut ar: [&[T]; R] = [&[]; R];
         for (r, a) in ar.iter_mut().enumerate() {
@@ -165,9 +172,7 @@ impl<T: Scalar> Product<'_, T> {
         let mut acc = [[T::zero(); L]; R];
         for &(t, v) in &pairs[starts[u]..starts[u + 1]] {
             for j in 0..self.inner {
-                let x: &[T; L] = ib[(j * self.in_hw + v) * L..][..L]
-                    .try_into()
-                    .expect("lanes");
+                let x: &[T; L] = ib[(j * in_hw + v) * L..][..L].try_into().expect("lanes");
                 let col = j * self.nt + t;
                 for r in 0..R {
                     let wv = ar[r][col];
@@ -279,6 +284,28 @@ pub(super) fn backward<T: Scalar>(
         );
     }
     if let Some(gw) = gw {
+        // Its own job (compiled apart from the input gradient above): inlined into the
+        // same function, LLVM's code for the f64 AVX2 tiles changed with the product's
+        // and ran 1.5× slower.
+        simd::run_at(level, WeightGradJob { g, x, gw, s });
+    }
+}
+
+/// The weight gradient of [`backward`] as a job of its own; the output gradient is already
+/// in the batch-lane layout in `s.panels.chan`.
+struct WeightGradJob<'a, T> {
+    g: &'a ConvGeom,
+    x: &'a [T],
+    gw: &'a mut [T],
+    s: &'a mut Scratch<T>,
+}
+
+impl<T: Scalar> Job for WeightGradJob<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, level: Level) {
+        let WeightGradJob { g, x, gw, s } = self;
+        let (hw, n) = (g.h * g.w, g.batch);
         to_lanes(level, x, (n, g.c_in * hw), &mut s.panels.cols);
         tap_runs(g, s);
         let wg = WeightGrad {

@@ -9,8 +9,8 @@
 //! baseline (and for a partial block) by a plain loop. All only move values, so the levels
 //! agree bit for bit.
 
-use super::gemm::nt_lanes;
 use super::aligned::Aligned;
+use super::gemm::nt_lanes;
 use super::simd::Level;
 use crate::Scalar;
 #[cfg(target_arch = "x86_64")]
@@ -18,7 +18,12 @@ use std::any::TypeId;
 
 /// Fills `xt` with `x` ([n, k] row-major) in the batch-lane layout [⌈n/L⌉, k, L].
 #[inline(always)]
-pub(super) fn to_lanes<T: Scalar>(level: Level, x: &[T], (n, k): (usize, usize), xt: &mut Aligned<T>) {
+pub(super) fn to_lanes<T: Scalar>(
+    level: Level,
+    x: &[T],
+    (n, k): (usize, usize),
+    xt: &mut Aligned<T>,
+) {
     let l = nt_lanes::<T>();
     // Every entry is written below (lanes past n with zeros): no clearing pass.
     xt.resize(n.div_ceil(l) * k * l, T::zero());
@@ -108,7 +113,11 @@ pub(super) fn sum_lanes<T: Scalar, const L: usize>(
 ) {
     debug_assert_eq!(L, nt_lanes::<T>());
     let e = sums.len();
-    assert!(lanes.len() >= e * L, "sum_lanes: {} lanes for {e} entries", lanes.len());
+    assert!(
+        lanes.len() >= e * L,
+        "sum_lanes: {} lanes for {e} entries",
+        lanes.len()
+    );
     tile.resize(L * L, T::zero());
     let mut e0 = 0;
     if level != Level::Baseline {

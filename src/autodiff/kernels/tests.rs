@@ -116,7 +116,9 @@ fn strided_one_channel<T: crate::Scalar>() {
     // The digits network's fused first layer: the plus filter pooled 2×2 on a 4×4 support.
     let pooled: Vec<(usize, usize)> = (0..4)
         .flat_map(|r| (0..4).map(move |s| (r, s)))
-        .filter(|&(r, s)| (r, s) != (0, 0) && (r, s) != (0, 3) && (r, s) != (3, 0) && (r, s) != (3, 3))
+        .filter(|&(r, s)| {
+            (r, s) != (0, 0) && (r, s) != (0, 3) && (r, s) != (3, 0) && (r, s) != (3, 3)
+        })
         .collect();
     let g = |batch, c_in, h, k, taps: &Vec<(usize, usize)>| ConvGeom {
         batch,
@@ -131,7 +133,11 @@ fn strided_one_channel<T: crate::Scalar>() {
         stride: 2,
     };
     let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
-    for g in [g(32, 1, 8, 4, &pooled), g(33, 1, 8, 3, &plus), g(3, 1, 6, 3, &ConvGeom::full_taps(3))] {
+    for g in [
+        g(32, 1, 8, 4, &pooled),
+        g(33, 1, 8, 3, &plus),
+        g(3, 1, 6, 3, &ConvGeom::full_taps(3)),
+    ] {
         assert!(super::direct::applies_forward(&g), "{g:?}");
         let (x, w) = (c(data(g.x_len(), 11)), c(data(g.w_len(), 12)));
         for level in simd::supported_levels() {
@@ -151,7 +157,11 @@ fn strided_one_channel<T: crate::Scalar>() {
     for (out, direct) in y.iter_mut().zip([true, false]) {
         at_level::forward_by(Level::Baseline, &g2, (&x, &w), out, direct);
     }
-    assert_ne!(bits(&y[0]), bits(&y[1]), "two channels: the orders should differ");
+    assert_ne!(
+        bits(&y[0]),
+        bits(&y[1]),
+        "two channels: the orders should differ"
+    );
     // Each order's round-off is at most u·Σ|products| (the products) + (n − 1)·u·Σ|products|
     // (the sums) = n·u·Σ|products| ≤ 10·u·10 = 50ε, with n = 10 terms of magnitude below 1
     // and u = ε/2; between the two orders, 100ε.

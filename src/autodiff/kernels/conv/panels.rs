@@ -387,7 +387,12 @@ pub(super) fn copy_rows<T: Scalar>(
 /// The weights in row order (t, c) × o for the input gradient: wt[(t,c), o] = w[o, c, t]
 /// (`tap_major`), or in row order (c, t): wt[(c,t), o] = w[o, (c,t)].
 #[inline(always)]
-pub(super) fn weights_by_row<T: Scalar>(g: &ConvGeom, w: &[T], tap_major: bool, wt: &mut Aligned<T>) {
+pub(super) fn weights_by_row<T: Scalar>(
+    g: &ConvGeom,
+    w: &[T],
+    tap_major: bool,
+    wt: &mut Aligned<T>,
+) {
     let nt = g.taps.len();
     let k = g.c_in * nt;
     wt.resize(k * g.c_out, T::zero());
