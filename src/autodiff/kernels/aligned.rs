@@ -14,7 +14,7 @@ const ALIGN: usize = 64;
 /// A buffer of `len` values starting at a 64-byte boundary (or at the start of its
 /// allocation for a type whose size does not divide 64). Grows on demand, never shrinks;
 /// derefs to the slice of its values.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub(crate) struct Aligned<T> {
     /// The allocation: `off` values of padding, then the values, then spare room.
     buf: Vec<T>,
@@ -22,7 +22,7 @@ pub(crate) struct Aligned<T> {
     len: usize,
 }
 
-impl<T: Copy> Aligned<T> {
+impl<T: Clone> Aligned<T> {
     /// Entries of padding before an aligned start, at most.
     fn pad() -> usize {
         ALIGN / std::mem::size_of::<T>().max(1)
@@ -32,11 +32,11 @@ impl<T: Copy> Aligned<T> {
     /// are `value`.
     pub(crate) fn resize(&mut self, len: usize, value: T) {
         if self.buf.len() < self.off + len {
-            let mut buf = vec![value; len + Self::pad()];
+            let mut buf = vec![value.clone(); len + Self::pad()];
             let off = buf.as_ptr().align_offset(ALIGN);
             let off = if off <= Self::pad() { off } else { 0 };
             let keep = self.len.min(len);
-            buf[off..off + keep].copy_from_slice(&self.buf[self.off..self.off + keep]);
+            buf[off..off + keep].clone_from_slice(&self.buf[self.off..self.off + keep]);
             (self.buf, self.off) = (buf, off);
         } else if len > self.len {
             self.buf[self.off + self.len..self.off + len].fill(value);
@@ -47,6 +47,23 @@ impl<T: Copy> Aligned<T> {
     /// Empties the buffer (keeping its allocation).
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+    }
+}
+
+/// A copy in an allocation of its own, aligned in turn (a derived clone would copy the
+/// offset of the original's allocation, which need not align the copy's).
+impl<T: Clone> Clone for Aligned<T> {
+    fn clone(&self) -> Self {
+        let mut copy = Aligned {
+            buf: Vec::new(),
+            off: 0,
+            len: 0,
+        };
+        if let Some(first) = self.first() {
+            copy.resize(self.len, first.clone());
+            copy.clone_from_slice(self);
+        }
+        copy
     }
 }
 
@@ -95,6 +112,21 @@ mod tests {
         assert!(a.is_empty());
         a.resize(4, 1.5);
         assert_eq!(&a[..], &[1.5; 4]);
+    }
+
+    #[test]
+    fn a_clone_is_aligned_and_equal() {
+        let mut a = Aligned::<f32>::default();
+        a.resize(3000, 0.0);
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = i as f32;
+        }
+        for _ in 0..8 {
+            let b = a.clone();
+            assert_eq!(b.as_ptr() as usize % ALIGN, 0);
+            assert_eq!(&b[..], &a[..]);
+        }
+        assert!(Aligned::<f32>::default().clone().is_empty());
     }
 
     #[test]

@@ -71,10 +71,7 @@ impl<T: Scalar> Job for Forward<'_, T> {
         if g.batch * g.out_h() * g.out_w() * g.c_out == 0 {
             return;
         }
-        if direct::applies_forward(g) {
-            return direct::forward(level, g, x, w, y, s);
-        }
-        let plan = plan(g);
+        let plan = forward_plan(g);
         prepare(g, plan, s);
         match plan {
             Plan::BatchLanes => direct::forward(level, g, x, w, y, s),
@@ -195,10 +192,11 @@ pub(crate) mod at_level {
                 if self.direct {
                     return direct::forward(level, g, self.x, self.w, self.y, s);
                 }
-                let Plan::Gathered { per } = plan(g) else {
+                let plan = plan(g);
+                let Plan::Gathered { per } = plan else {
                     panic!("forward_by: {g:?} does not take the gathered plan")
                 };
-                prepare(g, plan(g), s);
+                prepare(g, plan, s);
                 gathered_forward(level, g, per, self.x, self.w, self.y, s)
             }
         }

@@ -129,8 +129,7 @@ struct Product<'a, T> {
 impl<T: Scalar> Product<'_, T> {
     #[inline(always)]
     fn run<const R: usize, const L: usize>(&self, inp: &[T], out: &mut [T]) {
-        let (rows, hw) = (self.rows, self.hw);
-        let in_hw = self.in_hw;
+        let (rows, hw, in_hw) = (self.rows, self.hw, self.in_hw);
         let blocks = inp.len() / (self.inner * in_hw * L);
         for b in 0..blocks {
             let ib = &inp[b * self.inner * in_hw * L..][..self.inner * in_hw * L];
@@ -138,16 +137,16 @@ impl<T: Scalar> Product<'_, T> {
             for u in 0..hw {
                 let mut r0 = 0;
                 while r0 + R <= rows {
-                    self.tile::<R, L>(r0, u, (ib, in_hw), ob);
+                    self.tile::<R, L>(r0, u, ib, ob);
                     r0 += R;
                 }
                 // A remainder of 4 rows or more (16 rows in tiles of 6) still in one tile.
                 if R > 4 && r0 + 4 <= rows {
-                    self.tile::<4, L>(r0, u, (ib, in_hw), ob);
+                    self.tile::<4, L>(r0, u, ib, ob);
                     r0 += 4;
                 }
                 while r0 < rows {
-                    self.tile::<1, L>(r0, u, (ib, in_hw), ob);
+                    self.tile::<1, L>(r0, u, ib, ob);
                     r0 += 1;
                 }
             }
@@ -156,13 +155,7 @@ impl<T: Scalar> Product<'_, T> {
 
     /// Rows r0..r0 + R of pixel u of one block.
     #[inline(always)]
-    fn tile<const R: usize, const L: usize>(
-        &self,
-        r0: usize,
-        u: usize,
-        (ib, in_hw): (&[T], usize),
-        ob: &mut [T],
-    ) {
+    fn tile<const R: usize, const L: usize>(&self, r0: usize, u: usize, ib: &[T], ob: &mut [T]) {
         let lda = self.inner * self.nt;
         let mut ar: [&[T]; R] = [&[]; R];
         for (r, a) in ar.iter_mut().enumerate() {
@@ -172,7 +165,9 @@ impl<T: Scalar> Product<'_, T> {
         let mut acc = [[T::zero(); L]; R];
         for &(t, v) in &pairs[starts[u]..starts[u + 1]] {
             for j in 0..self.inner {
-                let x: &[T; L] = ib[(j * in_hw + v) * L..][..L].try_into().expect("lanes");
+                let x: &[T; L] = ib[(j * self.in_hw + v) * L..][..L]
+                    .try_into()
+                    .expect("lanes");
                 let col = j * self.nt + t;
                 for r in 0..R {
                     let wv = ar[r][col];

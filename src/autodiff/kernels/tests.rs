@@ -181,6 +181,60 @@ fn strided_one_channel_forward_matches_gathered() {
     strided_one_channel::<f64>();
 }
 
+/// `sum_lanes` gives each entry's lanes summed from 0 in lane order, at every level (37
+/// entries: two transposed groups of 16 and a remainder, or four of 8 and a remainder).
+fn lane_sums<T: crate::Scalar, const L: usize>() {
+    let e = 37;
+    // Magnitudes spread over 2⁻¹¹..2¹¹, so that the sums round and their order shows.
+    let lanes: Vec<T> = data(e * L, 21)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| T::of(v * 2f64.powi((i * 7 % 23) as i32 - 11)))
+        .collect();
+    let in_order: Vec<T> = lanes
+        .chunks_exact(L)
+        .map(|row| row.iter().fold(T::zero(), |acc, &x| acc + x))
+        .collect();
+    for level in simd::supported_levels() {
+        let mut sums = vec![T::zero(); e];
+        let tile = &mut super::aligned::Aligned::default();
+        simd::run_at(
+            level,
+            SumLanes::<T, L> {
+                lanes: &lanes,
+                sums: &mut sums,
+                tile,
+            },
+        );
+        assert_eq!(bits(&sums), bits(&in_order), "{level:?}");
+    }
+    // Negative control: the lanes in reverse order round differently for some entry.
+    let reversed: Vec<T> = lanes
+        .chunks_exact(L)
+        .map(|row| row.iter().rev().fold(T::zero(), |acc, &x| acc + x))
+        .collect();
+    assert_ne!(bits(&reversed), bits(&in_order), "the order should show");
+}
+
+struct SumLanes<'a, T, const L: usize> {
+    lanes: &'a [T],
+    sums: &'a mut [T],
+    tile: &'a mut super::aligned::Aligned<T>,
+}
+
+impl<T: crate::Scalar, const L: usize> simd::Job for SumLanes<'_, T, L> {
+    type Output = ();
+    fn run(self, level: Level) {
+        super::lanes::sum_lanes::<T, L>(level, self.lanes, self.sums, self.tile)
+    }
+}
+
+#[test]
+fn lane_sums_keep_the_lane_order_at_every_level() {
+    lane_sums::<f32, 16>();
+    lane_sums::<f64, 8>();
+}
+
 fn others<T: crate::Scalar>() {
     let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
     for &(m, k, n, ta, tb) in &[

@@ -32,6 +32,17 @@ pub(super) fn plan(g: &ConvGeom) -> Plan {
     }
 }
 
+/// The formulation of a geometry's forward pass: [`plan`]'s, except that the strided
+/// one-channel geometries of [`direct::applies_forward`] run in batch lanes (their backward
+/// keeps [`plan`]'s).
+pub(super) fn forward_plan(g: &ConvGeom) -> Plan {
+    if direct::applies_forward(g) {
+        Plan::BatchLanes
+    } else {
+        plan(g)
+    }
+}
+
 /// Fills the scratch's geometry tables that `plan`'s kernels read (the batch-lane kernels
 /// build their own).
 pub(super) fn prepare<T>(g: &ConvGeom, plan: Plan, s: &mut Scratch<T>) {
