@@ -395,6 +395,26 @@ pub fn layer_norm_backward<T: Scalar>(gy: &[T], y: &[T], rstd: &[T], m: usize, g
     simd::run(elementwise::LayerNormBackward { gy, y, rstd, m, gx });
 }
 
+/// out = (Σ_i tables\[members_i\]\[span\]) / |members|: rows summed entrywise in `members`
+/// order, then divided once (a bootstrap resample's mean logits over a block of inputs).
+pub(crate) fn mean_rows(
+    tables: &[&[f64]],
+    members: &[usize],
+    span: std::ops::Range<usize>,
+    out: &mut [f64],
+) {
+    assert!(
+        out.len() == span.len() && members.iter().all(|&i| tables[i].len() >= span.end),
+        "mean_rows: inconsistent lengths"
+    );
+    simd::run(elementwise::MeanRows {
+        tables,
+        members,
+        span,
+        out,
+    });
+}
+
 /// y = tanh(x) entrywise (a few ulps from the correctly rounded value; NaN stays NaN).
 pub fn tanh_forward<T: Scalar>(x: &[T], y: &mut [T]) {
     assert_eq!(x.len(), y.len(), "tanh: input and output lengths differ");

@@ -149,18 +149,11 @@ pub fn squared_mean_norm_with(
     let mf = m as f64;
     mean.iter_mut().for_each(|s| *s /= mf);
     let b: f64 = mean.iter().map(|v| v * v).sum();
-    let (mut a, mut c) = (Vec::with_capacity(m), Vec::with_capacity(m));
-    for i in 0..m {
-        draw(i, &mut buf);
-        let (mut ai, mut ci) = (0.0, 0.0);
-        for (&v, &mu) in buf.iter().zip(&mean) {
-            let e = v - mu;
-            ai += mu * e;
-            ci += e * e;
-        }
-        a.push(ai);
-        c.push(ci);
-    }
+    // Null variance: the mean of ⟨D_i, D_j⟩² over the pairs (i, (i + s) mod M), s = 1..=S;
+    // for s ≤ (M − 1)/2 these pairs are distinct (M = 2: the single pair (0, 1)).
+    let shifts = ((m - 1) / 2).clamp(1, 8);
+    let sweep = second_sweep(m, d, shifts, &mean, &mut draw);
+    let (a, c) = (sweep.a, sweep.c);
     let t: f64 = c.iter().sum();
     let estimate = b - t / (mf * (mf - 1.0));
     let se = if m >= 3 {
@@ -177,25 +170,10 @@ pub fn squared_mean_norm_with(
     } else {
         f64::NAN
     };
-    // Null variance: mean of ⟨D_i, D_j⟩² over the pairs (i, (i + s) mod M), s = 1..=S; for
-    // s ≤ (M − 1)/2 these pairs are distinct (M = 2: the single pair (0, 1)).
-    let shifts = ((m - 1) / 2).clamp(1, 8);
-    let pairs: Vec<(usize, usize)> = if m == 2 {
-        vec![(0, 1)]
-    } else {
-        (1..=shifts)
-            .flat_map(|s| (0..m).map(move |i| (i, (i + s) % m)))
-            .collect()
-    };
-    let mut other = vec![0.0; d];
-    let mut sq = 0.0;
-    for &(i, j) in &pairs {
-        draw(i, &mut buf);
-        draw(j, &mut other);
-        let dot: f64 = buf.iter().zip(&other).map(|(x, y)| x * y).sum();
-        sq += dot * dot;
-    }
-    let tr_sigma2 = sq / pairs.len() as f64;
+    let pairs = if m == 2 { 1 } else { m * shifts };
+    // Summed shift by shift, i ascending within a shift.
+    let sq: f64 = sweep.dots.iter().flatten().take(pairs).map(|p| p * p).sum();
+    let tr_sigma2 = sq / pairs as f64;
     let null_sd = (2.0 * tr_sigma2 / (mf * (mf - 1.0))).sqrt();
     let dof = mf - 1.0;
     let half = t_quantile(0.5 + BIAS_CI_LEVEL / 2.0, dof) * se;
@@ -214,6 +192,115 @@ pub fn squared_mean_norm_with(
         p_value,
         plugin: b,
     })
+}
+
+/// What the second pass over the draws gives: a_i = ⟨D̄, e_i⟩ and c_i = ‖e_i‖² (e_i = D_i − D̄)
+/// per draw, and `dots[s − 1][i]` = ⟨D_i, D_{(i+s) mod M}⟩ for s = 1..=S.
+struct SecondSweep {
+    a: Vec<f64>,
+    c: Vec<f64>,
+    dots: Vec<Vec<f64>>,
+}
+
+/// The second pass: every draw once, its a_i and c_i and its inner products with the S draws
+/// before it accumulated side by side in one loop over the coordinates (the cyclic pairs that
+/// wrap past M − 1 come at the end, from copies of the first S draws). Every sum runs over
+/// the coordinates in order, as its definition reads, so the bits do not depend on the
+/// interleaving; the interleaving only lets the S + 2 chains of additions overlap instead of
+/// waiting on each other's latency.
+fn second_sweep(
+    m: usize,
+    d: usize,
+    shifts: usize,
+    mean: &[f64],
+    draw: &mut impl FnMut(usize, &mut [f64]),
+) -> SecondSweep {
+    let ring_len = shifts + 1;
+    let mut ring = vec![vec![0.0; d]; ring_len];
+    let mut first: Vec<Vec<f64>> = Vec::with_capacity(shifts);
+    let (mut a, mut c) = (Vec::with_capacity(m), Vec::with_capacity(m));
+    let mut dots = vec![vec![f64::NAN; m]; shifts];
+    for j in 0..m {
+        draw(j, &mut ring[j % ring_len]);
+        // Draw j − s sits in slot (j − s) mod (S + 1); before draw s exists its slot holds
+        // another draw or zeros, and that product is not kept.
+        let (now, before) = split_ring(&ring, j % ring_len, shifts);
+        let (aj, cj, products) = centred_and_products(now, mean, &before);
+        a.push(aj);
+        c.push(cj);
+        for (s, p) in (1..=shifts).zip(products) {
+            if s <= j {
+                dots[s - 1][j - s] = p;
+            }
+        }
+        if j < shifts {
+            first.push(now.to_vec());
+        }
+    }
+    if m > 2 {
+        for i in m - shifts..m {
+            for s in m - i..=shifts {
+                let x = &ring[i % ring_len];
+                let y = &first[i + s - m];
+                dots[s - 1][i] = x.iter().zip(y).map(|(u, v)| u * v).sum();
+            }
+        }
+    }
+    SecondSweep { a, c, dots }
+}
+
+/// The ring slot `now` and the slots of the S draws before it, nearest first.
+fn split_ring(ring: &[Vec<f64>], now: usize, shifts: usize) -> (&[f64], Vec<&[f64]>) {
+    let len = ring.len();
+    let before = (1..=shifts)
+        .map(|s| ring[(now + len - s) % len].as_slice())
+        .collect();
+    (ring[now].as_slice(), before)
+}
+
+/// (⟨D̄, e⟩, ‖e‖², [⟨x, y_s⟩]) with e = x − D̄, for up to 8 partners y_s, in one loop.
+fn centred_and_products(x: &[f64], mean: &[f64], partners: &[&[f64]]) -> (f64, f64, Vec<f64>) {
+    macro_rules! with {
+        ($p:literal) => {{
+            let ys: [&[f64]; $p] = std::array::from_fn(|s| partners[s]);
+            let (ai, ci, dots) = centred_and_products_n::<$p>(x, mean, ys);
+            (ai, ci, dots.to_vec())
+        }};
+    }
+    match partners.len() {
+        1 => with!(1),
+        2 => with!(2),
+        3 => with!(3),
+        4 => with!(4),
+        5 => with!(5),
+        6 => with!(6),
+        7 => with!(7),
+        8 => with!(8),
+        n => unreachable!("{n} partners: the shifts are clamped to 1..=8"),
+    }
+}
+
+#[inline(always)]
+fn centred_and_products_n<const P: usize>(
+    x: &[f64],
+    mean: &[f64],
+    ys: [&[f64]; P],
+) -> (f64, f64, [f64; P]) {
+    let d = x.len();
+    let (x, mean) = (&x[..d], &mean[..d]);
+    let ys: [&[f64]; P] = ys.map(|y| &y[..d]);
+    let (mut ai, mut ci) = (0.0, 0.0);
+    let mut dots = [-0.0; P];
+    for k in 0..d {
+        let (v, mu) = (x[k], mean[k]);
+        let e = v - mu;
+        ai += mu * e;
+        ci += e * e;
+        for s in 0..P {
+            dots[s] += v * ys[s][k];
+        }
+    }
+    (ai, ci, dots)
 }
 
 /// U-statistic estimate of ‖E D‖² from i.i.d. draws D_1..D_M of equal length (see the
@@ -308,6 +395,92 @@ mod tests {
             var.sqrt(),
             est.se
         );
+    }
+
+    /// The second sweep's a_i, c_i and null-variance products, computed the direct way: a
+    /// pass per quantity and every pair's inner product on its own.
+    fn direct_sweep(
+        draws: &[Vec<f64>],
+        mean: &[f64],
+        shifts: usize,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let m = draws.len();
+        let (mut a, mut c) = (Vec::new(), Vec::new());
+        for x in draws {
+            let (mut ai, mut ci) = (0.0, 0.0);
+            for (&v, &mu) in x.iter().zip(mean) {
+                let e = v - mu;
+                ai += mu * e;
+                ci += e * e;
+            }
+            a.push(ai);
+            c.push(ci);
+        }
+        let pairs: Vec<(usize, usize)> = if m == 2 {
+            vec![(0, 1)]
+        } else {
+            (1..=shifts)
+                .flat_map(|s| (0..m).map(move |i| (i, (i + s) % m)))
+                .collect()
+        };
+        let dots = pairs
+            .iter()
+            .map(|&(i, j)| draws[i].iter().zip(&draws[j]).map(|(x, y)| x * y).sum())
+            .collect();
+        (a, c, dots)
+    }
+
+    /// The one-pass sweep (interleaved sums, a ring of recent draws, the wrapped pairs at the
+    /// end) gives the same bits as the direct computation, for M from 2 (one pair) through
+    /// sizes with S < 8 and S = 8 shifts. Negative control: one changed coordinate of one
+    /// draw is seen in the products.
+    #[test]
+    fn second_sweep_equals_the_direct_computation_bit_for_bit() {
+        let d = 13;
+        for m in [2, 3, 4, 5, 6, 16, 17, 18, 19, 40] {
+            let draws: Vec<Vec<f64>> = (0..m)
+                .map(|i| {
+                    (0..d)
+                        .map(|k| (((i * 31 + k * 17) % 23) as f64 - 11.0) / 7.0 + 1e-3 * i as f64)
+                        .collect()
+                })
+                .collect();
+            let mut mean = vec![0.0; d];
+            for x in &draws {
+                mean.iter_mut().zip(x).for_each(|(s, v)| *s += v);
+            }
+            mean.iter_mut().for_each(|s| *s /= m as f64);
+            let shifts = ((m - 1) / 2).clamp(1, 8);
+            let (a, c, dots) = direct_sweep(&draws, &mean, shifts);
+            let sweep = second_sweep(m, d, shifts, &mean, &mut |i, buf: &mut [f64]| {
+                buf.copy_from_slice(&draws[i])
+            });
+            let bits = |v: &[f64]| -> Vec<u64> { v.iter().map(|x| x.to_bits()).collect() };
+            assert_eq!(bits(&sweep.a), bits(&a), "a, M = {m}");
+            assert_eq!(bits(&sweep.c), bits(&c), "c, M = {m}");
+            let got: Vec<f64> = sweep
+                .dots
+                .iter()
+                .flatten()
+                .copied()
+                .take(dots.len())
+                .collect();
+            assert_eq!(bits(&got), bits(&dots), "products, M = {m}");
+
+            let mut changed = draws.clone();
+            changed[m - 1][d / 2] += 0.25;
+            let off = second_sweep(m, d, shifts, &mean, &mut |i, buf: &mut [f64]| {
+                buf.copy_from_slice(&changed[i])
+            });
+            let off: Vec<f64> = off
+                .dots
+                .iter()
+                .flatten()
+                .copied()
+                .take(dots.len())
+                .collect();
+            assert_ne!(bits(&off), bits(&dots), "control, M = {m}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::results::{
     ArmResult, Comparison, EpochEval, KlSlope, MeanStd, SetEval, SingleStats, SizeStat, Spread,
     WelchTest,
 };
+use crate::autodiff::kernels::mean_rows;
 use crate::autodiff::Tape;
 use crate::ensemble::run_members;
 use crate::metrics::{
@@ -163,14 +164,7 @@ fn resample_metrics(
         let per_task: Vec<Vec<(bool, f64, f64)>> = tasks
             .iter()
             .map(|members| {
-                sum.fill(0.0);
-                for &i in members.iter() {
-                    for (s, &v) in sum.iter_mut().zip(&logits[i][span.clone()]) {
-                        *s += v;
-                    }
-                }
-                let count = members.len() as f64;
-                sum.iter_mut().for_each(|s| *s /= count);
+                mean_rows(logits, members, span.clone(), &mut sum);
                 sum.chunks_exact(orbit_len)
                     .zip(inputs.clone())
                     .map(|(orbit, j)| orbit_metrics(orbit, labels.map(|l| l[j]), g, k))

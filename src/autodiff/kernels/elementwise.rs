@@ -354,3 +354,34 @@ impl<T: Scalar> Job for TanhBackward<'_, T> {
         }
     }
 }
+
+/// out = (Σ_i tables[members_i][span]) / |members|: the members' rows summed entrywise in
+/// `members` order from +0, then divided once (the mean logits f̂_M of a bootstrap
+/// resample, as `metrics::mean_logits` computes it).
+pub(crate) struct MeanRows<'a> {
+    pub tables: &'a [&'a [f64]],
+    pub members: &'a [usize],
+    pub span: std::ops::Range<usize>,
+    pub out: &'a mut [f64],
+}
+
+impl Job for MeanRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self, _: Level) {
+        let MeanRows {
+            tables,
+            members,
+            span,
+            out,
+        } = self;
+        out.fill(0.0);
+        for &i in members {
+            for (s, &v) in out.iter_mut().zip(&tables[i][span.clone()]) {
+                *s += v;
+            }
+        }
+        let count = members.len() as f64;
+        out.iter_mut().for_each(|s| *s /= count);
+    }
+}

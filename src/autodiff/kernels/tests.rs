@@ -360,3 +360,40 @@ fn level_comparison_detects_one_ulp() {
         )]
     });
 }
+
+/// A resample's mean rows (repeated members, a span not starting at 0, 13 entries: vector
+/// bodies and tails) are the same bits at every level and equal `metrics::mean_logits` of
+/// the sliced rows. Negative control: the same members in another order give other bits
+/// (float addition is not associative), so the comparison sees the summation order.
+#[test]
+fn mean_rows_keep_the_member_order_at_every_level() {
+    use super::elementwise::MeanRows;
+    let tables: Vec<Vec<f64>> = (0..7).map(|i| data(40, 100 + i)).collect();
+    let refs: Vec<&[f64]> = tables.iter().map(|t| t.as_slice()).collect();
+    let members = [3, 0, 6, 3, 1, 5, 5, 2];
+    let span = 17..30;
+    let mean_at = |level: Level, members: &[usize]| -> Vec<f64> {
+        let mut out = vec![f64::NAN; span.len()];
+        simd::run_at(
+            level,
+            MeanRows {
+                tables: &refs,
+                members,
+                span: span.clone(),
+                out: &mut out,
+            },
+        );
+        out
+    };
+    same_at_every_level("mean rows", |level| mean_at(level, &members));
+    let sliced: Vec<&[f64]> = members.iter().map(|&i| &refs[i][span.clone()]).collect();
+    let want = crate::metrics::mean_logits(&sliced);
+    assert_eq!(bits(&mean_at(Level::Baseline, &members)), bits(&want));
+    let mut reordered = members;
+    reordered.reverse();
+    assert_ne!(
+        bits(&mean_at(Level::Baseline, &reordered)),
+        bits(&want),
+        "control: another member order rounds differently"
+    );
+}
