@@ -12,6 +12,7 @@ mod elementwise;
 mod gemm;
 mod lanes;
 mod math;
+pub(crate) mod moves;
 pub mod simd;
 
 pub(crate) use gemm::nt_lanes;

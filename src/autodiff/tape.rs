@@ -355,8 +355,9 @@ impl<T: Scalar> Tape<T> {
         node.shape.extend_from_slice(&shape);
         match fill {
             Fill::Zero => {
-                node.value.clear();
+                node.value.truncate(n);
                 node.value.resize(n, T::zero());
+                kernels::moves::zero(&mut node.value);
             }
             // Stale entries are overwritten by the op; only a grown tail is written here.
             Fill::Overwritten => node.value.resize(n, T::zero()),
@@ -393,7 +394,7 @@ impl<T: Scalar> Tape<T> {
         let id = self.push(Op::Leaf, s, 0, Fill::Overwritten);
         let node = &mut self.nodes[id];
         node.needs_grad = needs_grad;
-        node.value.copy_from_slice(data);
+        kernels::moves::copy(&mut node.value, data);
         Var(id)
     }
 
@@ -418,9 +419,13 @@ impl<T: Scalar> Tape<T> {
             "backward: output {out:?} has {len} entries, not one"
         );
         for node in &mut self.nodes[..self.live] {
-            node.grad.clear();
             if node.needs_grad {
-                node.grad.resize(node.value.len(), T::zero());
+                let len = node.value.len();
+                node.grad.truncate(len);
+                node.grad.resize(len, T::zero());
+                kernels::moves::zero(&mut node.grad);
+            } else {
+                node.grad.clear();
             }
         }
         self.swept = self.live;

@@ -210,7 +210,7 @@ impl<T: Scalar> Tape<T> {
         s.extend_from_slice(shape);
         let id = self.push(Op::Reshape { a }, s, 0, Fill::Overwritten);
         let (before, node) = split(&mut self.nodes, id);
-        node.value.copy_from_slice(&before[a.0].value);
+        kernels::moves::copy(&mut node.value, &before[a.0].value);
         Var(id)
     }
 
