@@ -44,6 +44,18 @@ impl<T: Clone> Aligned<T> {
         self.len = len;
     }
 
+    /// Resizes to `len` values that the caller then overwrites, every one: within the
+    /// allocation the entries keep stale values (no fill pass, which a buffer shared by
+    /// layers of different sizes would otherwise pay on every growth); past it they are
+    /// `value`.
+    pub(crate) fn resize_overwritten(&mut self, len: usize, value: T) {
+        if self.buf.len() < self.off + len {
+            self.resize(len, value);
+        } else {
+            self.len = len;
+        }
+    }
+
     /// Empties the buffer (keeping its allocation).
     pub(crate) fn clear(&mut self) {
         self.len = 0;
@@ -112,6 +124,33 @@ mod tests {
         assert!(a.is_empty());
         a.resize(4, 1.5);
         assert_eq!(&a[..], &[1.5; 4]);
+    }
+
+    /// `resize_overwritten` within the allocation sets the length only (stale values stay,
+    /// the start stays aligned); past it, it grows like `resize`. Control: `resize` over the
+    /// same stale range writes the fill value, so the two are told apart.
+    #[test]
+    fn resize_overwritten_skips_the_fill_within_the_allocation() {
+        let mut a = Aligned::<f64>::default();
+        a.resize(64, 0.0);
+        for (i, v) in a.iter_mut().enumerate() {
+            *v = i as f64;
+        }
+        a.resize_overwritten(8, 0.0);
+        a.resize_overwritten(64, -1.0);
+        assert_eq!(a.as_ptr() as usize % ALIGN, 0);
+        assert!(
+            a.iter().enumerate().all(|(i, &v)| v == i as f64),
+            "stale values kept"
+        );
+        a.resize_overwritten(200, -1.0);
+        assert_eq!((a.len(), a.as_ptr() as usize % ALIGN), (200, 0));
+        assert!(a[..64].iter().enumerate().all(|(i, &v)| v == i as f64));
+        assert!(a[64..].iter().all(|&v| v == -1.0), "grown entries filled");
+        let mut b = a.clone();
+        b.resize(8, 0.0);
+        b.resize(64, -1.0);
+        assert!(b[8..].iter().all(|&v| v == -1.0), "control: resize fills");
     }
 
     #[test]

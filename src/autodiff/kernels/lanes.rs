@@ -26,7 +26,7 @@ pub(super) fn to_lanes<T: Scalar>(
 ) {
     let l = nt_lanes::<T>();
     // Every entry is written below (lanes past n with zeros): no clearing pass.
-    xt.resize(n.div_ceil(l) * k * l, T::zero());
+    xt.resize_overwritten(n.div_ceil(l) * k * l, T::zero());
     for (b, block) in xt.chunks_exact_mut(k * l).enumerate() {
         let rows = (n - b * l).min(l);
         let src = &x[b * l * k..][..rows * k];
