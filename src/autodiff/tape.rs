@@ -355,9 +355,8 @@ impl<T: Scalar> Tape<T> {
         node.shape.extend_from_slice(&shape);
         match fill {
             Fill::Zero => {
-                node.value.truncate(n);
+                node.value.clear();
                 node.value.resize(n, T::zero());
-                kernels::moves::zero(&mut node.value);
             }
             // Stale entries are overwritten by the op; only a grown tail is written here.
             Fill::Overwritten => node.value.resize(n, T::zero()),
@@ -419,13 +418,9 @@ impl<T: Scalar> Tape<T> {
             "backward: output {out:?} has {len} entries, not one"
         );
         for node in &mut self.nodes[..self.live] {
+            node.grad.clear();
             if node.needs_grad {
-                let len = node.value.len();
-                node.grad.truncate(len);
-                node.grad.resize(len, T::zero());
-                kernels::moves::zero(&mut node.grad);
-            } else {
-                node.grad.clear();
+                node.grad.resize(node.value.len(), T::zero());
             }
         }
         self.swept = self.live;

@@ -1,16 +1,19 @@
-//! Copies and zero fills of the tape's buffers by explicit 16-byte vector moves.
+//! Copies of the tape's buffers by explicit 16-byte vector moves.
 //!
-//! glibc's `memcpy` and `memset` switch to `rep movsb` / `rep stosb` above a few KiB
-//! (`x86_rep_movsb_threshold`, 2 KiB by default in glibc 2.36). On the AMD EPYC (Zen 3, AVX2)
-//! hosts of this project those string instructions ran at a fraction of the speed of plain
-//! vector moves on the tape's 4–64 KiB buffers. Measured with the digits network, batch 32,
-//! minimum of 20,000 calls: forcing glibc's vector path (`GLIBC_TUNABLES` raising both
-//! thresholds) took a forward pass on 64 rows from 108 to 97 µs, an f32 step from 156 to
-//! 154 µs and an f64 step from 308 to 300 µs. The moves here are that vector path, without
-//! the environment variable: SSE2 loads and stores on x86-64 (every x86-64 CPU has SSE2, so
-//! one path serves every level); elsewhere the standard library's copy and fill.
+//! glibc's `memcpy` switches to `rep movsb` above `x86_rep_movsb_threshold` (2 KiB by
+//! default in glibc 2.36). On the AMD EPYC (Zen 3, AVX2) hosts of this project that was slow
+//! in the tape's use, a 4–64 KiB copy read at once by the next kernel. Measured with the
+//! digits network, batch 32, minimum of 20,000 calls: raising the threshold with
+//! `GLIBC_TUNABLES` took a forward pass on 64 rows from 108 to 97 µs, an f32 step from 156
+//! to 154 µs and an f64 step from 308 to 302 µs. (In an isolated loop over one warm buffer
+//! both paths run at the same speed, so the cost lies in how the string instruction leaves
+//! the data for its reader; this was not investigated further.) [`copy`] takes the vector
+//! path without the environment variable: SSE2 loads and stores on x86-64 (every x86-64 CPU
+//! has SSE2, so one path serves every level); elsewhere the standard library's copy. Zero
+//! fills stay with `memset`: 16-byte stores were slower there (warm buffers of 32 KiB to
+//! 4 MiB: 1.3–1.8×).
 //!
-//! Copies are bit-exact whatever the path (they move bytes), so nothing numerical depends on it.
+//! A copy is bit-exact whatever the path (it moves bytes), so nothing numerical depends on it.
 
 /// dst = src.
 ///
@@ -30,22 +33,9 @@ pub(crate) fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
     dst.copy_from_slice(src);
 }
 
-/// Every entry of `dst` set to zero (all bits clear: +0 for the float types).
-pub(crate) fn zero<T: crate::Scalar>(dst: &mut [T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let bytes = std::mem::size_of_val(dst);
-        // SAFETY: the range is `bytes` long and valid; the all-zero bit pattern is +0.0 for
-        // f32 and f64, the only `Scalar` types.
-        unsafe { x86::zero_bytes(dst.as_mut_ptr().cast(), bytes) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    dst.fill(T::zero());
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_setzero_si128, _mm_storeu_si128};
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_storeu_si128};
 
     /// Copies `n` bytes, 64 per iteration, then 16, then single bytes.
     ///
@@ -79,46 +69,17 @@ mod x86 {
             i += 1;
         }
     }
-
-    /// Clears `n` bytes, 64 per iteration, then 16, then single bytes.
-    ///
-    /// # Safety
-    /// `dst` must be valid for `n` bytes.
-    pub(super) unsafe fn zero_bytes(dst: *mut u8, n: usize) {
-        // Opaque to the optimiser, so that LLVM does not turn the loop back into `memset`.
-        let z = std::hint::black_box(_mm_setzero_si128());
-        let mut i = 0;
-        // SAFETY (all blocks): every store lies in [0, n) (the loop bounds).
-        while i + 64 <= n {
-            unsafe {
-                let d = dst.add(i) as *mut __m128i;
-                _mm_storeu_si128(d, z);
-                _mm_storeu_si128(d.add(1), z);
-                _mm_storeu_si128(d.add(2), z);
-                _mm_storeu_si128(d.add(3), z);
-            }
-            i += 64;
-        }
-        while i + 16 <= n {
-            unsafe { _mm_storeu_si128(dst.add(i) as *mut __m128i, z) };
-            i += 16;
-        }
-        while i < n {
-            unsafe { *dst.add(i) = 0 };
-            i += 1;
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every length from 0 to 300 bytes' worth and every start offset within a vector: the
-    /// copy equals the source and leaves the neighbours alone; the fill clears exactly its
-    /// range. Negative control: the comparison sees one changed entry.
+    /// Every length from 0 to 400 bytes and every start offset within a vector: the copy
+    /// equals the source and leaves the neighbours alone. Negative control: the comparison
+    /// sees one changed entry.
     #[test]
-    fn copies_and_fills_exactly_their_range() {
+    fn copies_exactly_their_range() {
         let src: Vec<f32> = (0..100).map(|i| i as f32 * 1.5 - 7.0).collect();
         for start in 0..4 {
             for len in 0..(100 - start) {
@@ -130,14 +91,6 @@ mod tests {
                     dst[start + len..].iter().all(|v| v.is_nan()),
                     "{start}/{len}"
                 );
-
-                let mut z = vec![-1.0f64; 100];
-                zero(&mut z[start..start + len]);
-                assert!(z[..start].iter().all(|&v| v == -1.0));
-                assert!(z[start..start + len]
-                    .iter()
-                    .all(|v| v.to_bits() == 0.0f64.to_bits()));
-                assert!(z[start + len..].iter().all(|&v| v == -1.0));
             }
         }
         let mut dst = vec![0.0f32; 50];
