@@ -66,11 +66,20 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
         1.0 / 479_001_600.0,
         1.0 / 6_227_020_800.0,
     ];
-    let mut p = INV_FACT[11];
-    for &c in INV_FACT[..11].iter().rev() {
-        p = c + r * p;
-    }
-    let em = r + r * r * p;
+    // Σ_k c_k r^k by Estrin's scheme: pairs, then pairs of pairs with r², r⁴, r⁸. Its chain
+    // of dependent operations is about a third of Horner's 22, and a vector of tanh is bound
+    // by that chain's latency (f64 layer-2 tanh of the digits network, batch 32, AVX2:
+    // 23.8 µs with Horner).
+    let c = &INV_FACT;
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let q = |k: usize| c[k] + r * c[k + 1];
+    let s0 = q(0) + r2 * q(2);
+    let s1 = q(4) + r2 * q(6);
+    let s2 = q(8) + r2 * q(10);
+    let p = (s0 + r4 * s1) + r8 * s2;
+    let em = r + r2 * p;
     let scale = f64::from_bits(((ni + 1023) as u64) << 52);
     let e = scale * em + (scale - 1.0);
     (e / (e + 2.0)).copysign(x)
