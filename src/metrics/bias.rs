@@ -117,8 +117,9 @@ fn t_quantile(p: f64, dof: f64) -> f64 {
 }
 
 /// [`squared_mean_norm`] for draws produced on demand: `draw(i, buf)` writes D_i (length d)
-/// into `buf`; it is called twice per draw, in order i = 0..M (so the sums, taken in draw
-/// order, are deterministic), then once more per pair of the null-variance estimate.
+/// into `buf`; it is called twice per draw, in two passes of i = 0..M (so the sums, taken in
+/// draw order, are deterministic). The second pass keeps the last S + 1 draws and copies of
+/// the first S (S ≤ 8 the shifts of the null variance): (2S + 1)·d values of memory.
 /// Errors if M < 2, d = 0 or a draw is not finite.
 pub fn squared_mean_norm_with(
     m: usize,
