@@ -171,10 +171,8 @@ pub fn squared_mean_norm_with(
     } else {
         f64::NAN
     };
-    let pairs = if m == 2 { 1 } else { m * shifts };
-    // Summed shift by shift, i ascending within a shift.
-    let sq: f64 = sweep.dots.iter().flatten().take(pairs).map(|p| p * p).sum();
-    let tr_sigma2 = sq / pairs as f64;
+    let sq: f64 = sweep.dots.iter().map(|p| p * p).sum();
+    let tr_sigma2 = sq / sweep.dots.len() as f64;
     let null_sd = (2.0 * tr_sigma2 / (mf * (mf - 1.0))).sqrt();
     let dof = mf - 1.0;
     let half = t_quantile(0.5 + BIAS_CI_LEVEL / 2.0, dof) * se;
@@ -196,11 +194,12 @@ pub fn squared_mean_norm_with(
 }
 
 /// What the second pass over the draws gives: a_i = ⟨D̄, e_i⟩ and c_i = ‖e_i‖² (e_i = D_i − D̄)
-/// per draw, and `dots[s − 1][i]` = ⟨D_i, D_{(i+s) mod M}⟩ for s = 1..=S.
+/// per draw, and the null variance's products `dots[(s − 1)·M + i]` = ⟨D_i, D_{(i+s) mod M}⟩
+/// for s = 1..=S, shift by shift (M = 2: the single pair (0, 1)).
 struct SecondSweep {
     a: Vec<f64>,
     c: Vec<f64>,
-    dots: Vec<Vec<f64>>,
+    dots: Vec<f64>,
 }
 
 /// The second pass: every draw once, its a_i and c_i and its inner products with the S draws
@@ -220,7 +219,7 @@ fn second_sweep(
     let mut ring = vec![vec![0.0; d]; ring_len];
     let mut first: Vec<Vec<f64>> = Vec::with_capacity(shifts);
     let (mut a, mut c) = (Vec::with_capacity(m), Vec::with_capacity(m));
-    let mut dots = vec![vec![f64::NAN; m]; shifts];
+    let mut dots = vec![f64::NAN; m * shifts];
     for j in 0..m {
         draw(j, &mut ring[j % ring_len]);
         // Draw j − s sits in slot (j − s) mod (S + 1); before draw s exists its slot holds
@@ -231,7 +230,7 @@ fn second_sweep(
         c.push(cj);
         for (s, p) in (1..=shifts).zip(products) {
             if s <= j {
-                dots[s - 1][j - s] = p;
+                dots[(s - 1) * m + j - s] = p;
             }
         }
         if j < shifts {
@@ -243,9 +242,11 @@ fn second_sweep(
             for s in m - i..=shifts {
                 let x = &ring[i % ring_len];
                 let y = &first[i + s - m];
-                dots[s - 1][i] = x.iter().zip(y).map(|(u, v)| u * v).sum();
+                dots[(s - 1) * m + i] = x.iter().zip(y).map(|(u, v)| u * v).sum();
             }
         }
+    } else {
+        dots.truncate(1); // M = 2: (1, 0) repeats the pair (0, 1)
     }
     SecondSweep { a, c, dots }
 }
@@ -459,28 +460,14 @@ mod tests {
             let bits = |v: &[f64]| -> Vec<u64> { v.iter().map(|x| x.to_bits()).collect() };
             assert_eq!(bits(&sweep.a), bits(&a), "a, M = {m}");
             assert_eq!(bits(&sweep.c), bits(&c), "c, M = {m}");
-            let got: Vec<f64> = sweep
-                .dots
-                .iter()
-                .flatten()
-                .copied()
-                .take(dots.len())
-                .collect();
-            assert_eq!(bits(&got), bits(&dots), "products, M = {m}");
+            assert_eq!(bits(&sweep.dots), bits(&dots), "products, M = {m}");
 
             let mut changed = draws.clone();
             changed[m - 1][d / 2] += 0.25;
             let off = second_sweep(m, d, shifts, &mean, &mut |i, buf: &mut [f64]| {
                 buf.copy_from_slice(&changed[i])
             });
-            let off: Vec<f64> = off
-                .dots
-                .iter()
-                .flatten()
-                .copied()
-                .take(dots.len())
-                .collect();
-            assert_ne!(bits(&off), bits(&dots), "control, M = {m}");
+            assert_ne!(bits(&off.dots), bits(&dots), "control, M = {m}");
         }
     }
 

@@ -35,7 +35,6 @@ pub fn log_softmax(logits: &[f64]) -> Vec<f64> {
 pub fn mean_logits(members: &[&[f64]]) -> Vec<f64> {
     assert!(!members.is_empty(), "mean_logits of zero members");
     let len = members[0].len();
-    let mut sum = vec![0.0; len];
     for (m, member) in members.iter().enumerate() {
         assert_eq!(
             member.len(),
@@ -43,13 +42,11 @@ pub fn mean_logits(members: &[&[f64]]) -> Vec<f64> {
             "mean_logits: member {m} has {} outputs, member 0 has {len}",
             member.len()
         );
-        for (s, &v) in sum.iter_mut().zip(member.iter()) {
-            *s += v;
-        }
     }
-    let count = members.len() as f64;
-    sum.iter_mut().for_each(|s| *s /= count);
-    sum
+    let order: Vec<usize> = (0..members.len()).collect();
+    let mut mean = vec![0.0; len];
+    crate::autodiff::kernels::mean_rows(members, &order, 0..len, &mut mean);
+    mean
 }
 
 /// Fraction of rows of `logits` (shape `[n, k]`) whose argmax (ties to the lowest index)

@@ -356,8 +356,8 @@ impl<T: Scalar> Job for TanhBackward<'_, T> {
 }
 
 /// out = (Σ_i tables[members_i][span]) / |members|: the members' rows summed entrywise in
-/// `members` order from +0, then divided once (the mean logits f̂_M of a bootstrap
-/// resample, as `metrics::mean_logits` computes it).
+/// `members` order from +0, then divided once (the mean logits f̂_M of an ensemble or a
+/// bootstrap resample: `metrics::mean_logits` and the bootstrap both run this job).
 pub(crate) struct MeanRows<'a> {
     pub tables: &'a [&'a [f64]],
     pub members: &'a [usize],
