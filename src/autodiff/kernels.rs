@@ -45,7 +45,8 @@ struct Panels<T> {
     /// Dense: the padded output or output gradient, [N, C_out·H·W padded].
     chan: Aligned<T>,
     /// Convolution, im2col: the weights in panel-row order, [C_out, K] (forward) or [K, C_out]
-    /// (input gradient). Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
+    /// (input gradient), then the weight gradient in weight order, [C_out, K].
+    /// Dense: Mᵀ, [C_in·H·W, C_out·H·W padded].
     wt: Aligned<T>,
     /// Convolution, im2col: Gᵀ, [cols, C_out padded]. Dense: M, [C_out·H·W, C_in·H·W padded].
     gt: Aligned<T>,

@@ -35,8 +35,9 @@
 
 use super::direct;
 use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
+use super::lanes::transpose;
 use super::simd::{self, Job, Level};
-use super::{aligned::Aligned, valid_range, ConvGeom, Scratch};
+use super::{aligned::Aligned, valid_range, ConvGeom, Panels, Scratch};
 use crate::Scalar;
 
 mod dense;

@@ -145,10 +145,95 @@ pub(super) fn sum_lanes<T: Scalar, const L: usize>(
     }
 }
 
+/// dst[j·ld_dst + i] = src[i·ld + j] for i < `rows`, j < `cols`: whole square tiles with
+/// the shuffles of `level` ([`square_side`]), the edges by a plain loop. It only moves
+/// values, so every level gives the same bits.
+#[inline(always)]
+pub(super) fn transpose<T: Scalar>(
+    level: Level,
+    (src, ld): (&[T], usize),
+    (rows, cols): (usize, usize),
+    (dst, ld_dst): (&mut [T], usize),
+) {
+    assert!(
+        rows == 0
+            || cols == 0
+            || (src.len() >= (rows - 1) * ld + cols && dst.len() >= (cols - 1) * ld_dst + rows)
+    );
+    let side = square_side::<T>(level);
+    let (mut r0, mut tiled_cols) = (0, 0);
+    if side > 0 {
+        tiled_cols = cols - cols % side;
+        while r0 + side <= rows {
+            for c0 in (0..tiled_cols).step_by(side) {
+                let to = &mut dst[c0 * ld_dst + r0..];
+                transpose_square(level, &src[r0 * ld + c0..], ld, to, ld_dst);
+            }
+            r0 += side;
+        }
+    }
+    // The rows below the tiles, then the columns right of them.
+    for i in 0..rows {
+        let from = if i < r0 { tiled_cols } else { 0 };
+        for j in from..cols {
+            dst[j * ld_dst + i] = src[i * ld + j];
+        }
+    }
+}
+
+/// The side of the square tiles that `level` transposes in registers for `T`: L (16 f32,
+/// 8 f64) on AVX-512, L/2 on AVX2, 0 (none) on the baseline, for another `T`, or when the
+/// CPU lacks the level.
+#[inline(always)]
+fn square_side<T: Scalar>(level: Level) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let known =
+            TypeId::of::<T>() == TypeId::of::<f32>() || TypeId::of::<T>() == TypeId::of::<f64>();
+        match level {
+            Level::Avx512 if known && std::is_x86_feature_detected!("avx512f") => {
+                return nt_lanes::<T>()
+            }
+            Level::Avx2 | Level::Avx512 if known && std::is_x86_feature_detected!("avx2") => {
+                return nt_lanes::<T>() / 2
+            }
+            _ => {}
+        }
+    }
+    let _ = level;
+    0
+}
+
+/// Transposes the s×s tile at the start of `src` (rows of stride `ld`) into `dst` (rows of
+/// stride `ld_dst`), s = [`square_side`] (which must be positive).
+#[inline(always)]
+fn transpose_square<T: Scalar>(level: Level, src: &[T], ld: usize, dst: &mut [T], ld_dst: usize) {
+    let side = square_side::<T>(level);
+    assert!(
+        side > 0 && src.len() >= (side - 1) * ld + side && dst.len() >= (side - 1) * ld_dst + side
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        let f32s = TypeId::of::<T>() == TypeId::of::<f32>();
+        // SAFETY (all four): `square_side` checked that T is the function's scalar (f32
+        // when `f32s`, else f64) and that the CPU has the level's instructions; the side×side
+        // entries read and written lie inside `src` and `dst` (asserted above).
+        match (side == nt_lanes::<T>(), f32s) {
+            (true, true) => unsafe { x86::transpose16_f32(s.cast(), ld, d.cast(), ld_dst) },
+            (true, false) => unsafe { x86::transpose8_f64(s.cast(), ld, d.cast(), ld_dst) },
+            (false, true) => unsafe { x86::transpose8_f32_avx2(s.cast(), ld, d.cast(), ld_dst) },
+            (false, false) => unsafe { x86::transpose4_f64_avx2(s.cast(), ld, d.cast(), ld_dst) },
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no square tiles on this architecture: {src:p} {ld} {dst:p} {ld_dst}");
+}
+
 /// Transposes the L×L tile of `src` (L rows of stride `ld`, columns k0..k0 + L) into
-/// `dst` (L rows of stride `ld_dst`) with the shuffles of `level`; false (nothing written)
-/// on the baseline, when `T` is neither f32 nor f64, or when the CPU lacks the level (then
-/// the caller's loop does it).
+/// `dst` (L rows of stride `ld_dst`) with the shuffles of `level` (as squares of
+/// [`square_side`]); false (nothing written) when `level` has no square tiles for `T`
+/// (then the caller's loop does it).
 #[inline(always)]
 fn transpose_tile<T: Scalar>(
     level: Level,
@@ -158,67 +243,19 @@ fn transpose_tile<T: Scalar>(
     dst: &mut [T],
     ld_dst: usize,
 ) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let l = nt_lanes::<T>();
-        assert!(src.len() >= (l - 1) * ld + k0 + l && dst.len() >= (l - 1) * ld_dst + l);
-        let (f32s, f64s) = (
-            TypeId::of::<T>() == TypeId::of::<f32>(),
-            TypeId::of::<T>() == TypeId::of::<f64>(),
-        );
-        let (s, d) = (src[k0..].as_ptr(), dst.as_mut_ptr());
-        match level {
-            Level::Avx512 if std::is_x86_feature_detected!("avx512f") => {
-                if f32s {
-                    // SAFETY: T is f32 (checked above), the 16 rows of 16 entries read and
-                    // written lie inside `src` and `dst` (asserted above), and the CPU has
-                    // AVX-512 F.
-                    unsafe { x86::transpose16_f32(s.cast(), ld, d.cast(), ld_dst) };
-                    return true;
-                }
-                if f64s {
-                    // SAFETY: as above, with T = f64 and 8 rows of 8 entries.
-                    unsafe { x86::transpose8_f64(s.cast(), ld, d.cast(), ld_dst) };
-                    return true;
-                }
-            }
-            Level::Avx2 | Level::Avx512 if std::is_x86_feature_detected!("avx2") => {
-                // Block (i, j) of L/2 × L/2 entries goes to block (j, i).
-                let h = l / 2;
-                for (bi, bj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                    let (so, dof) = (bi * h * ld + bj * h, bj * h * ld_dst + bi * h);
-                    if f32s {
-                        // SAFETY: T is f32, the block's 8 rows of 8 entries lie inside the
-                        // tile asserted above, and the CPU has AVX2.
-                        unsafe {
-                            x86::transpose8_f32_avx2(
-                                s.add(so).cast(),
-                                ld,
-                                d.add(dof).cast(),
-                                ld_dst,
-                            )
-                        };
-                    } else if f64s {
-                        // SAFETY: as above, with T = f64 and 4 rows of 4 entries.
-                        unsafe {
-                            x86::transpose4_f64_avx2(
-                                s.add(so).cast(),
-                                ld,
-                                d.add(dof).cast(),
-                                ld_dst,
-                            )
-                        };
-                    } else {
-                        return false;
-                    }
-                }
-                return true;
-            }
-            _ => {}
+    let (l, side) = (nt_lanes::<T>(), square_side::<T>(level));
+    if side == 0 {
+        return false;
+    }
+    assert!(src.len() >= (l - 1) * ld + k0 + l && dst.len() >= (l - 1) * ld_dst + l);
+    // Square (i, j) goes to square (j, i).
+    for bi in (0..l).step_by(side) {
+        for bj in (0..l).step_by(side) {
+            let from = &src[bi * ld + k0 + bj..];
+            transpose_square(level, from, ld, &mut dst[bj * ld_dst + bi..], ld_dst);
         }
     }
-    let _ = (level, src, ld, k0, dst, ld_dst);
-    false
+    true
 }
 
 #[cfg(target_arch = "x86_64")]

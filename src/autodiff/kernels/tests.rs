@@ -235,6 +235,83 @@ fn lane_sums_keep_the_lane_order_at_every_level() {
     lane_sums::<f64, 8>();
 }
 
+/// `lanes::transpose` on shapes with whole tiles only, edges only and both, strides larger
+/// than the shape, equals dst[j·ld_dst + i] = src[i·ld + j] at every level, and leaves the
+/// rest of dst alone.
+fn transposes<T: crate::Scalar>() {
+    let l = super::gemm::nt_lanes::<T>();
+    for (rows, cols) in [
+        (l, l),
+        (2 * l, 3 * l + 5),
+        (l + 3, 2 * l),
+        (l - 1, 7),
+        (3, 2 * l + 1),
+    ] {
+        let (ld, ld_dst) = (cols + 2, rows + 3);
+        let src: Vec<T> = data(rows * ld, 5).into_iter().map(T::of).collect();
+        let mut want = vec![T::of(9.0); cols * ld_dst];
+        for i in 0..rows {
+            for j in 0..cols {
+                want[j * ld_dst + i] = src[i * ld + j];
+            }
+        }
+        for level in simd::supported_levels() {
+            let mut dst = vec![T::of(9.0); cols * ld_dst];
+            simd::run_at(
+                level,
+                Transpose {
+                    src: &src,
+                    ld,
+                    shape: (rows, cols),
+                    dst: &mut dst,
+                    ld_dst,
+                },
+            );
+            assert_eq!(bits(&dst), bits(&want), "{rows}×{cols} at {level:?}");
+        }
+        // Negative control: the copy without transposition differs.
+        let mut copied = vec![T::of(9.0); cols * ld_dst];
+        for i in 0..rows.min(cols) {
+            for j in 0..cols.min(rows) {
+                copied[j * ld_dst + i] = src[j * ld + i];
+            }
+        }
+        assert_ne!(
+            bits(&copied),
+            bits(&want),
+            "{rows}×{cols}: the layout should show"
+        );
+    }
+}
+
+struct Transpose<'a, T> {
+    src: &'a [T],
+    ld: usize,
+    shape: (usize, usize),
+    dst: &'a mut [T],
+    ld_dst: usize,
+}
+
+impl<T: crate::Scalar> simd::Job for Transpose<'_, T> {
+    type Output = ();
+    fn run(self, level: Level) {
+        let Transpose {
+            src,
+            ld,
+            shape,
+            dst,
+            ld_dst,
+        } = self;
+        super::lanes::transpose(level, (src, ld), shape, (dst, ld_dst))
+    }
+}
+
+#[test]
+fn transposes_are_identical_at_every_level() {
+    transposes::<f32>();
+    transposes::<f64>();
+}
+
 fn others<T: crate::Scalar>() {
     let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
     for &(m, k, n, ta, tb) in &[

@@ -16,8 +16,13 @@ pub(super) fn gathered_forward<T: Scalar>(
     // hw: output pixels per plane (the input's for σ = 1).
     let (hw, k) = (g.out_h() * g.out_w(), g.c_in * g.taps.len());
     let jp_max = pad_cols(per * hw);
-    s.panels.cols.resize(k * jp_max, T::zero());
-    s.panels.chan.resize(g.c_out * jp_max, T::zero());
+    // Both are written (padding included) before they are read: no clearing pass. The
+    // scratch is shared by layers of different sizes, and a 28×28 step runs each layer
+    // as 11 micro-batches, so such passes added up.
+    s.panels.cols.resize_overwritten(k * jp_max, T::zero());
+    s.panels
+        .chan
+        .resize_overwritten(g.c_out * jp_max, T::zero());
     let mut n0 = 0;
     while n0 < g.batch {
         let ns = per.min(g.batch - n0);
@@ -70,13 +75,16 @@ pub(super) fn gathered_backward<T: Scalar>(
     let k = g.c_in * nt;
     let jp_max = pad_cols(per * hw);
     let cp = pad_cols(g.c_out);
-    s.panels.cols.resize(k * jp_max, T::zero());
+    // Written before they are read, as in the forward pass; only gwt accumulates.
+    s.panels.cols.resize_overwritten(k * jp_max, T::zero());
     if gx.is_some() {
-        weights_by_row(g, w, false, &mut s.panels.wt);
-        s.panels.chan.resize(g.c_out * jp_max, T::zero());
+        weights_by_row(level, g, w, false, &mut s.panels.wt);
+        s.panels
+            .chan
+            .resize_overwritten(g.c_out * jp_max, T::zero());
     }
     if gw.is_some() {
-        s.panels.gt.resize(jp_max * cp, T::zero());
+        s.panels.gt.resize_overwritten(jp_max * cp, T::zero());
         s.panels.gwt.clear();
         s.panels.gwt.resize(k * cp, T::zero());
     }
@@ -85,7 +93,7 @@ pub(super) fn gathered_backward<T: Scalar>(
         let ns = per.min(g.batch - n0);
         let jp = pad_cols(ns * hw);
         if gw.is_some() {
-            gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
+            gather_pixels(level, gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
             gather_panel(g, x, (n0, ns), jp, s);
             let (panel, gt) = (
                 (&s.panels.cols[..], View::rows(jp)),
@@ -119,6 +127,6 @@ pub(super) fn gathered_backward<T: Scalar>(
         n0 += ns;
     }
     if let Some(gw) = gw {
-        add_weight_grad(g, &s.panels.gwt, cp, gw);
+        add_weight_grad(level, g, cp, &mut s.panels, gw);
     }
 }

@@ -6,24 +6,14 @@ use super::*;
 /// Splits samples n0..n0+ns of `x` [N, C, H, W] into phase planes, channel- and
 /// phase-major so that one tap reads one contiguous block per channel:
 /// poly[c, a·σ + b, n, i'·(W/σ) + j'] = x[n0 + n, c, σi' + a, σj' + b].
-pub(super) fn to_phases<T: Scalar>(g: &ConvGeom, x: &[T], samples: (usize, usize), poly: &mut [T]) {
-    // σ = 2 (the pooling of the paper's networks) as a constant: shifts instead of
-    // divisions and inner loops of known stride.
-    match g.stride {
-        2 => phases_of::<T, 2>(g, x, samples, poly),
-        _ => phases_of::<T, 0>(g, x, samples, poly),
-    }
-}
-
-/// [`to_phases`] with the stride σ = `ST` known at compile time (`ST` = 0: read from `g`).
 #[inline(always)]
-pub(super) fn phases_of<T: Scalar, const ST: usize>(
+pub(super) fn to_phases<T: Scalar>(
     g: &ConvGeom,
     x: &[T],
     (n0, ns): (usize, usize),
     poly: &mut [T],
 ) {
-    let (st, wo) = (if ST == 0 { g.stride } else { ST }, g.out_w());
+    let (st, wo) = (g.stride, g.out_w());
     let hwo = g.out_h() * wo;
     for nl in 0..ns {
         for c in 0..g.c_in {
@@ -31,9 +21,22 @@ pub(super) fn phases_of<T: Scalar, const ST: usize>(
             for (r, row) in xp.chunks_exact(g.w).enumerate() {
                 let (i, a) = (r / st, r % st);
                 let row = &row[..wo * st];
+                let at = |b: usize| ((c * st * st + a * st + b) * ns + nl) * hwo + i * wo;
+                if st == 2 {
+                    // σ = 2 (the paper's pooling): one pass over the row's pairs, which
+                    // LLVM turns into vector de-interleaving shuffles (two strided passes
+                    // stayed scalar: 9 % of a 28×28 step).
+                    let (even, odd) = poly.split_at_mut(at(1));
+                    let even = &mut even[at(0)..][..wo];
+                    let odd = &mut odd[..wo];
+                    for ((e, o), pair) in even.iter_mut().zip(odd).zip(row.chunks_exact(2)) {
+                        *e = pair[0];
+                        *o = pair[1];
+                    }
+                    continue;
+                }
                 for b in 0..st {
-                    let dst =
-                        &mut poly[((c * st * st + a * st + b) * ns + nl) * hwo + i * wo..][..wo];
+                    let dst = &mut poly[at(b)..][..wo];
                     for (j, d) in dst.iter_mut().enumerate() {
                         *d = row[j * st + b];
                     }
@@ -43,7 +46,9 @@ pub(super) fn phases_of<T: Scalar, const ST: usize>(
     }
 }
 
-/// Adds phase planes (laid out as by [`to_phases`]) back onto `gx` [N, C, H, W].
+/// Adds phase planes (laid out as by [`to_phases`]) back onto `gx` [N, C, H, W]: one
+/// addition per entry of gx.
+#[inline(always)]
 pub(super) fn add_phases<T: Scalar>(
     g: &ConvGeom,
     poly: &[T],
@@ -58,9 +63,19 @@ pub(super) fn add_phases<T: Scalar>(
             for (r, row) in gp.chunks_exact_mut(g.w).enumerate() {
                 let (i, a) = (r / st, r % st);
                 let row = &mut row[..wo * st];
+                let src =
+                    |b: usize| &poly[((c * st * st + a * st + b) * ns + nl) * hwo + i * wo..][..wo];
+                if st == 2 {
+                    // As in `to_phases`: one pass over the pairs.
+                    let (even, odd) = (src(0), src(1));
+                    for ((pair, &e), &o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                        pair[0] += e;
+                        pair[1] += o;
+                    }
+                    continue;
+                }
                 for b in 0..st {
-                    let src = &poly[((c * st * st + a * st + b) * ns + nl) * hwo + i * wo..][..wo];
-                    for (j, &v) in src.iter().enumerate() {
+                    for (j, &v) in src(b).iter().enumerate() {
                         row[j * st + b] += v;
                     }
                 }
@@ -221,7 +236,10 @@ pub(super) fn im2col_strided<T: Scalar>(
 ) {
     let (nt, st) = (g.taps.len(), g.stride);
     let len = ns * g.out_h() * g.out_w();
-    s.panels.poly.resize(g.c_in * st * st * len, T::zero());
+    // σ divides H and W: every entry is written by `to_phases`.
+    s.panels
+        .poly
+        .resize_overwritten(g.c_in * st * st * len, T::zero());
     to_phases(g, x, (n0, ns), &mut s.panels.poly);
     let per_tap = s.taps.tmasks.len() / nt.max(1);
     for c in 0..g.c_in {
@@ -339,9 +357,10 @@ pub(super) fn gather_channels<T: Scalar>(
 }
 
 /// Pixel-major copy of `src` [N, C, hw] for samples n0..n0+ns: dst[(n, p), c] with `cp`
-/// columns and `jp` rows (padding zeroed).
+/// columns and `jp` rows (padding zeroed); one transposition per sample.
 #[inline(always)]
 pub(super) fn gather_pixels<T: Scalar>(
+    level: Level,
     src: &[T],
     c_n: usize,
     hw: usize,
@@ -352,12 +371,8 @@ pub(super) fn gather_pixels<T: Scalar>(
     let dst = &mut dst[..jp * cp];
     for nl in 0..ns {
         let block = &mut dst[nl * hw * cp..][..hw * cp];
-        for c in 0..c_n {
-            let plane = &src[((n0 + nl) * c_n + c) * hw..][..hw];
-            for (row, &v) in block.chunks_exact_mut(cp).zip(plane) {
-                row[c] = v;
-            }
-        }
+        let planes = &src[(n0 + nl) * c_n * hw..][..c_n * hw];
+        transpose(level, (planes, hw), (c_n, hw), (block, cp));
         if cp > c_n {
             for row in block.chunks_exact_mut(cp) {
                 row[c_n..].fill(T::zero());
@@ -385,9 +400,10 @@ pub(super) fn copy_rows<T: Scalar>(
 }
 
 /// The weights in row order (t, c) × o for the input gradient: wt[(t,c), o] = w[o, c, t]
-/// (`tap_major`), or in row order (c, t): wt[(c,t), o] = w[o, (c,t)].
+/// (`tap_major`), or in row order (c, t): wt[(c,t), o] = w[o, (c,t)], a transposition.
 #[inline(always)]
 pub(super) fn weights_by_row<T: Scalar>(
+    level: Level,
     g: &ConvGeom,
     w: &[T],
     tap_major: bool,
@@ -395,28 +411,35 @@ pub(super) fn weights_by_row<T: Scalar>(
 ) {
     let nt = g.taps.len();
     let k = g.c_in * nt;
-    wt.resize(k * g.c_out, T::zero());
+    wt.resize_overwritten(k * g.c_out, T::zero());
+    if !tap_major {
+        transpose(level, (w, k), (g.c_out, k), (wt, g.c_out));
+        return;
+    }
     for o in 0..g.c_out {
         for c in 0..g.c_in {
             for t in 0..nt {
-                let row = if tap_major {
-                    t * g.c_in + c
-                } else {
-                    c * nt + t
-                };
-                wt[row * g.c_out + o] = w[(o * g.c_in + c) * nt + t];
+                wt[(t * g.c_in + c) * g.c_out + o] = w[(o * g.c_in + c) * nt + t];
             }
         }
     }
 }
 
-/// gw[o, c, t] += gwt[(c, t), o] (the gathered panel's row order).
+/// gw[o, c, t] += gwt[(c, t), o] (the gathered panel's row order, `cp` columns): `gwt`
+/// transposed into `wt`, then one addition per entry.
 #[inline(always)]
-pub(super) fn add_weight_grad<T: Scalar>(g: &ConvGeom, gwt: &[T], cp: usize, gw: &mut [T]) {
+pub(super) fn add_weight_grad<T: Scalar>(
+    level: Level,
+    g: &ConvGeom,
+    cp: usize,
+    panels: &mut Panels<T>,
+    gw: &mut [T],
+) {
     let k = g.c_in * g.taps.len();
-    for o in 0..g.c_out {
-        for (ct, v) in gw[o * k..(o + 1) * k].iter_mut().enumerate() {
-            *v += gwt[ct * cp + o];
-        }
+    let (gwt, by_o) = (&panels.gwt, &mut panels.wt);
+    by_o.resize_overwritten(g.c_out * k, T::zero());
+    transpose(level, (gwt, cp), (k, g.c_out), (by_o, k));
+    for (v, &d) in gw[..g.c_out * k].iter_mut().zip(by_o.iter()) {
+        *v += d;
     }
 }

@@ -61,7 +61,7 @@ pub(super) fn tap_planes_backward<T: Scalar>(
     let by_dots = k <= g.c_out;
     s.panels.cols.resize(k * per * hw, T::zero());
     if gx.is_some() {
-        weights_by_row(g, w, true, &mut s.panels.wt);
+        weights_by_row(level, g, w, true, &mut s.panels.wt);
     }
     if gw.is_some() {
         s.panels.gwt.clear();
@@ -89,7 +89,7 @@ pub(super) fn tap_planes_backward<T: Scalar>(
                 gemm_nt_lanes(level, (g.c_out, k, jp), gyb, panel, &mut s.panels.gwt);
             } else {
                 // gWᵀ[(t,c), o] += Σ_(n,p) B[(t,c), (n,p)] · Gᵀ[(n,p), o].
-                gather_pixels(gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
+                gather_pixels(level, gy, g.c_out, hw, (n0, ns), (jp, cp), &mut s.panels.gt);
                 let (gt, gwt) = (
                     (&s.panels.gt[..], View::rows(cp)),
                     (&mut s.panels.gwt[..], View::rows(cp)),
