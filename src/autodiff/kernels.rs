@@ -52,9 +52,11 @@ struct Panels<T> {
     gt: Aligned<T>,
     /// Convolution, im2col: the weight gradient in panel-row order, [K, C_out padded].
     /// Dense: gMᵀ, [C_in·H·W, C_out·H·W padded], or the padded input gradient.
+    /// Batch lanes: the input gradient, then the input one tap reads, compacted.
     gwt: Aligned<T>,
     /// Strided convolution: the input (or its gradient) of a block split into phase planes,
-    /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋].
+    /// [samples, C_in, σ², ⌊H/σ⌋·⌊W/σ⌋]. Batch lanes: the output gradient one tap reads,
+    /// compacted.
     poly: Aligned<T>,
 }
 

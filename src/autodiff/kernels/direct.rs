@@ -315,6 +315,8 @@ impl<T: Scalar> Job for WeightGradJob<'_, T> {
             lanes: &mut s.panels.gt,
             sums: &mut s.panels.wt,
             tile: &mut s.gemm.packed_c,
+            tap_gy: &mut s.panels.poly,
+            tap_x: &mut s.panels.gwt,
         };
         match (nt_lanes::<T>(), level) {
             (16, Level::Avx512) => wg.run::<4, 4, 16>(level, bufs, gw),
@@ -327,12 +329,15 @@ impl<T: Scalar> Job for WeightGradJob<'_, T> {
     }
 }
 
-/// The buffers of the weight gradient's lane sums: one tap's entries as [C_out·C_in, L]
-/// lanes, the entries' sums, and a transposition tile.
+/// The buffers of the weight gradient: one tap's entries as [C_out·C_in, L] lanes, the
+/// entries' sums, a transposition tile, and the output gradient and input one tap reads,
+/// compacted ([`WeightGrad::compact`]).
 struct LaneSums<'a, T> {
     lanes: &'a mut Aligned<T>,
     sums: &'a mut Aligned<T>,
     tile: &'a mut Aligned<T>,
+    tap_gy: &'a mut Aligned<T>,
+    tap_x: &'a mut Aligned<T>,
 }
 
 /// The operands of the weight gradient: gyt and xt in the batch-lane layout, and the tap runs.
@@ -353,21 +358,30 @@ impl<T: Scalar> WeightGrad<'_, T> {
     ) {
         let (co, ci, nt) = (self.g.c_out, self.g.c_in, self.g.taps.len());
         let e = co * ci;
-        let LaneSums { lanes, sums, tile } = bufs;
+        let LaneSums {
+            lanes,
+            sums,
+            tile,
+            tap_gy,
+            tap_x,
+        } = bufs;
         lanes.resize(e * L, T::zero());
         sums.resize(e, T::zero());
         for t in 0..nt {
+            let ops = self.compact::<L>(t, tap_gy, tap_x);
+            let ops = (&tap_gy[..], &tap_x[..], ops);
             let mut o0 = 0;
             while o0 < co {
                 let ro = if o0 + R <= co { R } else { 1 };
                 let mut c0 = 0;
                 while c0 < ci {
                     let sc = if c0 + S <= ci { S } else { 1 };
+                    let at = (o0, c0, ci);
                     match (ro == R, sc == S) {
-                        (true, true) => self.tile::<R, S, L>(level, t, o0, c0, lanes),
-                        (true, false) => self.tile::<R, 1, L>(level, t, o0, c0, lanes),
-                        (false, true) => self.tile::<1, S, L>(level, t, o0, c0, lanes),
-                        (false, false) => self.tile::<1, 1, L>(level, t, o0, c0, lanes),
+                        (true, true) => entry_tile::<T, R, S, L>(level, ops, at, lanes),
+                        (true, false) => entry_tile::<T, R, 1, L>(level, ops, at, lanes),
+                        (false, true) => entry_tile::<T, 1, S, L>(level, ops, at, lanes),
+                        (false, false) => entry_tile::<T, 1, 1, L>(level, ops, at, lanes),
                     }
                     c0 += sc;
                 }
@@ -381,41 +395,69 @@ impl<T: Scalar> WeightGrad<'_, T> {
         }
     }
 
-    /// Lanes of the R × S entries (o0.., c0..) of tap t, into their rows of `lanes`
-    /// [C_out·C_in, L].
+    /// Copies what tap t reads into one run per channel: `tap_gy` [C_out, len] and `tap_x`
+    /// [C_in, len] (lane vectors), each channel's blocks one after the other, and within a
+    /// block the tap's runs of output pixels p (and of their inputs p + offset) in order.
+    /// A product along such a run sums the lanes in the order of blocks, runs and pixels,
+    /// as the runs read in place would, without a loop per row (a side tap of a 4×4 plane
+    /// has 4 runs of 3 pixels per block). Returns len (pixels × L).
     #[inline(always)]
-    fn tile<const R: usize, const S: usize, const L: usize>(
+    fn compact<const L: usize>(
         &self,
-        level: Level,
         t: usize,
-        o0: usize,
-        c0: usize,
-        lanes: &mut [T],
-    ) {
+        tap_gy: &mut Aligned<T>,
+        tap_x: &mut Aligned<T>,
+    ) -> usize {
         let (g, hw) = (self.g, self.g.h * self.g.w);
         let (runs, starts) = self.runs;
+        let runs = &runs[starts[t]..starts[t + 1]];
         let blocks = self.xt.len() / (g.c_in * hw * L);
-        let mut acc = [[[T::zero(); L]; S]; R];
-        for b in 0..blocks {
-            let gb = &self.gyt[b * g.c_out * hw * L..][..g.c_out * hw * L];
-            let xb = &self.xt[b * g.c_in * hw * L..][..g.c_in * hw * L];
-            for &(p0, q0, len) in &runs[starts[t]..starts[t + 1]] {
-                let len = len * L;
-                let mut ar: [&[T]; R] = [&[]; R];
-                for (r, a) in ar.iter_mut().enumerate() {
-                    *a = &gb[((o0 + r) * hw + p0) * L..][..len];
+        let per_block: usize = runs.iter().map(|r| r.2).sum();
+        let len = blocks * per_block * L;
+        tap_gy.resize_overwritten(g.c_out * len, T::zero());
+        tap_x.resize_overwritten(g.c_in * len, T::zero());
+        let copy = |src: &[T], channels: usize, input: bool, dst: &mut [T]| {
+            for (c, out) in dst.chunks_exact_mut(len.max(1)).enumerate().take(channels) {
+                let mut at = 0;
+                for b in 0..blocks {
+                    let plane = &src[(b * channels + c) * hw * L..][..hw * L];
+                    for &(p0, q0, n) in runs {
+                        let from = if input { q0 } else { p0 };
+                        out[at..at + n * L].copy_from_slice(&plane[from * L..][..n * L]);
+                        at += n * L;
+                    }
                 }
-                let mut br: [&[T]; S] = [&[]; S];
-                for (s, v) in br.iter_mut().enumerate() {
-                    *v = &xb[((c0 + s) * hw + q0) * L..][..len];
-                }
-                lane_products(level, (&ar, &br), len, &mut acc);
             }
-        }
-        for (r, accr) in acc.iter().enumerate() {
-            for (s, a) in accr.iter().enumerate() {
-                lanes[((o0 + r) * g.c_in + c0 + s) * L..][..L].copy_from_slice(a);
-            }
+        };
+        copy(self.gyt, g.c_out, false, tap_gy);
+        copy(self.xt, g.c_in, true, tap_x);
+        len
+    }
+}
+
+/// Lanes of the R × S entries (o0.., c0..) of one tap, into their rows of `lanes`
+/// [C_out·C_in, L], from the tap's compacted operands (`tap_gy`, `tap_x`, run length
+/// `len`: [`WeightGrad::compact`]): one run per entry.
+#[inline(always)]
+fn entry_tile<T: Scalar, const R: usize, const S: usize, const L: usize>(
+    level: Level,
+    (tap_gy, tap_x, len): (&[T], &[T], usize),
+    (o0, c0, c_in): (usize, usize, usize),
+    lanes: &mut [T],
+) {
+    let mut acc = [[[T::zero(); L]; S]; R];
+    let mut ar: [&[T]; R] = [&[]; R];
+    for (r, a) in ar.iter_mut().enumerate() {
+        *a = &tap_gy[(o0 + r) * len..][..len];
+    }
+    let mut br: [&[T]; S] = [&[]; S];
+    for (s, v) in br.iter_mut().enumerate() {
+        *v = &tap_x[(c0 + s) * len..][..len];
+    }
+    lane_products(level, (&ar, &br), len, &mut acc);
+    for (r, accr) in acc.iter().enumerate() {
+        for (s, a) in accr.iter().enumerate() {
+            lanes[((o0 + r) * c_in + c0 + s) * L..][..L].copy_from_slice(a);
         }
     }
 }

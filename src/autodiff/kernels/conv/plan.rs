@@ -59,7 +59,9 @@ pub(super) fn prepare<T>(g: &ConvGeom, plan: Plan, s: &mut Scratch<T>) {
 pub(crate) fn scratch_per_sample(g: &ConvGeom) -> usize {
     let (hw, out_hw) = (g.h * g.w, g.out_h() * g.out_w());
     match plan(g) {
-        Plan::BatchLanes => (2 * g.c_in + g.c_out) * hw,
+        // Forward: input and output in lanes. Backward: the output gradient, the input
+        // gradient (or the input), and one tap's compacted output gradient and input.
+        Plan::BatchLanes => 2 * (g.c_in + g.c_out) * hw,
         _ => g.taps.len() * g.c_in * out_hw + g.c_in * hw,
     }
 }
