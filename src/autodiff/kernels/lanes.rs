@@ -68,19 +68,23 @@ pub(super) fn from_lanes<T: Scalar>(
         let mut k0 = 0;
         if rows == l && level != Level::Baseline {
             while k0 + l <= k {
-                // Transpose the [l (entries), l (lanes)] tile into [l (samples), l (entries)].
-                if !transpose_tile(level, &block[k0 * l..][..l * l], l, 0, tile, l) {
+                // Transpose the [l (entries), l (lanes)] tile into [l (samples), l (entries)]:
+                // straight into y's rows, or into `tile` to be added.
+                let src = &block[k0 * l..][..l * l];
+                if !add {
+                    if !transpose_tile(level, src, l, 0, &mut dst[k0..], k) {
+                        break;
+                    }
+                    k0 += l;
+                    continue;
+                }
+                if !transpose_tile(level, src, l, 0, tile, l) {
                     break;
                 }
                 for r in 0..l {
                     let d = &mut dst[r * k + k0..][..l];
-                    let t = &tile[r * l..][..l];
-                    if add {
-                        for (a, &v) in d.iter_mut().zip(t) {
-                            *a += v;
-                        }
-                    } else {
-                        d.copy_from_slice(t);
+                    for (a, &v) in d.iter_mut().zip(&tile[r * l..][..l]) {
+                        *a += v;
                     }
                 }
                 k0 += l;
