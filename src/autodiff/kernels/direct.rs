@@ -368,8 +368,8 @@ impl<T: Scalar> WeightGrad<'_, T> {
         lanes.resize(e * L, T::zero());
         sums.resize(e, T::zero());
         for t in 0..nt {
-            let ops = self.compact::<L>(t, tap_gy, tap_x);
-            let ops = (&tap_gy[..], &tap_x[..], ops);
+            let len = self.compact::<L>(t, tap_gy, tap_x);
+            let ops = (&tap_gy[..], &tap_x[..], len);
             let mut o0 = 0;
             while o0 < co {
                 let ro = if o0 + R <= co { R } else { 1 };
