@@ -391,3 +391,53 @@ pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let u2: f64 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity flag decided at construction agrees with its definition (one-hot basis
+    /// e_0..e_{D−1} in order, no offset) for every constructor. Control: the definition
+    /// does tell a permuted full basis from the identity.
+    #[test]
+    fn identity_flag_matches_its_definition() {
+        let definition = |p: &Parametrisation| {
+            p.plain_one_hot().is_some_and(|idx| {
+                idx.len() == p.ambient_dim() && idx.iter().enumerate().all(|(k, &i)| k == i)
+            })
+        };
+        let e = |i: usize| {
+            (0..3)
+                .map(|j| f64::from(u8::from(i == j)))
+                .collect::<Vec<f64>>()
+        };
+        let cases = [
+            (Parametrisation::full(9), true),
+            (Parametrisation::one_hot(3, vec![0, 1, 2]).unwrap(), true),
+            (Parametrisation::one_hot(3, vec![1, 0, 2]).unwrap(), false),
+            (Parametrisation::one_hot(3, vec![0, 1]).unwrap(), false),
+            (Parametrisation::from_support(&Support::plus()), false),
+            (
+                Parametrisation::full(3).with_offset(vec![0.0; 3]).unwrap(),
+                false,
+            ),
+            (
+                Parametrisation::from_columns(3, (0..3).map(e).collect()).unwrap(),
+                false,
+            ),
+            (
+                Parametrisation::random_normalised(3, &[0, 1, 2], 5).unwrap(),
+                false,
+            ),
+        ];
+        for (i, (p, want)) in cases.iter().enumerate() {
+            assert_eq!(p.is_identity(), *want, "case {i}");
+            assert_eq!(p.is_identity(), definition(p), "case {i}");
+        }
+        let permuted = Parametrisation {
+            in_order: true,
+            ..Parametrisation::one_hot(3, vec![2, 1, 0]).unwrap()
+        };
+        assert_ne!(permuted.is_identity(), definition(&permuted), "control");
+    }
+}
