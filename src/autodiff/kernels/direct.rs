@@ -494,3 +494,28 @@ fn entry_tile<T: Scalar, const R: usize, const S: usize, const L: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::regroup;
+
+    /// Every branch of `regroup` (5 and 9 taps by blocks, others entry by entry) gives
+    /// wt[c, o, t] = w[o, c, t]; the control: the regrouped weights are not w itself.
+    #[test]
+    fn regroup_puts_input_channels_first() {
+        for nt in [1, 3, 5, 9] {
+            let (co, ci) = (3, 4);
+            let w: Vec<f64> = (0..co * ci * nt).map(|i| i as f64).collect();
+            let mut wt = vec![f64::NAN; w.len()];
+            regroup(&w, (co, ci, nt), &mut wt);
+            for o in 0..co {
+                for c in 0..ci {
+                    for t in 0..nt {
+                        assert_eq!(wt[(c * co + o) * nt + t], w[(o * ci + c) * nt + t]);
+                    }
+                }
+            }
+            assert_ne!(wt, w, "{nt} taps: regrouping moved nothing");
+        }
+    }
+}
