@@ -115,6 +115,25 @@ fn pool2_row_pairs<T: Scalar>(rows: usize, w: usize, x: &[T], y: &mut [T], inv: 
     }
 }
 
+/// [`pool2_row_pairs`] for rows of `W` = 2·`WO` entries known at compile time (LLVM then
+/// pools each pair in registers, without the buffer), in the same order of additions.
+#[inline(always)]
+fn pool2_row_pairs_fixed<T: Scalar, const W: usize, const WO: usize>(
+    rows: usize,
+    x: &[T],
+    y: &mut [T],
+    inv: T,
+) {
+    for (xr, yr) in x.chunks_exact(2 * W).zip(y.chunks_exact_mut(WO)).take(rows) {
+        let top: &[T; W] = xr[..W].try_into().expect("row");
+        let bottom: &[T; W] = xr[W..].try_into().expect("row");
+        let v: [T; W] = std::array::from_fn(|j| top[j] + bottom[j]);
+        for (k, yv) in yr.iter_mut().enumerate() {
+            *yv = (v[2 * k] + v[2 * k + 1]) * inv;
+        }
+    }
+}
+
 impl<T: Scalar> Job for Pool2Forward<'_, T> {
     type Output = ();
     #[inline(always)]
@@ -127,7 +146,12 @@ impl<T: Scalar> Job for Pool2Forward<'_, T> {
         }
         if h % 2 == 0 && w % 2 == 0 {
             // The row pairs of all planes follow each other.
-            return pool2_row_pairs(planes * ho, w, x, y, inv);
+            // Rows of 4 by the fixed-width loop (digits network, batch 32, AVX2: f32 2.6 →
+            // 1.5 µs, f64 3.2 → 1.6 µs).
+            return match w {
+                4 => pool2_row_pairs_fixed::<T, 4, 2>(planes * ho, x, y, inv),
+                _ => pool2_row_pairs(planes * ho, w, x, y, inv),
+            };
         }
         for (xp, yp) in x
             .chunks_exact(h * w)
@@ -213,6 +237,32 @@ fn pool2_row_pairs_back<T: Scalar>(rows: usize, w: usize, gy: &[T], gx: &mut [T]
     }
 }
 
+/// [`pool2_row_pairs_back`] for rows of `W` = 2·`WO` entries known at compile time.
+#[inline(always)]
+fn pool2_row_pairs_back_fixed<T: Scalar, const W: usize, const WO: usize>(
+    rows: usize,
+    gy: &[T],
+    gx: &mut [T],
+    inv: T,
+) {
+    for (xr, gr) in gx
+        .chunks_exact_mut(2 * W)
+        .zip(gy.chunks_exact(WO))
+        .take(rows)
+    {
+        let (top, bottom) = xr.split_at_mut(W);
+        let top: &mut [T; W] = top.try_into().expect("row");
+        let bottom: &mut [T; W] = bottom.try_into().expect("row");
+        for (k, &g) in gr.iter().enumerate() {
+            let d = g * inv;
+            top[2 * k] += d;
+            top[2 * k + 1] += d;
+            bottom[2 * k] += d;
+            bottom[2 * k + 1] += d;
+        }
+    }
+}
+
 impl<T: Scalar> Job for Pool2Backward<'_, T> {
     type Output = ();
     #[inline(always)]
@@ -230,7 +280,14 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
             return;
         }
         if h % 2 == 0 && w % 2 == 0 {
-            return pool2_row_pairs_back(planes * ho, w, gy, gx, inv);
+            // Rows of 4 in f64 by the fixed-width loop (digits network, batch 32, AVX2:
+            // 4.1 → 1.3 µs); in f32 it was slower than the buffer (2.4 → 2.8 µs).
+            return match w {
+                4 if !is_f32::<T>() => {
+                    pool2_row_pairs_back_fixed::<T, 4, 2>(planes * ho, gy, gx, inv)
+                }
+                _ => pool2_row_pairs_back(planes * ho, w, gy, gx, inv),
+            };
         }
         for (gxp, gyp) in gx
             .chunks_exact_mut(h * w)
@@ -383,5 +440,61 @@ impl Job for MeanRows<'_> {
         }
         let count = members.len() as f64;
         out.iter_mut().for_each(|s| *s /= count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values with unrelated mantissas in [−1/3, 1/3) (a SplitMix64 hash of the index).
+    fn data<T: Scalar>(n: usize, seed: u64) -> Vec<T> {
+        (0..n as u64)
+            .map(|i| {
+                let mut z = (i + seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                let u = ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+                // Off the 2⁻⁵² grid, so that sums of a few values round in f64 too.
+                T::of(u / 3.0)
+            })
+            .collect()
+    }
+
+    fn bits<T: Scalar>(v: &[T]) -> Vec<u64> {
+        v.iter().map(|x| x.f64().to_bits()).collect()
+    }
+
+    fn fixed_matches_buffered<T: Scalar>() {
+        let (rows, inv) = (37, T::one() / T::of(4.0));
+        let x = data::<T>(rows * 8, 1);
+        let gy = data::<T>(rows * 2, 2);
+        let (mut y1, mut y2) = (vec![T::zero(); rows * 2], vec![T::zero(); rows * 2]);
+        pool2_row_pairs(rows, 4, &x, &mut y1, inv);
+        pool2_row_pairs_fixed::<T, 4, 2>(rows, &x, &mut y2, inv);
+        assert_eq!(bits(&y1), bits(&y2), "forward");
+        let (mut g1, mut g2) = (data::<T>(rows * 8, 3), data::<T>(rows * 8, 3));
+        pool2_row_pairs_back(rows, 4, &gy, &mut g1, inv);
+        pool2_row_pairs_back_fixed::<T, 4, 2>(rows, &gy, &mut g2, inv);
+        assert_eq!(bits(&g1), bits(&g2), "backward");
+        // Control: the same windows summed horizontally first differ in some bit, so the
+        // comparison above does see the order of the additions.
+        let other: Vec<T> = x
+            .chunks_exact(8)
+            .flat_map(|r| {
+                [
+                    ((r[0] + r[1]) + (r[4] + r[5])) * inv,
+                    ((r[2] + r[3]) + (r[6] + r[7])) * inv,
+                ]
+            })
+            .collect();
+        assert_ne!(bits(&other), bits(&y1), "control");
+    }
+
+    /// The fixed-width pooling of rows of 4 gives the bits of the buffered loop.
+    #[test]
+    fn fixed_width_pooling_matches_the_buffered_loop() {
+        fixed_matches_buffered::<f32>();
+        fixed_matches_buffered::<f64>();
     }
 }
