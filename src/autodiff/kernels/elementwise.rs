@@ -312,6 +312,9 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
 }
 
 /// Layer norm over groups of m: y = (x − μ)·s, s = 1/√(σ² + eps); s written to `rstd`.
+/// Groups per batch of the layer-norm kernels (see [`LayerNormForward`]).
+const LN_BATCH: usize = 16;
+
 pub(crate) struct LayerNormForward<'a, T> {
     pub x: &'a [T],
     pub m: usize,
@@ -326,18 +329,43 @@ impl<T: Scalar> Job for LayerNormForward<'_, T> {
     fn run(self, _: Level) {
         let LayerNormForward { x, m, eps, y, rstd } = self;
         let inv_m = T::one() / T::of(m as f64);
-        for ((xg, yg), s) in x
-            .chunks_exact(m)
-            .zip(y.chunks_exact_mut(m))
-            .zip(rstd.iter_mut())
-        {
-            let mean = lane_sum(xg, &[], |v, _| v) * inv_m;
-            let var = lane_sum(xg, &[], |v, _| (v - mean) * (v - mean));
-            *s = T::one() / (var * inv_m + eps).sqrt();
-            let sv = *s;
-            for (yv, &xv) in yg.iter_mut().zip(xg) {
-                *yv = (xv - mean) * sv;
+        // Groups in batches, each step over the whole batch: the groups' chains of sums,
+        // square root and division are independent, and so overlap in the core (one group
+        // at a time, each step waited for the one before). Digits network, batch 32,
+        // AVX2 f32: layer-3 forward 3.1 → 2.7 µs, layers 7 and 10 1.09 → 0.84 µs; 64 per
+        // batch instead of 16 made no difference. (The backward's two sums already run
+        // side by side; batched like this it was slower, 3.2 → 3.4 µs.)
+        let mut means = [T::zero(); LN_BATCH];
+        let groups = x.len() / m.max(1);
+        let mut g0 = 0;
+        while g0 < groups {
+            let nb = LN_BATCH.min(groups - g0);
+            let xb = &x[g0 * m..(g0 + nb) * m];
+            for (mean, xg) in means.iter_mut().zip(xb.chunks_exact(m)) {
+                *mean = lane_sum(xg, &[], |v, _| v) * inv_m;
             }
+            for ((s, &mean), xg) in rstd[g0..g0 + nb]
+                .iter_mut()
+                .zip(&means)
+                .zip(xb.chunks_exact(m))
+            {
+                *s = lane_sum(xg, &[], |v, _| (v - mean) * (v - mean));
+            }
+            for s in &mut rstd[g0..g0 + nb] {
+                *s = T::one() / (*s * inv_m + eps).sqrt();
+            }
+            let yb = &mut y[g0 * m..(g0 + nb) * m];
+            for (((yg, xg), &mean), &sv) in yb
+                .chunks_exact_mut(m)
+                .zip(xb.chunks_exact(m))
+                .zip(&means)
+                .zip(&rstd[g0..g0 + nb])
+            {
+                for (yv, &xv) in yg.iter_mut().zip(xg) {
+                    *yv = (xv - mean) * sv;
+                }
+            }
+            g0 += nb;
         }
     }
 }
@@ -489,6 +517,54 @@ mod tests {
             })
             .collect();
         assert_ne!(bits(&other), bits(&y1), "control");
+    }
+
+    /// One group at a time, each step waiting for the one before: the layer norm's
+    /// definition, which the batched kernel must reproduce bit for bit.
+    fn layer_norm_by_group<T: Scalar>(x: &[T], m: usize, eps: T) -> (Vec<T>, Vec<T>) {
+        let inv_m = T::one() / T::of(m as f64);
+        let (mut y, mut rstd) = (Vec::new(), Vec::new());
+        for xg in x.chunks_exact(m) {
+            let mean = lane_sum(xg, &[], |v, _| v) * inv_m;
+            let var = lane_sum(xg, &[], |v, _| (v - mean) * (v - mean));
+            let s = T::one() / (var * inv_m + eps).sqrt();
+            y.extend(xg.iter().map(|&v| (v - mean) * s));
+            rstd.push(s);
+        }
+        (y, rstd)
+    }
+
+    fn batched_layer_norm_matches<T: Scalar>() {
+        // 2·LN_BATCH + 5 groups: two whole batches and a partial one.
+        let (m, groups, eps) = (21, 2 * LN_BATCH + 5, T::of(1e-5));
+        let x = data::<T>(m * groups, 4);
+        let (mut y, mut rstd) = (vec![T::zero(); x.len()], vec![T::zero(); groups]);
+        let job = LayerNormForward {
+            x: &x,
+            m,
+            eps,
+            y: &mut y,
+            rstd: &mut rstd,
+        };
+        job.run(Level::Baseline);
+        let (want_y, want_rstd) = layer_norm_by_group(&x, m, eps);
+        assert_eq!(bits(&y), bits(&want_y));
+        assert_eq!(bits(&rstd), bits(&want_rstd));
+        // Control: one entry of the last group changed moves its outputs.
+        let mut moved = x.clone();
+        moved[m * groups - 1] += T::of(1e-3);
+        assert_ne!(
+            bits(&layer_norm_by_group(&moved, m, eps).0),
+            bits(&y),
+            "control"
+        );
+    }
+
+    /// The layer norm in batches of groups gives the bits of one group at a time.
+    #[test]
+    fn batched_layer_norm_matches_one_group_at_a_time() {
+        batched_layer_norm_matches::<f32>();
+        batched_layer_norm_matches::<f64>();
     }
 
     /// The fixed-width pooling of rows of 4 gives the bits of the buffered loop.
