@@ -21,6 +21,7 @@ use super::lanes::{from_lanes, sum_lanes, to_lanes};
 use super::simd::{self, Job, Level};
 use super::{aligned::Aligned, valid_range, ConvGeom, Scratch};
 use crate::Scalar;
+use std::ops::Range;
 
 /// Largest plane (pixels) computed this way: the layer-4 (4×4) and layer-8 (2×2) planes of
 /// the digits network; larger planes keep the im2col formulations.
@@ -401,11 +402,13 @@ impl<T: Scalar> WeightGrad<'_, T> {
         lanes.resize(e * L, T::zero());
         sums.resize(e, T::zero());
         for t in 0..nt {
-            let len = self.compact::<L>(t, tap_gy, tap_x);
-            let ops = (&tap_gy[..], &tap_x[..], len);
+            let len = self.compact::<L>(t, 0..ci, true, tap_x);
             let mut o0 = 0;
             while o0 < co {
                 let ro = if o0 + R <= co { R } else { 1 };
+                // The tile's output channels only: with all C_in inputs they stay in L1.
+                self.compact::<L>(t, o0..o0 + ro, false, tap_gy);
+                let ops = (&tap_gy[..], &tap_x[..], len);
                 let mut c0 = 0;
                 while c0 < ci {
                     let sc = if c0 + S <= ci { S } else { 1 };
@@ -428,18 +431,20 @@ impl<T: Scalar> WeightGrad<'_, T> {
         }
     }
 
-    /// Copies what tap t reads into one run per channel: `tap_gy` [C_out, len] and `tap_x`
-    /// [C_in, len] (lane vectors), each channel's blocks one after the other, and within a
-    /// block the tap's runs of output pixels p (and of their inputs p + offset) in order.
-    /// A product along such a run sums the lanes in the order of blocks, runs and pixels,
-    /// as the runs read in place would, without a loop per row (a side tap of a 4×4 plane
-    /// has 4 runs of 3 pixels per block). Returns len (pixels × L).
+    /// Copies what tap t reads of `channels` into one run per channel, `dst` [channels,
+    /// len] (lane vectors): of the input (`input`, pixels p + offset) or of the output
+    /// gradient (pixels p); each channel's blocks one after the other, and within a block
+    /// the tap's runs of output pixels p in order. A product along such a run sums the
+    /// lanes in the order of blocks, runs and pixels, as the runs read in place would,
+    /// without a loop per row (a side tap of a 4×4 plane has 4 runs of 3 pixels per block).
+    /// Returns len (pixels × L).
     #[inline(always)]
     fn compact<const L: usize>(
         &self,
         t: usize,
-        tap_gy: &mut Aligned<T>,
-        tap_x: &mut Aligned<T>,
+        channels: Range<usize>,
+        input: bool,
+        dst: &mut Aligned<T>,
     ) -> usize {
         let (g, hw) = (self.g, self.g.h * self.g.w);
         let (runs, starts) = self.runs;
@@ -447,30 +452,31 @@ impl<T: Scalar> WeightGrad<'_, T> {
         let blocks = self.xt.len() / (g.c_in * hw * L);
         let per_block: usize = runs.iter().map(|r| r.2).sum();
         let len = blocks * per_block * L;
-        tap_gy.resize_overwritten(g.c_out * len, T::zero());
-        tap_x.resize_overwritten(g.c_in * len, T::zero());
-        let copy = |src: &[T], channels: usize, input: bool, dst: &mut [T]| {
-            for (c, out) in dst.chunks_exact_mut(len.max(1)).enumerate().take(channels) {
-                let mut at = 0;
-                for b in 0..blocks {
-                    let plane = &src[(b * channels + c) * hw * L..][..hw * L];
-                    for &(p0, q0, n) in runs {
-                        let from = if input { q0 } else { p0 };
-                        out[at..at + n * L].copy_from_slice(&plane[from * L..][..n * L]);
-                        at += n * L;
-                    }
+        let (src, total) = if input {
+            (self.xt, g.c_in)
+        } else {
+            (self.gyt, g.c_out)
+        };
+        dst.resize_overwritten(channels.len() * len, T::zero());
+        for (c, out) in channels.zip(dst.chunks_exact_mut(len.max(1))) {
+            let mut at = 0;
+            for b in 0..blocks {
+                let plane = &src[(b * total + c) * hw * L..][..hw * L];
+                for &(p0, q0, n) in runs {
+                    let from = if input { q0 } else { p0 };
+                    out[at..at + n * L].copy_from_slice(&plane[from * L..][..n * L]);
+                    at += n * L;
                 }
             }
-        };
-        copy(self.gyt, g.c_out, false, tap_gy);
-        copy(self.xt, g.c_in, true, tap_x);
+        }
         len
     }
 }
 
 /// Lanes of the R × S entries (o0.., c0..) of one tap, into their rows of `lanes`
-/// [C_out·C_in, L], from the tap's compacted operands (`tap_gy`, `tap_x`, run length
-/// `len`: [`WeightGrad::compact`]): one run per entry.
+/// [C_out·C_in, L], from the tap's compacted operands (`tap_gy`: the tile's R output
+/// channels, `tap_x`: every input channel, run length `len`: [`WeightGrad::compact`]): one
+/// run per entry.
 #[inline(always)]
 fn entry_tile<T: Scalar, const R: usize, const S: usize, const L: usize>(
     level: Level,
@@ -481,7 +487,7 @@ fn entry_tile<T: Scalar, const R: usize, const S: usize, const L: usize>(
     let mut acc = [[[T::zero(); L]; S]; R];
     let mut ar: [&[T]; R] = [&[]; R];
     for (r, a) in ar.iter_mut().enumerate() {
-        *a = &tap_gy[(o0 + r) * len..][..len];
+        *a = &tap_gy[r * len..][..len];
     }
     let mut br: [&[T]; S] = [&[]; S];
     for (s, v) in br.iter_mut().enumerate() {
