@@ -6,7 +6,9 @@
 //! are added pairwise, then the tail of m mod L entries in order): a fixed order, the same
 //! on every instruction set.
 
-use super::math::{tanh_f32, tanh_f64};
+use super::math::{
+    expm1_reduced_f32, expm1_reduced_f64, finish_f32, finish_f64, reduce_f32, reduce_f64,
+};
 use super::simd::{Job, Level};
 use crate::Scalar;
 
@@ -399,7 +401,16 @@ impl<T: Scalar> Job for LayerNormBackward<'_, T> {
     }
 }
 
-/// y = tanh(x) entrywise.
+/// Values per block of [`TanhForward`].
+const TANH_BLOCK: usize = 256;
+
+/// y = tanh(x) entrywise ([`super::math::tanh_f32`], [`super::math::tanh_f64`]), in blocks
+/// of [`TANH_BLOCK`] values and three passes over each block: range reduction, polynomial,
+/// rescaling and division. The same operations as one pass per value, so the same bits; but
+/// a value's whole chain of dependent operations was longer than the core could overlap
+/// across values, and each pass's chain is about a third of it. Digits network, batch 32,
+/// AVX2, layer-2 tanh (8,192 values): f32 7.0 → 4.3 µs, f64 18.7 → 12.1 µs (blocks of 64
+/// and 1,024 values: no better).
 pub(crate) struct TanhForward<'a, T> {
     pub x: &'a [T],
     pub y: &'a mut [T],
@@ -411,13 +422,32 @@ impl<T: Scalar> Job for TanhForward<'_, T> {
     fn run(self, _: Level) {
         // The conversions between T and its own type (f32 → f64 → f32, f64 → f64) are
         // exact and compile to nothing.
+        let blocks = self.x.chunks(TANH_BLOCK).zip(self.y.chunks_mut(TANH_BLOCK));
         if is_f32::<T>() {
-            for (o, &v) in self.y.iter_mut().zip(self.x) {
-                *o = T::of(tanh_f32(v.f64() as f32) as f64);
+            let (mut r, mut n) = ([0f32; TANH_BLOCK], [0i32; TANH_BLOCK]);
+            for (xb, yb) in blocks {
+                for ((rv, nv), &v) in r.iter_mut().zip(&mut n).zip(xb) {
+                    (*rv, *nv) = reduce_f32(v.f64() as f32);
+                }
+                for rv in &mut r[..xb.len()] {
+                    *rv = expm1_reduced_f32(*rv);
+                }
+                for (((o, &v), &em), &nv) in yb.iter_mut().zip(xb).zip(&r).zip(&n) {
+                    *o = T::of(finish_f32(em, nv, v.f64() as f32) as f64);
+                }
             }
         } else {
-            for (o, &v) in self.y.iter_mut().zip(self.x) {
-                *o = T::of(tanh_f64(v.f64()));
+            let (mut r, mut n) = ([0f64; TANH_BLOCK], [0i64; TANH_BLOCK]);
+            for (xb, yb) in blocks {
+                for ((rv, nv), &v) in r.iter_mut().zip(&mut n).zip(xb) {
+                    (*rv, *nv) = reduce_f64(v.f64());
+                }
+                for rv in &mut r[..xb.len()] {
+                    *rv = expm1_reduced_f64(*rv);
+                }
+                for (((o, &v), &em), &nv) in yb.iter_mut().zip(xb).zip(&r).zip(&n) {
+                    *o = T::of(finish_f64(em, nv, v.f64()));
+                }
             }
         }
     }
@@ -565,6 +595,34 @@ mod tests {
     fn batched_layer_norm_matches_one_group_at_a_time() {
         batched_layer_norm_matches::<f32>();
         batched_layer_norm_matches::<f64>();
+    }
+
+    fn staged_tanh_matches<T: Scalar>(one: impl Fn(f64) -> f64) {
+        // A block and a half, over magnitudes 1e-9 … 30, both signs, and the special
+        // values: every stage sees whole and partial blocks.
+        let mut x: Vec<T> = (0..TANH_BLOCK * 3 / 2)
+            .map(|i| {
+                let v = 10f64.powf(-9.0 + 10.5 * i as f64 / (TANH_BLOCK * 3 / 2) as f64);
+                T::of(if i % 2 == 0 { v } else { -v })
+            })
+            .collect();
+        x.extend([0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN].map(T::of));
+        let mut y = vec![T::zero(); x.len()];
+        TanhForward { x: &x, y: &mut y }.run(Level::Baseline);
+        let want: Vec<T> = x.iter().map(|v| T::of(one(v.f64()))).collect();
+        assert_eq!(bits(&y), bits(&want));
+        // Control: one value off by a relative 1e-6 (a few f32 ulps) is seen.
+        let mut off = want.clone();
+        off[7] = off[7] + off[7] * T::of(1e-6);
+        assert_ne!(bits(&y), bits(&off), "control");
+    }
+
+    /// The staged tanh gives, value by value, the bits of the one-value definition.
+    #[test]
+    fn staged_tanh_matches_the_one_value_definition() {
+        use super::super::math::{tanh_f32, tanh_f64};
+        staged_tanh_matches::<f32>(|v| tanh_f32(v as f32) as f64);
+        staged_tanh_matches::<f64>(tanh_f64);
     }
 
     /// The fixed-width pooling of rows of 4 gives the bits of the buffered loop.

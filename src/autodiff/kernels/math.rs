@@ -6,9 +6,17 @@
 //! library in the unit tests); NaN propagates, ±∞ give ±1, |x| beyond the point where
 //! tanh rounds to ±1 is clamped there.
 
-/// tanh in f32.
-#[inline(always)]
+/// tanh in f32, one value: the definition [`super::elementwise::TanhForward`] computes in
+/// stages (and is tested against, bit for bit).
+#[cfg(test)]
 pub(crate) fn tanh_f32(x: f32) -> f32 {
+    let (r, n) = reduce_f32(x);
+    finish_f32(expm1_reduced_f32(r), n, x)
+}
+
+/// The range reduction of tanh_f32: 2|x| = n·ln 2 + r with |r| ≤ ln 2 / 2; returns (r, n).
+#[inline(always)]
+pub(crate) fn reduce_f32(x: f32) -> (f32, i32) {
     // tanh(a) rounds to 1 in f32 for a > 9.01; e^20 stays finite.
     let a = x.abs();
     let a = if a > 10.0 { 10.0 } else { a }; // NaN fails the test and stays NaN
@@ -21,23 +29,40 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     // r = y − n·ln 2 in two steps (ln 2 = HI + LO, HI with few significant bits).
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let r = (y - n * LN2_HI) - n * LN2_LO;
-    // expm1(r) = r + r²(1/2 + r(1/6 + r(1/24 + r(1/120 + r(1/720 + r/5040))))).
+    ((y - n * LN2_HI) - n * LN2_LO, ni)
+}
+
+/// expm1(r) for a reduced r: r + r²(1/2 + r(1/6 + r(1/24 + r(1/120 + r(1/720 + r/5040))))).
+#[inline(always)]
+pub(crate) fn expm1_reduced_f32(r: f32) -> f32 {
     let p = 1.0 / 720.0 + r * (1.0 / 5040.0);
     let p = 1.0 / 120.0 + r * p;
     let p = 1.0 / 24.0 + r * p;
     let p = 1.0 / 6.0 + r * p;
     let p = 0.5 + r * p;
-    let em = r + r * r * p;
+    r + r * r * p
+}
+
+/// tanh from expm1(r) = `em` and n: E = 2ⁿ·em + (2ⁿ − 1) = expm1(2|x|), tanh = ±E/(E + 2)
+/// with the sign of x.
+#[inline(always)]
+pub(crate) fn finish_f32(em: f32, n: i32, x: f32) -> f32 {
     // 2ⁿ from its exponent bits (0 ≤ n ≤ 29 here).
-    let scale = f32::from_bits(((ni + 127) as u32) << 23);
+    let scale = f32::from_bits(((n + 127) as u32) << 23);
     let e = scale * em + (scale - 1.0);
     (e / (e + 2.0)).copysign(x)
 }
 
-/// tanh in f64.
-#[inline(always)]
+/// tanh in f64, one value, as [`tanh_f32`].
+#[cfg(test)]
 pub(crate) fn tanh_f64(x: f64) -> f64 {
+    let (r, n) = reduce_f64(x);
+    finish_f64(expm1_reduced_f64(r), n, x)
+}
+
+/// The range reduction of tanh_f64: 2|x| = n·ln 2 + r with |r| ≤ ln 2 / 2; returns (r, n).
+#[inline(always)]
+pub(crate) fn reduce_f64(x: f64) -> (f64, i64) {
     // tanh(a) rounds to 1 in f64 for a > 19.07; e^40 stays finite.
     let a = x.abs();
     let a = if a > 20.0 { 20.0 } else { a }; // NaN fails the test and stays NaN
@@ -50,8 +75,13 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
     // fdlibm's split of ln 2: HI has 32 significant bits, so n·HI is exact for |n| < 2²⁰.
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-    let r = (y - n * LN2_HI) - n * LN2_LO;
-    // expm1(r) = r + r²·Σ_{k≥2} r^(k−2)/k!, up to k = 13 (remainder < 2⁻⁵⁵ relative).
+    ((y - n * LN2_HI) - n * LN2_LO, ni)
+}
+
+/// expm1(r) for a reduced r: r + r²·Σ_{k≥2} r^(k−2)/k!, up to k = 13 (remainder < 2⁻⁵⁵
+/// relative).
+#[inline(always)]
+pub(crate) fn expm1_reduced_f64(r: f64) -> f64 {
     const INV_FACT: [f64; 12] = [
         1.0 / 2.0,
         1.0 / 6.0,
@@ -79,8 +109,13 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
     let s1 = q(4) + r2 * q(6);
     let s2 = q(8) + r2 * q(10);
     let p = (s0 + r4 * s1) + r8 * s2;
-    let em = r + r2 * p;
-    let scale = f64::from_bits(((ni + 1023) as u64) << 52);
+    r + r2 * p
+}
+
+/// tanh from expm1(r) = `em` and n, as [`finish_f32`].
+#[inline(always)]
+pub(crate) fn finish_f64(em: f64, n: i64, x: f64) -> f64 {
+    let scale = f64::from_bits(((n + 1023) as u64) << 52);
     let e = scale * em + (scale - 1.0);
     (e / (e + 2.0)).copysign(x)
 }
