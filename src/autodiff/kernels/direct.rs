@@ -285,7 +285,7 @@ pub(super) fn backward<T: Scalar>(
 
 /// wt[c, o, t] = w[o, c, t] for w of shape [C_out, C_in, T] (`dims`): the weights with the
 /// input channels as rows. The common tap counts (the plus filter's 5, the 3×3 square's 9)
-/// are copied as fixed-size blocks; the general case entry by entry.
+/// are copied as fixed-size blocks; the general case by slices.
 fn regroup<T: Scalar>(w: &[T], dims: (usize, usize, usize), wt: &mut [T]) {
     match dims.2 {
         5 => regroup_blocks::<T, 5>(w, dims, wt),
@@ -294,9 +294,7 @@ fn regroup<T: Scalar>(w: &[T], dims: (usize, usize, usize), wt: &mut [T]) {
             let (co, ci, nt) = dims;
             for (o, wo) in w.chunks_exact(ci * nt).enumerate() {
                 for (c, src) in wo.chunks_exact(nt).enumerate() {
-                    for (t, &v) in src.iter().enumerate() {
-                        wt[(c * co + o) * nt + t] = v;
-                    }
+                    wt[(c * co + o) * nt..][..nt].copy_from_slice(src);
                 }
             }
         }

@@ -313,10 +313,10 @@ impl<T: Scalar> Job for Pool2Backward<'_, T> {
     }
 }
 
-/// Layer norm over groups of m: y = (x − μ)·s, s = 1/√(σ² + eps); s written to `rstd`.
-/// Groups per batch of the layer-norm kernels (see [`LayerNormForward`]).
+/// Groups per batch of the layer-norm forward (see [`LayerNormForward`]).
 const LN_BATCH: usize = 16;
 
+/// Layer norm over groups of m: y = (x − μ)·s, s = 1/√(σ² + eps); s written to `rstd`.
 pub(crate) struct LayerNormForward<'a, T> {
     pub x: &'a [T],
     pub m: usize,
@@ -404,7 +404,7 @@ impl<T: Scalar> Job for LayerNormBackward<'_, T> {
 /// Values per block of [`TanhForward`].
 const TANH_BLOCK: usize = 256;
 
-/// y = tanh(x) entrywise ([`super::math::tanh_f32`], [`super::math::tanh_f64`]), in blocks
+/// y = tanh(x) entrywise (`math::tanh_f32`, `math::tanh_f64`, one value at a time), in blocks
 /// of [`TANH_BLOCK`] values and three passes over each block: range reduction, polynomial,
 /// rescaling and division. The same operations as one pass per value, so the same bits; but
 /// a value's whole chain of dependent operations was longer than the core could overlap
@@ -422,33 +422,42 @@ impl<T: Scalar> Job for TanhForward<'_, T> {
     fn run(self, _: Level) {
         // The conversions between T and its own type (f32 → f64 → f32, f64 → f64) are
         // exact and compile to nothing.
-        let blocks = self.x.chunks(TANH_BLOCK).zip(self.y.chunks_mut(TANH_BLOCK));
         if is_f32::<T>() {
-            let (mut r, mut n) = ([0f32; TANH_BLOCK], [0i32; TANH_BLOCK]);
-            for (xb, yb) in blocks {
-                for ((rv, nv), &v) in r.iter_mut().zip(&mut n).zip(xb) {
-                    (*rv, *nv) = reduce_f32(v.f64() as f32);
-                }
-                for rv in &mut r[..xb.len()] {
-                    *rv = expm1_reduced_f32(*rv);
-                }
-                for (((o, &v), &em), &nv) in yb.iter_mut().zip(xb).zip(&r).zip(&n) {
-                    *o = T::of(finish_f32(em, nv, v.f64() as f32) as f64);
-                }
-            }
+            let (reduce, finish) = (
+                |v: T| reduce_f32(v.f64() as f32),
+                |em, n, v: T| T::of(finish_f32(em, n, v.f64() as f32) as f64),
+            );
+            tanh_in_passes(self.x, self.y, reduce, expm1_reduced_f32, finish);
         } else {
-            let (mut r, mut n) = ([0f64; TANH_BLOCK], [0i64; TANH_BLOCK]);
-            for (xb, yb) in blocks {
-                for ((rv, nv), &v) in r.iter_mut().zip(&mut n).zip(xb) {
-                    (*rv, *nv) = reduce_f64(v.f64());
-                }
-                for rv in &mut r[..xb.len()] {
-                    *rv = expm1_reduced_f64(*rv);
-                }
-                for (((o, &v), &em), &nv) in yb.iter_mut().zip(xb).zip(&r).zip(&n) {
-                    *o = T::of(finish_f64(em, nv, v.f64()));
-                }
-            }
+            let (reduce, finish) = (
+                |v: T| reduce_f64(v.f64()),
+                |em, n, v: T| T::of(finish_f64(em, n, v.f64())),
+            );
+            tanh_in_passes(self.x, self.y, reduce, expm1_reduced_f64, finish);
+        }
+    }
+}
+
+/// The three passes of [`TanhForward`] over each block of x into y: `reduce` to (r, n),
+/// `expm1` of r, `finish` from (expm1(r), n, x), in the precision F of the math functions.
+#[inline(always)]
+fn tanh_in_passes<T: Scalar, F: Copy + Default, N: Copy + Default>(
+    x: &[T],
+    y: &mut [T],
+    reduce: impl Fn(T) -> (F, N),
+    expm1: impl Fn(F) -> F,
+    finish: impl Fn(F, N, T) -> T,
+) {
+    let (mut r, mut n) = ([F::default(); TANH_BLOCK], [N::default(); TANH_BLOCK]);
+    for (xb, yb) in x.chunks(TANH_BLOCK).zip(y.chunks_mut(TANH_BLOCK)) {
+        for ((rv, nv), &v) in r.iter_mut().zip(&mut n).zip(xb) {
+            (*rv, *nv) = reduce(v);
+        }
+        for rv in &mut r[..xb.len()] {
+            *rv = expm1(*rv);
+        }
+        for (((o, &v), &em), &nv) in yb.iter_mut().zip(xb).zip(&r).zip(&n) {
+            *o = finish(em, nv, v);
         }
     }
 }
@@ -503,6 +512,7 @@ impl Job for MeanRows<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::bits;
     use super::*;
 
     /// Values with unrelated mantissas in [−1/3, 1/3) (a SplitMix64 hash of the index).
@@ -517,10 +527,6 @@ mod tests {
                 T::of(u / 3.0)
             })
             .collect()
-    }
-
-    fn bits<T: Scalar>(v: &[T]) -> Vec<u64> {
-        v.iter().map(|x| x.f64().to_bits()).collect()
     }
 
     fn fixed_matches_buffered<T: Scalar>() {

@@ -23,7 +23,7 @@ fn data(n: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
-fn bits<T: crate::Scalar>(v: &[T]) -> Vec<u64> {
+pub(super) fn bits<T: crate::Scalar>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.f64().to_bits()).collect()
 }
 
