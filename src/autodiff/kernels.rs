@@ -30,8 +30,11 @@ pub struct Scratch<T> {
     /// Data rearranged for a convolution method (im2col panels, channel-major blocks,
     /// transposed weights, phase planes).
     panels: Panels<T>,
-    /// Index tables of a convolution's taps: which reads fall inside the grid.
+    /// Index tables of the convolution being run: which reads fall inside the grid.
     taps: TapTables,
+    /// Tables of other geometries run before, kept for reuse ([`Scratch::tables_for`]): a
+    /// network's layers alternate, and a 28×28 step runs each layer as 11 micro-batches.
+    kept_taps: Vec<TapTables>,
     /// Packed operands of the matrix products.
     gemm: GemmPacking<T>,
 }
@@ -63,6 +66,8 @@ struct Panels<T> {
 /// Per-tap index tables of a convolution geometry.
 #[derive(Clone, Debug, Default)]
 struct TapTables {
+    /// What the tables were built for (`None`: nothing yet).
+    built_for: Option<TablesKey>,
     /// Per tap, which pixels of a plane read inside the grid.
     masks: Vec<bool>,
     /// Per tap, the mask repeated over the C_in planes of a sample (tap-planes layout).
@@ -84,6 +89,47 @@ struct TapTables {
     phases: Vec<usize>,
 }
 
+/// Which tables of a geometry a [`TapTables`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TablesKind {
+    /// `masks` and `shifts`, and with `tiled` the masks repeated over the input channels.
+    Masks { tiled: bool },
+    /// Strided geometries: `masks`, `shifts`, `phases`, and the masks repeated over `per`
+    /// samples.
+    Strided { per: usize },
+    /// The dense formulation's (output pixel, input pixel) pairs per tap.
+    Pairs,
+    /// The batch-lane product's (tap, pixel) lists per pixel, of the forward pass or of the
+    /// input gradient.
+    PixelLists { backward: bool },
+    /// The batch-lane weight gradient's runs per tap.
+    Runs,
+}
+
+/// What a [`TapTables`] depends on: its kind and the geometry without the batch size (the
+/// per-block sample counts that depend on it are part of the kind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TablesKey {
+    geom: ConvGeom,
+    kind: TablesKind,
+}
+
+impl TapTables {
+    fn built_for(&self, g: &ConvGeom, kind: TablesKind) -> bool {
+        self.built_for.as_ref().is_some_and(|key| {
+            let k = &key.geom;
+            key.kind == kind
+                && (k.c_in, k.c_out, k.h, k.w, k.k) == (g.c_in, g.c_out, g.h, g.w, g.k)
+                && (k.pad_top, k.pad_left, k.stride) == (g.pad_top, g.pad_left, g.stride)
+                && k.taps == g.taps
+        })
+    }
+}
+
+/// How many tap tables besides the active ones a scratch keeps (the paper's networks use
+/// at most 8 in training and evaluation together).
+const KEPT_TABLES: usize = 12;
+
 /// Packed operands of a matrix product.
 #[derive(Clone, Debug, Default)]
 struct GemmPacking<T> {
@@ -99,6 +145,45 @@ impl<T: Scalar> Scratch<T> {
     /// Empty buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl<T> Scratch<T> {
+    /// Makes `self.taps` the `kind` tables of `g`: as they are when they were the last
+    /// built, from the kept ones when they were built before, else by `build` (on cleared
+    /// tables). Tables depend on the geometry alone, so a kept one equals a rebuilt one.
+    fn tables_for(
+        &mut self,
+        g: &ConvGeom,
+        kind: TablesKind,
+        build: impl FnOnce(&ConvGeom, &mut TapTables),
+    ) {
+        if self.taps.built_for(g, kind) {
+            return;
+        }
+        if let Some(i) = self.kept_taps.iter().position(|t| t.built_for(g, kind)) {
+            std::mem::swap(&mut self.taps, &mut self.kept_taps[i]);
+            return;
+        }
+        // Keep the active tables; when full, reuse the buffers of the oldest kept ones.
+        let mut spare = if self.kept_taps.len() >= KEPT_TABLES {
+            self.kept_taps.remove(0)
+        } else {
+            TapTables::default()
+        };
+        std::mem::swap(&mut self.taps, &mut spare);
+        if spare.built_for.is_some() {
+            self.kept_taps.push(spare);
+        }
+        self.taps.built_for = None;
+        build(g, &mut self.taps);
+        self.taps.built_for = Some(TablesKey {
+            geom: ConvGeom {
+                batch: 0,
+                ..g.clone()
+            },
+            kind,
+        });
     }
 }
 

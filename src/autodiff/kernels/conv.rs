@@ -37,7 +37,7 @@ use super::direct;
 use super::gemm::{gemm, gemm_nt_lanes, nt_lanes, pad_cols, View, COL_UNIT};
 use super::lanes::transpose;
 use super::simd::{self, Job, Level};
-use super::{aligned::Aligned, valid_range, ConvGeom, Panels, Scratch};
+use super::{aligned::Aligned, valid_range, ConvGeom, Panels, Scratch, TablesKind, TapTables};
 use crate::Scalar;
 
 mod dense;

@@ -19,7 +19,7 @@ use super::conv::Grads;
 use super::gemm::{lane_products, nt_lanes};
 use super::lanes::{from_lanes, sum_lanes, to_lanes};
 use super::simd::{self, Job, Level};
-use super::{aligned::Aligned, valid_range, ConvGeom, Scratch};
+use super::{aligned::Aligned, valid_range, ConvGeom, Scratch, TablesKind, TapTables};
 use crate::Scalar;
 use std::ops::Range;
 
@@ -55,12 +55,12 @@ pub(super) fn applies_forward(g: &ConvGeom) -> bool {
 /// the pairs (t, v) of each tap t linking it to a pixel v inside the input grid, in tap
 /// order: v = σ·u + offset_t for the forward (u = (i, j) an output pixel), v = u − offset_t
 /// for the input gradient (stride 1; u an input pixel, v the output pixel that reads it).
-fn pixel_lists<T>(g: &ConvGeom, backward: bool, s: &mut Scratch<T>) {
+fn pixel_lists(g: &ConvGeom, backward: bool, taps: &mut TapTables) {
     let (h, w) = (g.h as isize, g.w as isize);
     let (oh, ow, st) = (g.out_h() as isize, g.out_w() as isize, g.stride as isize);
-    s.taps.pairs.clear();
-    s.taps.pair_starts.clear();
-    s.taps.pair_starts.push(0);
+    taps.pairs.clear();
+    taps.pair_starts.clear();
+    taps.pair_starts.push(0);
     for i in 0..oh {
         for j in 0..ow {
             for t in 0..g.taps.len() {
@@ -71,21 +71,21 @@ fn pixel_lists<T>(g: &ConvGeom, backward: bool, s: &mut Scratch<T>) {
                     (st * i + di, st * j + dj)
                 };
                 if (0..h).contains(&a) && (0..w).contains(&b) {
-                    s.taps.pairs.push((t, (a * w + b) as usize));
+                    taps.pairs.push((t, (a * w + b) as usize));
                 }
             }
-            s.taps.pair_starts.push(s.taps.pairs.len());
+            taps.pair_starts.push(taps.pairs.len());
         }
     }
 }
 
-/// Lists in `s.taps.runs`, per tap t (`s.taps.run_starts[t]..s.taps.run_starts[t + 1]`), the rows of output
+/// Lists in `taps.runs`, per tap t (`taps.run_starts[t]..taps.run_starts[t + 1]`), the rows of output
 /// pixels whose read through t lies in the grid, as (first output pixel, first input pixel,
 /// length); consecutive whole rows are merged into one run.
-fn tap_runs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
-    s.taps.runs.clear();
-    s.taps.run_starts.clear();
-    s.taps.run_starts.push(0);
+fn tap_runs(g: &ConvGeom, taps: &mut TapTables) {
+    taps.runs.clear();
+    taps.run_starts.clear();
+    taps.run_starts.push(0);
     for t in 0..g.taps.len() {
         let (di, dj) = g.offset(t);
         let (i0, i1) = valid_range(di, g.h);
@@ -96,17 +96,17 @@ fn tap_runs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
                     i * g.w + j0,
                     (i as isize + di) as usize * g.w + (j0 as isize + dj) as usize,
                 );
-                let tap_has_runs = s.taps.runs.len() > s.taps.run_starts[t];
-                match s.taps.runs.last_mut() {
+                let tap_has_runs = taps.runs.len() > taps.run_starts[t];
+                match taps.runs.last_mut() {
                     // Whole rows follow each other: one longer run.
                     Some(last) if tap_has_runs && last.0 + last.2 == p && last.1 + last.2 == q => {
                         last.2 += j1 - j0
                     }
-                    _ => s.taps.runs.push((p, q, j1 - j0)),
+                    _ => taps.runs.push((p, q, j1 - j0)),
                 }
             }
         }
-        s.taps.run_starts.push(s.taps.runs.len());
+        taps.run_starts.push(taps.runs.len());
     }
 }
 
@@ -211,7 +211,9 @@ pub(super) fn forward<T: Scalar>(
     s: &mut Scratch<T>,
 ) {
     let (in_hw, hw, n, l) = (g.h * g.w, g.out_h() * g.out_w(), g.batch, nt_lanes::<T>());
-    pixel_lists(g, false, s);
+    s.tables_for(g, TablesKind::PixelLists { backward: false }, |g, t| {
+        pixel_lists(g, false, t)
+    });
     to_lanes(level, x, (n, g.c_in * in_hw), &mut s.panels.cols);
     s.panels
         .chan
@@ -252,7 +254,9 @@ pub(super) fn backward<T: Scalar>(
             .wt
             .resize_overwritten(g.c_in * g.c_out * nt, T::zero());
         regroup(w, (g.c_out, g.c_in, nt), &mut s.panels.wt);
-        pixel_lists(g, true, s);
+        s.tables_for(g, TablesKind::PixelLists { backward: true }, |g, t| {
+            pixel_lists(g, true, t)
+        });
         s.panels
             .gwt
             .resize_overwritten(n.div_ceil(l) * g.c_in * hw * l, T::zero());
@@ -331,7 +335,7 @@ impl<T: Scalar> Job for WeightGradJob<'_, T> {
         let WeightGradJob { g, x, gw, s } = self;
         let (hw, n) = (g.h * g.w, g.batch);
         to_lanes(level, x, (n, g.c_in * hw), &mut s.panels.cols);
-        tap_runs(g, s);
+        s.tables_for(g, TablesKind::Runs, tap_runs);
         let wg = WeightGrad {
             g,
             gyt: &s.panels.chan,

@@ -480,3 +480,82 @@ fn mean_rows_keep_the_member_order_at_every_level() {
         "control: another member order rounds differently"
     );
 }
+
+/// Forward and both adjoints of `g` with the scratch `s`, concatenated.
+fn conv_with<T: crate::Scalar>(g: &ConvGeom, s: &mut Scratch<T>) -> Vec<T> {
+    let c = |v: Vec<f64>| v.into_iter().map(T::of).collect::<Vec<T>>();
+    let (x, w, gy) = (
+        c(data(g.x_len(), 1)),
+        c(data(g.w_len(), 2)),
+        c(data(g.y_len(), 3)),
+    );
+    let mut y = vec![T::zero(); g.y_len()];
+    super::conv2d_forward_with(g, &x, &w, &mut y, s);
+    let (mut gx, mut gw) = (c(data(g.x_len(), 4)), c(data(g.w_len(), 5)));
+    super::conv2d_backward_with(g, &gy, &x, &w, Some(&mut gx), Some(&mut gw), s);
+    y.extend(gx);
+    y.extend(gw);
+    y
+}
+
+/// One scratch shared by every geometry of [`geoms`] and its one-sample and unpadded
+/// variants, for two rounds (so tables are reused from the active slot, from the kept ones, and rebuilt after
+/// eviction: more kinds of tables than [`super::KEPT_TABLES`]), gives the bits of a fresh
+/// scratch per call. Negative control: tables built for one geometry but labelled as
+/// another's give other results, so the comparison sees stale tables.
+fn kept_tables<T: crate::Scalar>() {
+    // Each geometry after its one-sample variant (fewer samples per block: their repeated
+    // masks are too short for it) and before its unpadded one (tables of the same kinds).
+    let all: Vec<ConvGeom> = geoms()
+        .into_iter()
+        .flat_map(|g| {
+            let unpadded = ConvGeom {
+                pad_top: 0,
+                ..g.clone()
+            };
+            let single = ConvGeom {
+                batch: 1,
+                ..g.clone()
+            };
+            [single, g, unpadded]
+        })
+        .collect();
+    let mut shared = Scratch::<T>::new();
+    for round in 0..2 {
+        for g in &all {
+            assert_eq!(
+                bits(&conv_with(g, &mut shared)),
+                bits(&conv_with(g, &mut Scratch::<T>::new())),
+                "round {round}: kept tables change {g:?}"
+            );
+        }
+    }
+    assert!(shared.kept_taps.len() == super::KEPT_TABLES);
+
+    let a = geoms()[4].clone(); // gathered, stride 1: masks and shifts
+    let b = ConvGeom {
+        pad_top: 0,
+        ..a.clone()
+    };
+    let mut stale = Scratch::<T>::new();
+    conv_with(&a, &mut stale);
+    let key = stale.taps.built_for.clone().expect("tables built");
+    stale.taps.built_for = Some(super::TablesKey {
+        geom: ConvGeom {
+            batch: 0,
+            ..b.clone()
+        },
+        ..key
+    });
+    assert_ne!(
+        bits(&conv_with(&b, &mut stale)),
+        bits(&conv_with(&b, &mut Scratch::<T>::new())),
+        "control: another geometry's tables went unnoticed"
+    );
+}
+
+#[test]
+fn kept_tap_tables_give_the_bits_of_fresh_ones() {
+    kept_tables::<f32>();
+    kept_tables::<f64>();
+}

@@ -15,12 +15,12 @@ pub(super) fn strided_range(d: isize, stride: usize, n_in: usize, n_out: usize) 
 
 /// Lists, per tap t, every output pixel p = (i, j) whose read through t,
 /// q = (σi + di, σj + dj), lies in the grid, as flat pairs (p, q) with p increasing, into
-/// `s.taps.pairs` (tap t's at `s.taps.pair_starts[t]..s.taps.pair_starts[t + 1]`).
-pub(super) fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
+/// `pairs` (tap t's at `pair_starts[t]..pair_starts[t + 1]`).
+pub(super) fn prepare_pairs(g: &ConvGeom, taps: &mut TapTables) {
     let (ho, wo, st) = (g.out_h(), g.out_w(), g.stride);
-    s.taps.pairs.clear();
-    s.taps.pair_starts.clear();
-    s.taps.pair_starts.push(0);
+    taps.pairs.clear();
+    taps.pair_starts.clear();
+    taps.pair_starts.push(0);
     for t in 0..g.taps.len() {
         let (di, dj) = g.offset(t);
         let (i0, i1) = strided_range(di, st, g.h, ho);
@@ -28,12 +28,11 @@ pub(super) fn prepare_pairs<T>(g: &ConvGeom, s: &mut Scratch<T>) {
         for i in i0..i1 {
             let row = ((st * i) as isize + di) * g.w as isize;
             for j in j0..j1 {
-                s.taps
-                    .pairs
+                taps.pairs
                     .push((i * wo + j, (row + (st * j) as isize + dj) as usize));
             }
         }
-        s.taps.pair_starts.push(s.taps.pairs.len());
+        taps.pair_starts.push(taps.pairs.len());
     }
 }
 

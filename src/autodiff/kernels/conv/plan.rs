@@ -48,10 +48,18 @@ pub(super) fn forward_plan(g: &ConvGeom) -> Plan {
 pub(super) fn prepare<T>(g: &ConvGeom, plan: Plan, s: &mut Scratch<T>) {
     match plan {
         Plan::BatchLanes => {}
-        Plan::Dense => prepare_pairs(g, s),
-        Plan::Gathered { per } if g.stride > 1 => prepare_strided(g, per, s),
-        Plan::Gathered { .. } => prepare_taps(g, s, false),
-        Plan::TapPlanes { .. } => prepare_taps(g, s, true),
+        Plan::Dense => s.tables_for(g, TablesKind::Pairs, prepare_pairs),
+        Plan::Gathered { per } if g.stride > 1 => {
+            s.tables_for(g, TablesKind::Strided { per }, |g, t| {
+                prepare_strided(g, per, t)
+            })
+        }
+        Plan::Gathered { .. } => s.tables_for(g, TablesKind::Masks { tiled: false }, |g, t| {
+            prepare_taps(g, t, false)
+        }),
+        Plan::TapPlanes { .. } => s.tables_for(g, TablesKind::Masks { tiled: true }, |g, t| {
+            prepare_taps(g, t, true)
+        }),
     }
 }
 
@@ -66,22 +74,22 @@ pub(crate) fn scratch_per_sample(g: &ConvGeom) -> usize {
     }
 }
 
-/// Fills the tap masks and shifts of `g` into the scratch (and the repeated masks of the
-/// tap-planes layout when `tiled`).
-pub(super) fn prepare_taps<T>(g: &ConvGeom, s: &mut Scratch<T>, tiled: bool) {
+/// Fills the tap masks and shifts of `g` (and the repeated masks of the tap-planes layout
+/// when `tiled`).
+fn prepare_taps(g: &ConvGeom, taps: &mut TapTables, tiled: bool) {
     let (h, w) = (g.h, g.w);
     let hw = h * w;
-    s.taps.masks.clear();
-    s.taps.masks.resize(g.taps.len() * hw, false);
-    s.taps.shifts.clear();
-    for (t, mask) in s.taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
-        s.taps.shifts.push(tap_mask(g.offset(t), (h, w), mask));
+    taps.masks.clear();
+    taps.masks.resize(g.taps.len() * hw, false);
+    taps.shifts.clear();
+    for (t, mask) in taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
+        taps.shifts.push(tap_mask(g.offset(t), (h, w), mask));
     }
     if tiled {
-        s.taps.tmasks.clear();
-        for mask in s.taps.masks.chunks_exact(hw.max(1)) {
+        taps.tmasks.clear();
+        for mask in taps.masks.chunks_exact(hw.max(1)) {
             for _ in 0..g.c_in {
-                s.taps.tmasks.extend_from_slice(mask);
+                taps.tmasks.extend_from_slice(mask);
             }
         }
     }
@@ -113,27 +121,27 @@ pub(super) fn tap_mask(
 /// (i', j') of phase plane (a, b), so tap offset (di, dj) reads phase (di mod σ, dj mod σ)
 /// at offset (⌊di/σ⌋, ⌊dj/σ⌋), a stride-1 read on the (H/σ)×(W/σ) phase planes. Fills each
 /// tap's phase, shift on those planes, and its mask repeated over `per` samples (`tmasks`).
-pub(super) fn prepare_strided<T>(g: &ConvGeom, per: usize, s: &mut Scratch<T>) {
+fn prepare_strided(g: &ConvGeom, per: usize, taps: &mut TapTables) {
     let (st, ho, wo) = (g.stride as isize, g.out_h(), g.out_w());
     let hw = ho * wo;
-    s.taps.masks.clear();
-    s.taps.masks.resize(g.taps.len() * hw, false);
-    s.taps.shifts.clear();
-    s.taps.phases.clear();
-    for (t, mask) in s.taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
+    taps.masks.clear();
+    taps.masks.resize(g.taps.len() * hw, false);
+    taps.shifts.clear();
+    taps.phases.clear();
+    for (t, mask) in taps.masks.chunks_exact_mut(hw.max(1)).enumerate() {
         let (di, dj) = g.offset(t);
         let (a, b) = (di.rem_euclid(st), dj.rem_euclid(st));
-        s.taps.phases.push((a * st + b) as usize);
-        s.taps.shifts.push(tap_mask(
+        taps.phases.push((a * st + b) as usize);
+        taps.shifts.push(tap_mask(
             (di.div_euclid(st), dj.div_euclid(st)),
             (ho, wo),
             mask,
         ));
     }
-    s.taps.tmasks.clear();
-    for mask in s.taps.masks.chunks_exact(hw.max(1)) {
+    taps.tmasks.clear();
+    for mask in taps.masks.chunks_exact(hw.max(1)) {
         for _ in 0..per {
-            s.taps.tmasks.extend_from_slice(mask);
+            taps.tmasks.extend_from_slice(mask);
         }
     }
 }
