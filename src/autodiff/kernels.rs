@@ -115,19 +115,34 @@ struct TablesKey {
 }
 
 impl TapTables {
+    /// Whether these are the `kind` tables of `g`: every field of the geometry but the
+    /// batch size is compared (named one by one, so a new field must be added here).
     fn built_for(&self, g: &ConvGeom, kind: TablesKind) -> bool {
         self.built_for.as_ref().is_some_and(|key| {
-            let k = &key.geom;
+            let ConvGeom {
+                batch: _,
+                c_in,
+                c_out,
+                h,
+                w,
+                k,
+                taps,
+                pad_top,
+                pad_left,
+                stride,
+            } = &key.geom;
             key.kind == kind
-                && (k.c_in, k.c_out, k.h, k.w, k.k) == (g.c_in, g.c_out, g.h, g.w, g.k)
-                && (k.pad_top, k.pad_left, k.stride) == (g.pad_top, g.pad_left, g.stride)
-                && k.taps == g.taps
+                && (*c_in, *c_out, *h, *w, *k) == (g.c_in, g.c_out, g.h, g.w, g.k)
+                && (*pad_top, *pad_left, *stride) == (g.pad_top, g.pad_left, g.stride)
+                && *taps == g.taps
         })
     }
 }
 
-/// How many tap tables besides the active ones a scratch keeps (the paper's networks use
-/// at most 8 in training and evaluation together).
+/// How many tap tables besides the active ones a scratch keeps. Counted for f32, a step
+/// and an evaluation pass on one tape: the digits network builds 8 (pixel lists of its
+/// three convolutions, those of the input gradients and the weight gradients' runs of two,
+/// the first layer's strided backward), the 28×28 network 5.
 const KEPT_TABLES: usize = 12;
 
 /// Packed operands of a matrix product.

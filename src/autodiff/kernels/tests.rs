@@ -530,7 +530,11 @@ fn kept_tables<T: crate::Scalar>() {
             );
         }
     }
-    assert!(shared.kept_taps.len() == super::KEPT_TABLES);
+    assert_eq!(
+        shared.kept_taps.len(),
+        super::KEPT_TABLES,
+        "no table was evicted"
+    );
 
     let a = geoms()[4].clone(); // gathered, stride 1: masks and shifts
     let b = ConvGeom {
